@@ -1,0 +1,504 @@
+"""Settings for reaper-lsp: typed defaults, and loading, merging and validating every source once.
+
+Sources, later wins: built-in defaults → user file → workspace `.reaper.toml` →
+LSP `initializationOptions` → `workspace/didChangeConfiguration`. Nothing here raises on bad
+input: a bad value is reported (naming the dotted key and its source) and dropped, so the value
+of the earlier layer stays and the server keeps working with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import sys
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from reaper_lsp.core.types import Multiline
+
+PROVIDER_NAMES = ("copilot", "claude", "openai", "ollama", "local")
+INIT_OPTIONS = "initializationOptions"
+CLIENT_SETTINGS = "didChangeConfiguration"
+DEFAULT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionSettings:
+    providers: tuple[str, ...] = ("copilot", "claude", "openai", "ollama")
+    debounce_ms: int = 25
+    timeout_ms: int = 4000
+    hedge_ms: int = 0
+    max_prefix_chars: int = 8000
+    max_suffix_chars: int = 2000
+    max_tokens: int = 128
+    multiline: Multiline = Multiline.AUTO
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    providers: tuple[str, ...] = ("claude", "openai", "copilot", "ollama")
+    max_tokens: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    ttl_seconds: float = 300.0
+    max_entries: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class CopilotSettings:
+    github_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
+    model: str = ""
+    editor_version: str = ""
+    """Empty: derived from the client's `clientInfo`."""
+    editor_plugin_version: str = ""
+    integration_id: str = "vscode-chat"
+    user_agent: str = ""
+
+
+def _resolve_key(api_key: str, api_key_env: str, env: Mapping[str, str]) -> str:
+    if api_key:
+        return api_key
+    # Keys pasted into shell profiles often carry stray whitespace that upstream APIs reject.
+    return env.get(api_key_env, "").strip() if api_key_env else ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaudeSettings:
+    backend: str = "anthropic"
+    base_url: str = "https://api.anthropic.com/v1"
+    api_key_env: str = "ANTHROPIC_API_KEY"
+    api_key: str = ""
+    model: str = "claude-haiku-4-5"
+    chat_model: str = "claude-sonnet-4-5"
+    vertex_project: str = ""
+    vertex_region: str = "us-east5"
+    vertex_base_url: str = ""
+    """Empty: derived from `vertex_region`; set only to point tests at a fake."""
+
+    def resolve_api_key(self, env: Mapping[str, str]) -> str:
+        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
+        return _resolve_key(self.api_key, self.api_key_env, env)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAISettings:
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    api_key: str = ""
+    model: str = "gpt-4o-mini"
+    chat_model: str = "gpt-4o"
+    fim: bool = False
+    fim_model: str = "gpt-3.5-turbo-instruct"
+
+    def resolve_api_key(self, env: Mapping[str, str]) -> str:
+        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
+        return _resolve_key(self.api_key, self.api_key_env, env)
+
+
+@dataclass(frozen=True, slots=True)
+class OllamaSettings:
+    base_url: str = "http://localhost:11434"
+    model: str = "qwen2.5-coder:1.5b"
+    chat_model: str = "qwen2.5-coder:7b"
+
+
+@dataclass(frozen=True, slots=True)
+class ProvidersSettings:
+    copilot: CopilotSettings = field(default_factory=CopilotSettings)
+    claude: ClaudeSettings = field(default_factory=ClaudeSettings)
+    openai: OpenAISettings = field(default_factory=OpenAISettings)
+    ollama: OllamaSettings = field(default_factory=OllamaSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleAuthSettings:
+    client_id: str = ""
+    client_secret: str = ""
+    token_url: str = "https://oauth2.googleapis.com/token"
+    auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    google: GoogleAuthSettings = field(default_factory=GoogleAuthSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    max_per_host: int = 10
+    max_total: int = 50
+    idle_timeout: float = 300.0
+    """Seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuicSettings:
+    enable_0rtt: bool = True
+    max_idle_timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    verify_certificates: bool = True
+    min_version: str = "tls_1_2"
+    ca_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Timeouts and backoff in milliseconds, the units of the original design."""
+
+    protocol: str = "http2"
+    fallback: str = "http1"
+    connect_timeout: int = 10000
+    read_timeout: int = 120000
+    write_timeout: int = 30000
+    max_retries: int = 3
+    retry_backoff: int = 100
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    quic: QuicSettings = field(default_factory=QuicSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The whole configuration; `Settings()` is the built-in default."""
+
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    providers: ProvidersSettings = field(default_factory=ProvidersSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+
+
+def mask(secret: str) -> str:
+    """A secret fit for logs and displays: at most its first 3 characters, never its tail."""
+    if not secret:
+        return ""
+    # Short secrets show less, so that the visible part never gives away a real share of them.
+    return secret[: min(3, len(secret) // 4)] + "…(redacted)"
+
+
+def is_secret(name: str) -> bool:
+    """Whether a key (last dotted part) holds a credential."""
+    # `token_url` names an endpoint, not a token; everything else with "token" is treated as one.
+    return name in ("api_key", "client_secret") or ("token" in name and not name.endswith("_url"))
+
+
+@dataclass
+class LoadedConfig:
+    """The settings in force, what went wrong while reading them, and where each value came from."""
+
+    settings: Settings = field(default_factory=Settings)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    """Dotted key → source of its value, for every key some layer set."""
+    user_file: Path | None = None
+    """The user file consulted, even if it does not exist."""
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(dotted key, display value with secrets masked, source) for every key."""
+        rows = []
+        for dotted in _schema().leaves:
+            value = functools.reduce(getattr, dotted.split("."), self.settings)
+            rows.append((dotted, _display(dotted, value), self.sources.get(dotted, DEFAULT)))
+        return rows
+
+
+# -- validation rules -----------------------------------------------------------------------------
+# Keyed by field name or dotted key rather than written per key, so that adding a setting to a
+# dataclass above is usually all it takes.
+
+# Workspace files come with cloned repositories: they may tune behaviour, never touch endpoints,
+# credentials, auth or TLS.
+_WORKSPACE_SECTIONS = frozenset({"completion", "chat", "cache"})
+# Editors put their own metadata into initializationOptions (the Copilot LSP convention).
+_EDITOR_KEYS = frozenset({"editorInfo", "editorPluginInfo"})
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "providers.claude.backend": ("anthropic", "vertex"),
+    "http.protocol": ("http3", "http2", "http1"),
+    "http.fallback": ("http3", "http2", "http1"),
+    "http.tls.min_version": ("tls_1_2", "tls_1_3"),
+}
+_POSITIVE = frozenset(
+    {
+        "timeout_ms",
+        "connect_timeout",
+        "read_timeout",
+        "write_timeout",
+        "max_idle_timeout",
+        "max_entries",
+        "max_tokens",
+        "max_per_host",
+        "max_total",
+    }
+)
+_MAXIMUM: dict[str, int] = {"debounce_ms": 5000}
+# Absurd numbers would overflow later (milliseconds / 1000 as float, timer arithmetic).
+_CAP = 1_000_000_000
+
+
+class _Invalid(Exception):
+    """A value that does not fit its key; the message says what would ("a positive integer")."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    hint: object
+    default: object
+
+
+@dataclass(frozen=True, slots=True)
+class _Schema:
+    leaves: dict[str, _Leaf]
+    sections: dict[str, type[Any]]
+
+
+@functools.cache
+def _schema() -> _Schema:
+    """Every settable key of `Settings`, found by walking the dataclass tree."""
+    schema = _Schema({}, {})
+
+    def walk(cls: type[Any], prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        default = cls()
+        for f in dataclasses.fields(cls):
+            dotted, hint = prefix + f.name, hints[f.name]
+            if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+                schema.sections[dotted] = hint
+                walk(hint, dotted + ".")
+            else:
+                schema.leaves[dotted] = _Leaf(hint, getattr(default, f.name))
+
+    walk(Settings, "")
+    return schema
+
+
+def _number(name: str, hint: object, value: object) -> int | float:
+    high = _MAXIMUM.get(name, _CAP)
+    kind = "integer" if hint is int else "number"
+    what = f"a positive {kind}" if name in _POSITIVE else f"a non-negative {kind}"
+    if name in _MAXIMUM:
+        what += f" up to {high}"
+    # bool is an int subclass, but `timeout_ms = true` is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int if hint is int else int | float):
+        raise _Invalid(what)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Invalid(what)
+    if value > high:
+        raise _Invalid(what if name in _MAXIMUM else f"{what} up to {high}")
+    if value <= 0 if name in _POSITIVE else value < 0:
+        raise _Invalid(what)
+    return float(value) if hint is float else value
+
+
+def _check(dotted: str, leaf: _Leaf, value: object) -> object:
+    """`value` converted to the key's type, or `_Invalid` saying what was expected."""
+    name, hint = dotted.rpartition(".")[2], leaf.hint
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Invalid("true or false")
+    if hint is int or hint is float:
+        return _number(name, hint, value)
+    if hint is Multiline:
+        choices = tuple(m.value for m in Multiline)
+        if isinstance(value, str) and value in choices:
+            return Multiline(value)
+        raise _Invalid(_one_of(choices))
+    if hint == tuple[str, ...]:
+        if isinstance(value, list | tuple) and all(v in PROVIDER_NAMES for v in value):
+            return tuple(dict.fromkeys(value))  # a repeated name would only be tried twice
+        raise _Invalid(f"a list of provider names ({', '.join(PROVIDER_NAMES)})")
+    choices = _CHOICES.get(dotted, ())
+    if choices:
+        if value in choices:
+            return value
+        raise _Invalid(_one_of(choices))
+    if not isinstance(value, str):
+        raise _Invalid("an http(s) URL" if name.endswith("_url") else "a string")
+    if name.endswith("_url") and not _is_url(value) and not (value == "" == leaf.default):
+        raise _Invalid("an http(s) URL")
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    return "one of " + ", ".join(json.dumps(c) for c in choices)
+
+
+def _is_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _show(dotted: str, value: object) -> str:
+    """A bad value as quoted in a message: short, and masked if the key holds a secret."""
+    if is_secret(dotted.rpartition(".")[2]):
+        return mask(value) if isinstance(value, str) else "(redacted)"
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _display(dotted: str, value: object) -> str:
+    if is_secret(dotted.rpartition(".")[2]) and isinstance(value, str) and value:
+        return mask(value)
+    return json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False)
+
+
+def _key_name(key: object) -> str:
+    return key if isinstance(key, str) else f"<{type(key).__name__} key>"
+
+
+# -- layers ---------------------------------------------------------------------------------------
+
+
+def _leaf_keys(dotted: str, value: object) -> list[str]:
+    if isinstance(value, Mapping):
+        return [k for sub, v in value.items() for k in _leaf_keys(f"{dotted}.{_key_name(sub)}", v)]
+    return [dotted]
+
+
+def _apply(
+    loaded: LoadedConfig,
+    values: dict[str, object],
+    table: Mapping[Any, object],
+    source: str,
+    *,
+    workspace: bool = False,
+    prefix: str = "",
+) -> None:
+    """Validate one layer's `table` and lay its good values over `values`."""
+    schema = _schema()
+    for key, value in table.items():
+        dotted = prefix + _key_name(key)
+        if value is None:
+            continue  # JSON null is how editors say "not set", not a value
+        if dotted not in schema.leaves and dotted not in schema.sections:
+            loaded.warnings.append(f"{source}: unknown key {dotted} (ignored)")
+        elif workspace and dotted.split(".")[0] not in _WORKSPACE_SECTIONS:
+            for leaf in _leaf_keys(dotted, value):
+                loaded.warnings.append(
+                    f"{source}: {leaf} cannot be set from a workspace file (ignored); "
+                    "set it in your user config instead"
+                )
+        elif dotted in schema.sections:
+            if isinstance(value, Mapping):
+                _apply(loaded, values, value, source, workspace=workspace, prefix=dotted + ".")
+            else:
+                loaded.errors.append(f"{source}: {dotted} must be a table, got {_show('', value)}")
+        else:
+            try:
+                values[dotted] = _check(dotted, schema.leaves[dotted], value)
+            except _Invalid as exc:
+                shown = _show(dotted, value)
+                loaded.errors.append(f"{source}: {dotted} must be {exc}, got {shown}")
+            else:
+                loaded.sources[dotted] = source
+
+
+def _unwrap(loaded: LoadedConfig, options: object, source: str) -> Mapping[Any, object]:
+    """The `reaper` section of a JSON source, which clients send wrapped or bare."""
+    if not isinstance(options, Mapping):
+        return {}
+    if "reaper" in options:
+        inner = options["reaper"]
+        if inner is None or isinstance(inner, Mapping):
+            return inner or {}
+        loaded.errors.append(f"{source}: reaper must be a table, got {_show('', inner)}")
+        return {}
+    return {k: v for k, v in options.items() if k not in _EDITOR_KEYS}
+
+
+def _read_toml(loaded: LoadedConfig, path: Path) -> dict[str, Any] | None:
+    """The parsed file, or None if it is absent or unreadable (the latter reported)."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return None
+    except tomllib.TOMLDecodeError as exc:
+        loaded.errors.append(f"{path}: invalid TOML, file ignored: {exc}")
+    except UnicodeDecodeError:
+        loaded.errors.append(f"{path}: not UTF-8, file ignored")
+    except OSError as exc:
+        loaded.errors.append(f"{path}: cannot read, file ignored: {exc.strerror or exc}")
+    return None
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> tuple[Path, bool]:
+    """The user file and whether the user named it explicitly (`$REAPER_CONFIG`)."""
+    env = os.environ if env is None else env
+    explicit = env.get("REAPER_CONFIG", "").strip()
+    if explicit:
+        return Path(explicit).expanduser(), True
+    # platformdirs reads os.environ; honouring `env` here keeps load(env=...) hermetic.
+    xdg = env.get("XDG_CONFIG_HOME", "").strip()
+    if xdg and os.path.isabs(xdg) and sys.platform not in ("win32", "darwin"):
+        return Path(xdg) / "reaper-lsp" / "reaper.toml", False
+    return Path(platformdirs.user_config_dir("reaper-lsp")) / "reaper.toml", False
+
+
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], values: Mapping[str, object], prefix: str = "") -> _T:
+    sections = _schema().sections
+    kwargs: dict[str, object] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        dotted = prefix + f.name
+        if dotted in sections:
+            kwargs[f.name] = _build(sections[dotted], values, dotted + ".")
+        elif dotted in values:
+            kwargs[f.name] = values[dotted]
+    return cls(**kwargs)
+
+
+def load(
+    *,
+    env: Mapping[str, str] | None = None,
+    init_options: Mapping[str, object] | None = None,
+    client_settings: Mapping[str, object] | None = None,
+    workspace_root: Path | None = None,
+) -> LoadedConfig:
+    """Read every source, later wins; never raises for bad input (see `LoadedConfig.errors`)."""
+    env = os.environ if env is None else env
+    user_file, explicit = user_config_path(env)
+    loaded = LoadedConfig(user_file=user_file)
+    values: dict[str, object] = {}
+
+    if explicit and not user_file.exists():
+        loaded.errors.append(f"{user_file}: not found (named by REAPER_CONFIG)")
+    table = _read_toml(loaded, user_file)
+    if table is not None:
+        _apply(loaded, values, table, str(user_file))
+    if workspace_root is not None:
+        path = workspace_root / ".reaper.toml"
+        table = _read_toml(loaded, path)
+        if table is not None:
+            _apply(loaded, values, table, str(path), workspace=True)
+    _apply(loaded, values, _unwrap(loaded, init_options, INIT_OPTIONS), INIT_OPTIONS)
+    _apply(loaded, values, _unwrap(loaded, client_settings, CLIENT_SETTINGS), CLIENT_SETTINGS)
+
+    loaded.settings = _build(Settings, values)
+    return loaded

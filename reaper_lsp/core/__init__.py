@@ -1,0 +1,1 @@
+"""Pure, synchronous completion logic: no I/O, no pygls, no httpx."""

@@ -1,0 +1,80 @@
+"""Prompt building: fill-in-the-middle for native FIM APIs, and an instruction prompt for chat
+models that only see messages.
+
+The chat prompt puts the fixed instruction first and the volatile code last, so providers that
+cache prompt prefixes can reuse the instruction across keystrokes.
+"""
+
+from __future__ import annotations
+
+from reaper_lsp.core.types import CompletionContext
+
+CURSOR = "<cursor>"
+
+_HASH_COMMENT = {
+    "python", "ruby", "perl", "r", "shellscript", "sh", "bash", "zsh", "fish", "yaml", "toml",
+    "makefile", "dockerfile", "elixir", "nim", "julia", "powershell", "coffeescript", "cmake",
+    "crystal", "gdscript", "tcl", "conf", "ini", "raku",
+}  # fmt: skip
+_DASH_COMMENT = {"lua", "sql", "haskell", "elm", "ada", "vhdl", "purescript"}
+_SEMI_COMMENT = {"lisp", "clojure", "scheme", "racket", "commonlisp", "fennel", "asm", "nasm"}
+_PERCENT_COMMENT = {"erlang", "latex", "tex", "matlab", "octave", "prolog"}
+_HTML_COMMENT = {"html", "xml", "markdown", "svg", "vue", "svelte", "xhtml"}
+_QUOTE_COMMENT = {"vim", "vimscript"}
+
+SYSTEM_PROMPT = (
+    "You are a code completion engine inside a text editor. You are shown one file with the "
+    f"marker {CURSOR} where the user's cursor is. Reply with exactly the text to insert at "
+    f"{CURSOR}, nothing else: no explanation, no markdown fences, no repetition of the code "
+    "before or after the cursor. Match the file's style and indentation. If nothing sensible "
+    "can be inserted, reply with an empty message."
+)
+
+
+def comment_line(language: str, text: str) -> str:
+    """`text` as a one-line comment in the file's language (C-style by default)."""
+    lang = language.lower()
+    if lang in _HASH_COMMENT:
+        return f"# {text}"
+    if lang in _DASH_COMMENT:
+        return f"-- {text}"
+    if lang in _SEMI_COMMENT:
+        return f"; {text}"
+    if lang in _PERCENT_COMMENT:
+        return f"% {text}"
+    if lang in _HTML_COMMENT:
+        return f"<!-- {text} -->"
+    if lang in _QUOTE_COMMENT:
+        return f'" {text}'
+    return f"// {text}"
+
+
+def path_header(ctx: CompletionContext) -> str:
+    """A `Path:` comment line naming the file, as Copilot-style FIM models expect."""
+    if not ctx.path:
+        return ""
+    return comment_line(ctx.language, f"Path: {ctx.path}") + "\n"
+
+
+def fim_parts(ctx: CompletionContext) -> tuple[str, str]:
+    """(prompt, suffix) for APIs with a native `suffix` parameter."""
+    return path_header(ctx) + ctx.prefix, ctx.suffix
+
+
+def chat_fim_messages(ctx: CompletionContext, *, multiline: bool) -> tuple[str, str]:
+    """(system, user) messages asking a chat model for the text at the cursor."""
+    scope = (
+        "Complete the current block; several lines are fine."
+        if multiline
+        else "Complete the current line only; do not start a new line."
+    )
+    language = f" ({ctx.language})" if ctx.language else ""
+    name = ctx.path or "untitled"
+    user = (
+        f"File: {name}{language}\n"
+        "<code>\n"
+        f"{ctx.prefix}{CURSOR}{ctx.suffix}\n"
+        "</code>\n"
+        f"{scope} Reply with the inserted text only."
+    )
+    return SYSTEM_PROMPT, user

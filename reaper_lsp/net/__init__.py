@@ -1,0 +1,1 @@
+"""HTTP clients, stream decoders, retry policy and per-provider metrics."""

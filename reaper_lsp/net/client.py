@@ -1,0 +1,223 @@
+"""HTTP clients for providers: one long-lived httpx.AsyncClient per provider (HTTP/2, pool
+limits, timeouts, TLS policy from `[http]`), and one streaming-request helper that turns
+transport failures and error answers into the provider error classes the chain decides on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from reaper_lsp.config import HttpSettings
+from reaper_lsp.net.metrics import ProviderMetrics
+from reaper_lsp.providers.base import ProtocolError, ProviderError, ProviderUnavailable
+from reaper_lsp.providers.errors import error_from_response
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_BODY = 64 * 1024
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
+
+def ssl_context(http: HttpSettings) -> ssl.SSLContext | bool:
+    """The TLS policy: system/certifi roots plus `ca_file`, minimum version, or (only when the
+    user said so) no verification at all."""
+    if not http.tls.verify_certificates:
+        return False
+    import certifi
+
+    ctx = ssl.create_default_context(cafile=certifi.where())
+    if http.tls.ca_file:
+        ctx.load_verify_locations(cafile=http.tls.ca_file)
+    ctx.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if http.tls.min_version == "tls_1_3" else ssl.TLSVersion.TLSv1_2
+    )
+    return ctx
+
+
+def build_client(
+    http: HttpSettings, *, verify: ssl.SSLContext | bool | None = None
+) -> httpx.AsyncClient:
+    """A pooled client following `[http]`. HTTP/3 is not served by httpx; "http3" asks for the
+    best TCP protocol (HTTP/2) until the QUIC transport lands."""
+    limit = max(1, min(http.pool.max_per_host, http.pool.max_total))
+    return httpx.AsyncClient(
+        http2=http.protocol in ("http2", "http3"),
+        verify=ssl_context(http) if verify is None else verify,
+        timeout=httpx.Timeout(
+            connect=http.connect_timeout / 1000,
+            read=http.read_timeout / 1000,
+            write=http.write_timeout / 1000,
+            pool=http.connect_timeout / 1000,
+        ),
+        limits=httpx.Limits(
+            max_connections=limit,
+            max_keepalive_connections=limit,
+            keepalive_expiry=http.pool.idle_timeout,
+        ),
+        follow_redirects=False,
+    )
+
+
+class Clients:
+    """One client per provider name, built on first use and rebuilt when `[http]` changes."""
+
+    def __init__(self, http: HttpSettings) -> None:
+        self._http = http
+        self._verify: ssl.SSLContext | bool | None = None
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def get(self, provider: str) -> httpx.AsyncClient:
+        client = self._clients.get(provider)
+        if client is None:
+            if self._verify is None:
+                self._verify = ssl_context(self._http)
+                if self._verify is False:
+                    log.warning(
+                        "TLS certificate verification is OFF (http.tls.verify_certificates)"
+                    )
+            client = self._clients[provider] = build_client(self._http, verify=self._verify)
+        return client
+
+    def update(self, http: HttpSettings) -> None:
+        """Use `http` from now on; clients built for the old settings close in the background."""
+        if http == self._http:
+            return
+        self._http = http
+        self._verify = None
+        old, self._clients = self._clients, {}
+        if old:
+            task = asyncio.get_running_loop().create_task(_close_all(old.values()))
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def _close_all(clients: Iterable[httpx.AsyncClient]) -> None:
+    for client in clients:
+        await client.aclose()
+
+
+@dataclass(slots=True)
+class StreamContext:
+    """An open streamed response plus the bookkeeping the providers share."""
+
+    response: httpx.Response
+    metrics: ProviderMetrics
+    provider: str
+    started: float
+    first_byte: float = 0.0
+    received: int = 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Raw body bytes, counted and capped; decoders split them (never `iter_lines`)."""
+        async for chunk in self.response.aiter_raw():
+            if not chunk:
+                continue
+            if not self.first_byte:
+                self.first_byte = time.perf_counter()
+                self.metrics.first_byte_ms.append((self.first_byte - self.started) * 1000)
+            self.received += len(chunk)
+            self.metrics.bytes_received += len(chunk)
+            if self.received > MAX_RESPONSE_BYTES:
+                raise ProtocolError("response too large", provider=self.provider)
+            yield chunk
+
+
+def _transport_error(provider: str, exc: httpx.HTTPError, url: httpx.URL) -> ProviderError:
+    origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+    if isinstance(exc, httpx.ConnectError):
+        return ProviderUnavailable(f"cannot connect to {origin}", provider=provider)
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderUnavailable(f"timed out talking to {origin}", provider=provider)
+    return ProviderUnavailable(
+        f"connection to {origin} failed ({type(exc).__name__})", provider=provider
+    )
+
+
+@asynccontextmanager
+async def open_stream(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    provider: str,
+    body: Mapping[str, object],
+    headers: Mapping[str, str],
+    metrics: ProviderMetrics,
+    accept: str,
+) -> AsyncIterator[StreamContext]:
+    """POST `body` as JSON and yield the open response once its status is known to be OK.
+
+    Leaving the block early (cancellation, early stop) closes the response, which resets the
+    HTTP/2 stream or drops the HTTP/1.1 connection: the provider stops generating.
+    """
+    content = json.dumps(body, ensure_ascii=False).encode()
+    request = client.build_request(
+        "POST",
+        url,
+        content=content,
+        headers={**headers, "content-type": "application/json", "accept": accept},
+    )
+    metrics.requests += 1
+    metrics.bytes_sent += len(content)
+    started = time.perf_counter()
+    ok = False
+    try:
+        response = await client.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                raw = await _read_limited(response)
+                raise error_from_response(
+                    provider, response.status_code, response.headers, raw, time.time()
+                )
+            content_type = response.headers.get("content-type", "")
+            if accept.split(";")[0] not in content_type and "json" not in content_type:
+                raise ProtocolError(
+                    f"unexpected content type {content_type or 'none'!r}", provider=provider
+                )
+            stream = StreamContext(response, metrics, provider, started)
+            yield stream
+            ok = True
+        finally:
+            await response.aclose()
+    except httpx.HTTPError as exc:
+        error = _transport_error(provider, exc, request.url)
+        metrics.failures += 1
+        metrics.last_error = str(error)
+        raise error from None
+    except ProviderError as exc:
+        metrics.failures += 1
+        metrics.last_error = str(exc)
+        raise
+    except BaseException:
+        metrics.cancelled += 1
+        raise
+    finally:
+        if ok:
+            metrics.total_ms.append((time.perf_counter() - started) * 1000)
+
+
+async def _read_limited(response: httpx.Response) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= MAX_ERROR_BODY:
+            break
+    return b"".join(parts)[:MAX_ERROR_BODY]

@@ -1,0 +1,1 @@
+"""Completion and chat back ends, and the chain that tries them in order."""

@@ -1,0 +1,291 @@
+"""The provider chain: try providers in order, skip unusable ones at once, retry what is worth
+retrying within one time budget, fall through on failure, and keep per-provider health."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from reaper_lsp.core.types import Suggestion
+from reaper_lsp.net.retry import RetryPolicy
+from reaper_lsp.providers.base import (
+    ChatRequest,
+    CompletionRequest,
+    NotConfigured,
+    Provider,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    StreamStats,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Shaper(Protocol):
+    """Turns raw streamed text into the suggestion, and says when more text cannot matter."""
+
+    def shape(self, raw: str) -> str | None: ...
+
+    def is_complete(self, partial: str) -> bool: ...
+
+
+@dataclass(slots=True)
+class Health:
+    """What the chain knows about one provider."""
+
+    successes: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    paused_until: float = 0.0
+    last_error: str = ""
+    last_ok: float = 0.0
+
+    def state(self, now: float) -> str:
+        if self.paused_until > now:
+            return "paused"
+        if self.consecutive_failures:
+            return "failing"
+        return "healthy" if self.successes else "unknown"
+
+    def snapshot(self, now: float) -> dict[str, object]:
+        return {
+            "state": self.state(now),
+            "successes": self.successes,
+            "failures": self.failures,
+            "consecutiveFailures": self.consecutive_failures,
+            "pausedForSeconds": round(max(0.0, self.paused_until - now), 1),
+            "lastError": self.last_error,
+        }
+
+
+@dataclass(slots=True)
+class Attempt:
+    provider: str
+    outcome: str
+    """"ok", "empty", "skipped: …", or the error text."""
+
+
+@dataclass(slots=True)
+class ChainResult:
+    suggestion: Suggestion | None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class AllProvidersFailed(ProviderError):
+    """No provider could answer (chat); the message lists why each one did not."""
+
+
+class Chain:
+    """Ordered fallback over providers; `clock`, `sleep` and `rand` are injectable for tests."""
+
+    def __init__(
+        self,
+        providers: dict[str, Provider],
+        *,
+        policy: RetryPolicy,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.providers = providers
+        self.policy = policy
+        self.health: dict[str, Health] = {name: Health() for name in providers}
+        self._clock = clock
+        self._sleep = sleep
+        self._rand = rand
+
+    def usable(self, order: Sequence[str]) -> list[str]:
+        """Providers of `order` that could be tried now, `local` always last."""
+        now = self._clock()
+        names = [n for n in order if n != "local"] + ["local"]
+        out = []
+        for name in names:
+            provider = self.providers.get(name)
+            if provider is None or provider.unusable_reason() is not None:
+                continue
+            if self.health[name].paused_until > now:
+                continue
+            out.append(name)
+        return out
+
+    async def complete(
+        self,
+        request: CompletionRequest,
+        order: Sequence[str],
+        shaper: Shaper,
+        *,
+        timeout: float,
+    ) -> ChainResult:
+        deadline = self._clock() + timeout
+        result = ChainResult(None)
+        names = [n for n in order if n != "local"] + ["local"]
+        for name in names:
+            provider = self.providers.get(name)
+            if provider is None:
+                continue
+            skip = self._skip_reason(name, provider)
+            if skip:
+                result.attempts.append(Attempt(name, f"skipped: {skip}"))
+                continue
+            # The offline engine is instant and always allowed to answer, even past the budget.
+            budget = None if name == "local" else deadline
+            if budget is not None and self._clock() >= budget:
+                result.attempts.append(Attempt(name, "skipped: completion.timeout_ms used up"))
+                continue
+            try:
+                text = await self._with_retries(
+                    name, budget, functools.partial(self._collect, provider, request, shaper)
+                )
+            except ProviderError as exc:
+                result.attempts.append(Attempt(name, str(exc)))
+                continue
+            shaped = shaper.shape(text)
+            result.attempts.append(Attempt(name, "ok" if shaped else "empty"))
+            if shaped:
+                model = provider.model_for("completion")
+                result.suggestion = Suggestion(shaped, name, model)
+            return result
+        return result
+
+    async def chat(
+        self, request: ChatRequest, order: Sequence[str], *, timeout: float
+    ) -> AsyncIterator[tuple[str, str]]:
+        """Stream (provider, text piece). Falls through only while nothing was streamed yet:
+        once text reached the user, a failure ends the answer with an error."""
+        deadline = self._clock() + timeout
+        reasons: list[str] = []
+        for name in order:
+            provider = self.providers.get(name)
+            if provider is None:
+                continue
+            skip = self._skip_reason(name, provider)
+            if skip:
+                reasons.append(f"{name}: {skip}")
+                continue
+            started = False
+            attempt = 0
+            while True:
+                try:
+                    async with asyncio.timeout_at(self._loop_deadline(deadline)):
+                        async for piece in provider.stream_chat(request, StreamStats()):
+                            started = True
+                            yield name, piece
+                    self._record_ok(name)
+                    return
+                except TimeoutError:
+                    error: ProviderError = ProviderUnavailable("timed out", provider=name)
+                except ProviderError as exc:
+                    error = exc
+                self._record_failure(name, error)
+                if started:
+                    raise error
+                delay = self._retry_delay(error, attempt, deadline)
+                if delay is None:
+                    reasons.append(str(error))
+                    break
+                await self._sleep(delay)
+                attempt += 1
+        raise AllProvidersFailed(
+            "no chat provider could answer: " + "; ".join(reasons or ["none configured"])
+        )
+
+    def _skip_reason(self, name: str, provider: Provider) -> str | None:
+        reason = provider.unusable_reason()
+        if reason:
+            return reason
+        paused = self.health[name].paused_until - self._clock()
+        if paused > 0:
+            return f"paused for {paused:.1f}s after: {self.health[name].last_error}"
+        return None
+
+    async def _with_retries(
+        self, name: str, deadline: float | None, call: Callable[[], Awaitable[str]]
+    ) -> str:
+        attempt = 0
+        while True:
+            try:
+                if deadline is None:
+                    text = await call()
+                else:
+                    async with asyncio.timeout_at(self._loop_deadline(deadline)):
+                        text = await call()
+            except TimeoutError:
+                error: ProviderError = ProviderUnavailable(
+                    "no answer within completion.timeout_ms", provider=name
+                )
+                self._record_failure(name, error)
+                raise error from None
+            except NotConfigured:
+                raise
+            except ProviderError as exc:
+                self._record_failure(name, exc)
+                delay = self._retry_delay(exc, attempt, deadline)
+                if delay is None:
+                    raise
+                log.info(
+                    "%s failed (%s); retry %d in %.0f ms", name, exc, attempt + 1, delay * 1000
+                )
+                await self._sleep(delay)
+                attempt += 1
+                continue
+            self._record_ok(name)
+            return text
+
+    async def _collect(self, provider: Provider, request: CompletionRequest, shaper: Shaper) -> str:
+        """Read the stream until it ends or the suggestion is known to be complete; leaving the
+        loop early closes the upstream stream."""
+        parts: list[str] = []
+        stream = provider.stream_completion(request, StreamStats())
+        try:
+            async for piece in stream:
+                parts.append(piece)
+                if "\n" in piece and shaper.is_complete("".join(parts)):
+                    break
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return "".join(parts)
+
+    def _retry_delay(
+        self, error: ProviderError, attempt: int, deadline: float | None
+    ) -> float | None:
+        if not self.policy.should_retry(error, attempt):
+            return None
+        delay = self.policy.delay(attempt, error.retry_after, self._rand())
+        if delay is None:
+            return None
+        if deadline is not None and self._clock() + delay >= deadline:
+            return None
+        return delay
+
+    def _record_ok(self, name: str) -> None:
+        health = self.health[name]
+        health.successes += 1
+        health.consecutive_failures = 0
+        health.last_ok = self._clock()
+
+    def _record_failure(self, name: str, error: ProviderError) -> None:
+        health = self.health[name]
+        health.failures += 1
+        health.consecutive_failures += 1
+        health.last_error = str(error)
+        if isinstance(error, RateLimited) and error.retry_after:
+            # Asked to wait: skip this provider for that long instead of hammering it.
+            health.paused_until = max(health.paused_until, self._clock() + error.retry_after)
+        log.warning("provider %s failed: %s", name, error)
+
+    def _loop_deadline(self, deadline: float) -> float:
+        """Convert a deadline on our clock to the event loop's clock."""
+        return asyncio.get_running_loop().time() + (deadline - self._clock())
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        now = self._clock()
+        return {name: h.snapshot(now) for name, h in self.health.items()}

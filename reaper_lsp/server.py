@@ -1,0 +1,257 @@
+"""pygls wiring: each handler translates LSP types to engine calls and back, nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Generator
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from reaper_lsp import __version__, config
+from reaper_lsp.core.document import Change, Position, index_to_utf16, utf16_to_index
+from reaper_lsp.core.types import Suggestion
+from reaper_lsp.engine import Engine, uri_to_path
+from reaper_lsp.logs import register_secret
+from reaper_lsp.providers.base import ChatMessage, ProviderError
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("reaper.status", "reaper.clearCache", "reaper.chat")
+_WORD_TAIL = re.compile(r"[A-Za-z0-9_$]*$")
+
+
+class ReaperProtocol(LanguageServerProtocol):
+    """Keeps documents in the engine's line store instead of pygls's workspace, whose every
+    edit re-splits the whole buffer, and pins positions to UTF-16 as our contract says."""
+
+    _server: ReaperServer
+
+    @lsp_method(lsp.INITIALIZE)
+    def lsp_initialize(
+        self, params: lsp.InitializeParams
+    ) -> Generator[Any, Any, lsp.InitializeResult]:
+        if params.capabilities.general is not None:
+            params.capabilities.general.position_encodings = None
+        result: lsp.InitializeResult = yield from super().lsp_initialize(params)
+        return result
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: lsp.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        self._server.engine.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: lsp.DidChangeTextDocumentParams) -> None:
+        changes = [_change(c) for c in params.content_changes]
+        uri, version = params.text_document.uri, params.text_document.version
+        if self._server.engine.documents.change(uri, version, changes) is None:
+            log.warning("change for %s, which was never opened; ignored", uri)
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: lsp.DidCloseTextDocumentParams) -> None:
+        self._server.engine.documents.close(params.text_document.uri)
+
+
+def _change(change: lsp.TextDocumentContentChangeEvent) -> Change:
+    if isinstance(change, lsp.TextDocumentContentChangePartial):
+        r = change.range
+        return Change(
+            change.text,
+            Position(r.start.line, r.start.character),
+            Position(r.end.line, r.end.character),
+        )
+    return Change(change.text)
+
+
+class ReaperServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("reaper-lsp", __version__, protocol_cls=ReaperProtocol)
+        self.engine = Engine(config.load())
+        self.init_options: dict[str, Any] = {}
+        self.client_settings: dict[str, Any] = {}
+        self.inflight: dict[tuple[str, str], asyncio.Task[Suggestion | None]] = {}
+        self.sent_states: dict[str, str] = {}
+
+    def reload_config(self) -> config.LoadedConfig:
+        loaded = config.load(
+            init_options=self.init_options,
+            client_settings=self.client_settings,
+            workspace_root=self.engine.workspace_roots[0] if self.engine.workspace_roots else None,
+        )
+        for problem in loaded.errors:
+            log.error("config: %s", problem)
+        for warning in loaded.warnings:
+            log.warning("config: %s", warning)
+        if loaded.errors:
+            self.window_show_message(
+                lsp.ShowMessageParams(
+                    lsp.MessageType.Error,
+                    "reaper-lsp configuration: " + "; ".join(loaded.errors),
+                )
+            )
+        return loaded
+
+    async def complete(self, uri: str, pos: lsp.Position, kind: str) -> Suggestion | None:
+        """Run one completion; a newer request of the same kind for the same document cancels
+        this one (and its upstream HTTP request) and this one answers with nothing."""
+        key = (uri, kind)
+        older = self.inflight.get(key)
+        if older is not None and not older.done():
+            older.cancel()
+        task = asyncio.ensure_future(self.engine.complete(uri, Position(pos.line, pos.character)))
+        self.inflight[key] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            return None
+        except ProviderError as exc:
+            log.warning("completion failed: %s", exc)
+            return None
+        finally:
+            if self.inflight.get(key) is task:
+                del self.inflight[key]
+            self.notify_status_changes()
+
+    def notify_status_changes(self) -> None:
+        status = self.engine.chain.snapshot()
+        for name, health in status.items():
+            state = str(health.get("state", ""))
+            if self.sent_states.get(name, "unknown") != state and state != "unknown":
+                self.sent_states[name] = state
+                self.protocol.notify(
+                    "reaper/status",
+                    {"provider": name, "state": state, "message": health.get("lastError", "")},
+                )
+
+
+def create_server() -> ReaperServer:
+    server = ReaperServer()
+
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: ReaperServer, params: lsp.InitializeParams) -> None:
+        roots = [uri_to_path(f.uri) for f in params.workspace_folders or ()]
+        if not roots and params.root_uri:
+            roots = [uri_to_path(params.root_uri)]
+        options = params.initialization_options
+        ls.init_options = dict(options) if isinstance(options, dict) else {}
+        ls.engine = Engine(ls.engine.loaded, workspace_roots=[r for r in roots if r is not None])
+        ls.engine.reconfigure(ls.reload_config())
+        for secret in ls.engine.secrets():
+            register_secret(secret)
+
+    @server.feature(lsp.INITIALIZED)
+    async def initialized(ls: ReaperServer, params: lsp.InitializedParams) -> None:
+        await ls.engine.start()
+
+    @server.feature(lsp.SHUTDOWN)
+    async def shutdown(ls: ReaperServer, params: None) -> None:
+        ls.engine.save_status()
+        await ls.engine.aclose()
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(
+        ls: ReaperServer, params: lsp.DidChangeConfigurationParams
+    ) -> None:
+        ls.client_settings = params.settings if isinstance(params.settings, dict) else {}
+        ls.engine.reconfigure(ls.reload_config())
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
+    async def inline_completion(
+        ls: ReaperServer, params: lsp.InlineCompletionParams
+    ) -> lsp.InlineCompletionList:
+        found = await ls.complete(params.text_document.uri, params.position, "inline")
+        if found is None:
+            return lsp.InlineCompletionList(items=[])
+        here = lsp.Range(params.position, params.position)
+        return lsp.InlineCompletionList(
+            items=[lsp.InlineCompletionItem(insert_text=found.text, range=here)]
+        )
+
+    @server.feature(
+        lsp.TEXT_DOCUMENT_COMPLETION,
+        lsp.CompletionOptions(trigger_characters=[".", "(", " ", "\n"], resolve_provider=False),
+    )
+    async def completion(ls: ReaperServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+        found = await ls.complete(params.text_document.uri, params.position, "menu")
+        if found is None:
+            return lsp.CompletionList(is_incomplete=True, items=[])
+        return lsp.CompletionList(is_incomplete=True, items=[_menu_item(ls, params, found)])
+
+    @server.command("reaper.status")
+    def status(ls: ReaperServer, *args: Any) -> dict[str, object]:
+        return ls.engine.status()
+
+    @server.command("reaper.clearCache")
+    def clear_cache(ls: ReaperServer, *args: Any) -> dict[str, object]:
+        ls.engine.cache.clear()
+        return {"cleared": True}
+
+    @server.command("reaper.chat")
+    async def chat(ls: ReaperServer, *args: Any) -> dict[str, object]:
+        request = args[0] if args and isinstance(args[0], dict) else {}
+        conversation = str(request.get("conversationId") or "default")
+        messages = _chat_messages(ls, request)
+        parts: list[str] = []
+        provider = ""
+        async for name, piece in ls.engine.chat(messages):
+            provider = name
+            parts.append(piece)
+            ls.protocol.notify("reaper/chatDelta", {"conversationId": conversation, "delta": piece})
+        return {"conversationId": conversation, "provider": provider, "text": "".join(parts)}
+
+    return server
+
+
+def _menu_item(
+    ls: ReaperServer, params: lsp.CompletionParams, found: Suggestion
+) -> lsp.CompletionItem:
+    """One menu item whose text edit replaces the word being typed with word + suggestion, so
+    editors that filter by the word before the cursor keep showing it."""
+    doc = ls.engine.documents.get(params.text_document.uri)
+    line = doc.line_text(params.position.line) if doc is not None else ""
+    cursor = utf16_to_index(line, params.position.character)
+    word = _WORD_TAIL.search(line[:cursor])
+    typed = word.group(0) if word else ""
+    start = index_to_utf16(line, cursor - len(typed))
+    first_line = found.text.strip().splitlines()[0] if found.text.strip() else found.text
+    label = (typed + found.text.split("\n", 1)[0]).strip() or first_line
+    return lsp.CompletionItem(
+        label=label[:80],
+        kind=lsp.CompletionItemKind.Text,
+        detail=f"reaper-lsp · {found.provider}" + (f" ({found.model})" if found.model else ""),
+        documentation=lsp.MarkupContent(lsp.MarkupKind.Markdown, f"```\n{typed}{found.text}\n```"),
+        sort_text="\x00",
+        filter_text=typed + found.text,
+        preselect=True,
+        insert_text_format=lsp.InsertTextFormat.PlainText,
+        text_edit=lsp.TextEdit(
+            lsp.Range(lsp.Position(params.position.line, start), params.position),
+            typed + found.text,
+        ),
+    )
+
+
+def _chat_messages(ls: ReaperServer, request: dict[str, Any]) -> list[ChatMessage]:
+    messages: list[ChatMessage] = []
+    for item in request.get("messages") or []:
+        if isinstance(item, dict) and item.get("role") in ("system", "user", "assistant"):
+            messages.append(ChatMessage(item["role"], str(item.get("content", ""))))
+    prompt = request.get("prompt")
+    if isinstance(prompt, str) and prompt:
+        doc_info = request.get("textDocument")
+        if isinstance(doc_info, dict) and isinstance(doc_info.get("uri"), str):
+            doc = ls.engine.document(doc_info["uri"])
+            if doc is not None:
+                name = ls.engine.relative_path(doc.uri)
+                prompt = f"{prompt}\n\nFile {name}:\n```\n{doc.text[:20000]}\n```"
+        messages.append(ChatMessage("user", prompt))
+    return messages

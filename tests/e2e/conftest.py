@@ -1,0 +1,195 @@
+"""Start the installed `reaper-lsp` over stdio with pytest-lsp, isolated from the user's real
+config and credentials, and start fake providers on 127.0.0.1 for it to talk to."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from lsprotocol import types as lsp
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.fakes import anthropic as fake_anthropic
+from tests.fakes import ollama as fake_ollama
+from tests.fakes import openai as fake_openai
+from tests.fakes.runner import FakeServer
+
+SERVER_COMMAND = [str(Path(sys.executable).parent / "reaper-lsp")]
+
+
+def isolated_env(home: Path, **extra: str) -> dict[str, str]:
+    """An environment with no provider keys and every user directory inside `home`."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "LANG": "C.UTF-8",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "project"
+    path.mkdir()
+    return path
+
+
+def _serve(create_app: Callable[[], Any], tls: bool = False) -> Iterator[FakeServer]:
+    server = FakeServer(create_app(), tls=tls)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[FakeServer]:
+    yield from _serve(fake_openai.create_app)
+
+
+@pytest.fixture
+def anthropic_fake() -> Iterator[FakeServer]:
+    yield from _serve(fake_anthropic.create_app)
+
+
+@pytest.fixture
+def ollama_fake() -> Iterator[FakeServer]:
+    yield from _serve(fake_ollama.create_app)
+
+
+class Session:
+    """A running server plus helpers for the common LSP exchanges."""
+
+    def __init__(self, client: LanguageClient, workspace: Path) -> None:
+        self.client = client
+        self.workspace = workspace
+        self.notifications: list[tuple[str, Any]] = []
+        self._versions: dict[str, int] = {}
+
+    def uri(self, name: str) -> str:
+        return (self.workspace / name).as_uri()
+
+    def open(self, name: str, text: str, language: str = "python") -> str:
+        uri = self.uri(name)
+        self._versions[uri] = 1
+        self.client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, language, 1, text))
+        )
+        return uri
+
+    def type_text(self, uri: str, line: int, character: int, text: str) -> None:
+        """Insert `text` at (line, character) as an editor sends a keystroke."""
+        self._versions[uri] += 1
+        at = lsp.Position(line, character)
+        self.client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                lsp.VersionedTextDocumentIdentifier(uri, self._versions[uri]),
+                [lsp.TextDocumentContentChangePartial(lsp.Range(at, at), text)],
+            )
+        )
+
+    async def inline(
+        self, uri: str, line: int, character: int, *, invoked: bool = False
+    ) -> list[str]:
+        kind = (
+            lsp.InlineCompletionTriggerKind.Invoked
+            if invoked
+            else lsp.InlineCompletionTriggerKind.Automatic
+        )
+        result = await self.client.text_document_inline_completion_async(
+            lsp.InlineCompletionParams(
+                context=lsp.InlineCompletionContext(trigger_kind=kind),
+                text_document=lsp.TextDocumentIdentifier(uri),
+                position=lsp.Position(line, character),
+            )
+        )
+        assert isinstance(result, lsp.InlineCompletionList), result
+        return [str(item.insert_text) for item in result.items]
+
+    async def menu(self, uri: str, line: int, character: int) -> lsp.CompletionList:
+        result = await self.client.text_document_completion_async(
+            lsp.CompletionParams(
+                text_document=lsp.TextDocumentIdentifier(uri),
+                position=lsp.Position(line, character),
+            )
+        )
+        assert isinstance(result, lsp.CompletionList), result
+        return result
+
+    async def command(self, name: str, *args: Any) -> Any:
+        return await self.client.workspace_execute_command_async(
+            lsp.ExecuteCommandParams(command=name, arguments=list(args))
+        )
+
+
+StartSession = Callable[..., "asyncio.Future[Session]"]
+
+
+@pytest_asyncio.fixture
+async def start_session(home: Path, workspace: Path) -> AsyncIterator[Callable[..., Any]]:
+    """`await start_session(init_options, env)` → a Session; every one is shut down after."""
+    sessions: list[Session] = []
+
+    async def start(
+        init_options: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        client: str = "neovim",
+    ) -> Session:
+        config = ClientServerConfig(
+            server_command=SERVER_COMMAND, server_env=isolated_env(home, **(env or {}))
+        )
+        lsp_client = await config.start()
+        assert isinstance(lsp_client, LanguageClient)
+        session = Session(lsp_client, workspace)
+
+        @lsp_client.feature("reaper/status")
+        def on_status(params: Any) -> None:
+            session.notifications.append(("reaper/status", params))
+
+        @lsp_client.feature("reaper/chatDelta")
+        def on_chat(params: Any) -> None:
+            session.notifications.append(("reaper/chatDelta", params))
+
+        await lsp_client.initialize_session(
+            lsp.InitializeParams(
+                capabilities=client_capabilities(client),
+                root_uri=workspace.as_uri(),
+                workspace_folders=[lsp.WorkspaceFolder(workspace.as_uri(), "project")],
+                initialization_options=init_options or {},
+            )
+        )
+        sessions.append(session)
+        return session
+
+    yield start
+    for session in sessions:
+        try:
+            await asyncio.wait_for(session.client.shutdown_session(), 10)
+        finally:
+            await session.client.stop()
+
+
+def openai_options(fake: FakeServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "completion": {"providers": ["openai"], "debounce_ms": 0},
+        "providers": {"openai": {"base_url": fake.base_url + "/v1", **extra}},
+    }
