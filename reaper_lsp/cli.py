@@ -12,7 +12,7 @@ from pathlib import Path
 from reaper_lsp import __version__
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
     common.add_argument("--log-file", default=None, help="log here instead of stderr")
@@ -37,13 +37,21 @@ def _parser() -> argparse.ArgumentParser:
     complete.add_argument("--line", type=int, required=True, help="1-based line")
     complete.add_argument("--col", type=int, required=True, help="1-based column (characters)")
 
+    login = sub.add_parser(
+        "login", parents=[common], help="sign in: GitHub for Copilot, Google for Claude on Vertex"
+    )
+    login.add_argument("provider", choices=["copilot", "google"])
+    login.add_argument("--no-browser", action="store_true", help="only print the address to open")
+    logout = sub.add_parser("logout", parents=[common], help="forget a sign-in")
+    logout.add_argument("provider", choices=["copilot", "google"])
+
     sub.add_parser("config", parents=[common], help="print the effective configuration")
     sub.add_parser("status", parents=[common], help="providers, config file, last run figures")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     from reaper_lsp.logs import setup_logging
 
     setup_logging(args.log_level, args.log_file)
@@ -52,6 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(getattr(args, "tcp", None))
     if command == "complete":
         return asyncio.run(_complete(args.file, args.line, args.col))
+    if command == "login":
+        from reaper_lsp.login import login
+
+        return asyncio.run(login(args.provider, open_browser=not args.no_browser))
+    if command == "logout":
+        from reaper_lsp.login import logout
+
+        return asyncio.run(logout(args.provider))
     if command == "config":
         return _config()
     if command == "status":

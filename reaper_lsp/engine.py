@@ -6,13 +6,15 @@ translate LSP types into calls of this class, and `reaper-lsp complete` drives i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 import platformdirs
@@ -30,9 +32,15 @@ from reaper_lsp.net.retry import RetryPolicy
 from reaper_lsp.providers.base import ChatMessage, ChatRequest, CompletionRequest, Provider
 from reaper_lsp.providers.chain import Chain, ChainResult
 from reaper_lsp.providers.claude import ClaudeProvider
+from reaper_lsp.providers.copilot import CopilotProvider
 from reaper_lsp.providers.local import LocalProvider
 from reaper_lsp.providers.ollama import OllamaProvider
 from reaper_lsp.providers.openai import OpenAIProvider
+
+if TYPE_CHECKING:
+    from reaper_lsp.auth.github import GitHubAuth
+    from reaper_lsp.auth.google import GoogleAuth
+    from reaper_lsp.auth.store import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,7 @@ class Engine:
         *,
         env: Mapping[str, str] | None = None,
         workspace_roots: Sequence[Path] = (),
+        editor: str = "",
     ) -> None:
         self.loaded = loaded
         self.env = dict(os.environ if env is None else env)
@@ -82,6 +91,13 @@ class Engine:
             clock=time.monotonic,
         )
         self.local = LocalProvider(self.documents, workspace_roots=self.workspace_roots)
+        self.editor = editor
+        """`name/version` of the editor, from `clientInfo` (Copilot's Editor-Version header)."""
+        self.notify: Callable[[str], None] = lambda message: log.warning("%s", message)
+        """Tells the user something once (the server turns it into window/showMessage)."""
+        self._store: TokenStore | None = None
+        self._github: GitHubAuth | None = None
+        self._google: GoogleAuth | None = None
         self.chain = Chain(self._build_providers(settings), policy=self._policy(settings))
         self.started = time.time()
 
@@ -96,14 +112,56 @@ class Engine:
             base_backoff=settings.http.retry_backoff / 1000,
         )
 
+    # -- credentials (imported on first use: start-up does not need the sign-in flows) ---------
+
+    @property
+    def store(self) -> TokenStore:
+        if self._store is None:
+            from reaper_lsp.auth.store import TokenStore
+
+            self._store = TokenStore()
+        return self._store
+
+    @property
+    def github(self) -> GitHubAuth:
+        if self._github is None:
+            from reaper_lsp.auth.github import GitHubAuth
+
+            self._github = GitHubAuth(
+                self.settings.providers.copilot,
+                self.store,
+                self.clients.get("github"),
+                env=self.env,
+            )
+        return self._github
+
+    @property
+    def google(self) -> GoogleAuth:
+        if self._google is None:
+            from reaper_lsp.auth.google import GoogleAuth
+
+            self._google = GoogleAuth(
+                self.settings.auth.google, self.store, self.clients.get("google"), env=self.env
+            )
+        return self._google
+
     def _build_providers(self, settings: Settings) -> dict[str, Provider]:
         p = settings.providers
         providers: dict[str, Provider] = {
+            "copilot": CopilotProvider(
+                p.copilot,
+                auth=self.github,
+                clients=self.clients,
+                metrics=self.metrics.provider("copilot"),
+                editor=self.editor,
+                notify=lambda message: self.notify(message),
+            ),
             "claude": ClaudeProvider(
                 p.claude,
                 env=self.env,
                 clients=self.clients,
                 metrics=self.metrics.provider("claude"),
+                google=self.google if p.claude.backend == "vertex" else None,
             ),
             "openai": OpenAIProvider(
                 p.openai,
@@ -121,6 +179,8 @@ class Engine:
     async def start(self) -> None:
         """Background work that must not delay `initialize`: the workspace scan."""
         await self.local.start_workspace_scan()
+        if "copilot" in self.settings.completion.providers and self.github.signed_in():
+            self.github.start()  # mint the Copilot token ahead of the first keystroke
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Apply new settings; providers and HTTP clients are rebuilt only when theirs changed."""
@@ -129,7 +189,13 @@ class Engine:
         new = loaded.settings
         if new.http != old.http:
             self.clients.update(new.http)
-        if new.providers != old.providers or new.http != old.http:
+        if new.providers.copilot != old.providers.copilot and self._github is not None:
+            old_github, self._github = self._github, None
+            _background(old_github.aclose())
+        if new.auth != old.auth and self._google is not None:
+            old_google, self._google = self._google, None
+            _background(old_google.aclose())
+        if new.providers != old.providers or new.http != old.http or new.auth != old.auth:
             health = self.chain.health
             self.chain = Chain(self._build_providers(new), policy=self._policy(new))
             self.chain.health.update({k: v for k, v in health.items() if k in self.chain.health})
@@ -148,16 +214,17 @@ class Engine:
 
     # -- completion ---------------------------------------------------------------------------
 
-    def document(self, uri: str) -> Document | None:
-        """An open document, or the file on disk for a `file:` URI the editor has not opened."""
+    async def document(self, uri: str) -> Document | None:
+        """An open document, or the file on disk for a `file:` URI the editor has not opened
+        (read in a worker thread: the event loop never waits on the disk)."""
         doc = self.documents.get(uri)
         if doc is not None:
             return doc
         path = uri_to_path(uri)
-        if path is None or not path.is_file() or path.stat().st_size > MAX_DOCUMENT_BYTES:
+        if path is None:
             return None
-        text = path.read_text(encoding="utf-8", errors="replace")
-        return Document(uri, language_of(path), 0, text)
+        text = await asyncio.to_thread(_read_small_file, path)
+        return None if text is None else Document(uri, language_of(path), 0, text)
 
     def relative_path(self, uri: str) -> str:
         path = uri_to_path(uri)
@@ -193,7 +260,7 @@ class Engine:
         return None
 
     async def complete(self, uri: str, position: Position) -> Suggestion | None:
-        doc = self.document(uri)
+        doc = await self.document(uri)
         if doc is None:
             log.warning("completion for %s, which is neither open nor a readable file", uri)
             return None
@@ -251,6 +318,7 @@ class Engine:
             }
         return {
             "version": __version__,
+            "signIn": self.sign_in_status(),
             "uptimeSeconds": round(time.time() - self.started, 1),
             "configFile": str(self.loaded.user_file) if self.loaded.user_file else "",
             "completionChain": [*self.settings.completion.providers, "local"],
@@ -258,6 +326,21 @@ class Engine:
             "cache": {"entries": len(self.cache), **self.cache.stats.as_dict()},
             "documents": len(self.documents),
         }
+
+    def sign_in_status(self) -> dict[str, object]:
+        """Who is signed in where, never the credentials themselves."""
+        out: dict[str, object] = {
+            "github": {
+                "signedIn": self.github.signed_in(),
+                "source": self.github.token_source() or "",
+            }
+        }
+        if self._google is not None or self.settings.providers.claude.backend == "vertex":
+            out["google"] = {
+                "signedIn": self.google.signed_in(),
+                "source": self.google.token_source() or "",
+            }
+        return out
 
     def save_status(self) -> None:
         """Leave this run's figures where `reaper-lsp status` finds them."""
@@ -273,7 +356,28 @@ class Engine:
     async def aclose(self) -> None:
         for provider in self.chain.providers.values():
             await provider.aclose()
+        for auth in (self._github, self._google):
+            if auth is not None:
+                await auth.aclose()
         await self.clients.aclose()
+
+
+def _read_small_file(path: Path) -> str | None:
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_DOCUMENT_BYTES:
+            return None
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+_background_tasks: set[asyncio.Task[None]] = set()
+
+
+def _background(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
 
 
 def status_file() -> Path:

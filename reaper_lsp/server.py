@@ -9,6 +9,7 @@ from collections.abc import Generator
 from typing import Any
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
@@ -22,7 +23,8 @@ from reaper_lsp.providers.base import ChatMessage, ProviderError
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("reaper.status", "reaper.clearCache", "reaper.chat")
+SIGN_IN_PROVIDERS = {"copilot": "copilot", "github": "copilot", "google": "google",
+                     "claude": "google", "vertex": "google"}  # fmt: skip
 _WORD_TAIL = re.compile(r"[A-Za-z0-9_$]*$")
 
 
@@ -121,6 +123,17 @@ class ReaperServer(LanguageServer):
                 del self.inflight[key]
             self.notify_status_changes()
 
+    def tell_user(self, message: str) -> None:
+        self.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Warning, message))
+
+    def open_in_browser(self, url: str) -> None:
+        """Ask the editor to open `url` when it can (window/showDocument); never waits."""
+        caps = self.client_capabilities.window
+        if caps is None or caps.show_document is None or not caps.show_document.support:
+            return
+        params = lsp.ShowDocumentParams(uri=url, external=True, take_focus=True)
+        self.protocol.send_request(lsp.WINDOW_SHOW_DOCUMENT, params)
+
     def notify_status_changes(self) -> None:
         status = self.engine.chain.snapshot()
         for name, health in status.items():
@@ -143,7 +156,14 @@ def create_server() -> ReaperServer:
             roots = [uri_to_path(params.root_uri)]
         options = params.initialization_options
         ls.init_options = dict(options) if isinstance(options, dict) else {}
-        ls.engine = Engine(ls.engine.loaded, workspace_roots=[r for r in roots if r is not None])
+        client = params.client_info
+        editor = f"{client.name}/{client.version or '0'}" if client is not None else ""
+        ls.engine = Engine(
+            ls.engine.loaded,
+            workspace_roots=[r for r in roots if r is not None],
+            editor=editor.replace(" ", "-"),
+        )
+        ls.engine.notify = ls.tell_user
         ls.engine.reconfigure(ls.reload_config())
         for secret in ls.engine.secrets():
             register_secret(secret)
@@ -171,10 +191,9 @@ def create_server() -> ReaperServer:
         found = await ls.complete(params.text_document.uri, params.position, "inline")
         if found is None:
             return lsp.InlineCompletionList(items=[])
-        here = lsp.Range(params.position, params.position)
-        return lsp.InlineCompletionList(
-            items=[lsp.InlineCompletionItem(insert_text=found.text, range=here)]
-        )
+        # No `range`: the text is inserted at the cursor. (With a range, Neovim 0.12 draws the
+        # item as an overlay that hides the text after the cursor.)
+        return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(insert_text=found.text)])
 
     @server.feature(
         lsp.TEXT_DOCUMENT_COMPLETION,
@@ -195,11 +214,60 @@ def create_server() -> ReaperServer:
         ls.engine.cache.clear()
         return {"cleared": True}
 
+    @server.command("reaper.signIn")
+    async def sign_in(ls: ReaperServer, *args: Any) -> dict[str, object]:
+        which = _sign_in_provider(args)
+        try:
+            if which == "copilot":
+                code = await ls.engine.github.start_sign_in()
+                ls.open_in_browser(code.verification_uri)
+                return {
+                    "provider": "copilot",
+                    "userCode": code.user_code,
+                    "verificationUri": code.verification_uri,
+                    "expiresIn": code.expires_in,
+                    "interval": code.interval,
+                }
+            url = await ls.engine.google.start_sign_in()
+            ls.open_in_browser(url)
+            return {"provider": "google", "authorizeUrl": url}
+        except Exception as exc:
+            raise CommandFailed(f"sign-in to {which} could not start: {exc}") from None
+
+    @server.command("reaper.signInConfirm")
+    async def sign_in_confirm(ls: ReaperServer, *args: Any) -> dict[str, object]:
+        which = _sign_in_provider(args)
+        try:
+            if which == "copilot":
+                user = await ls.engine.github.confirm_sign_in()
+                ls.engine.github.start()
+            else:
+                user = await ls.engine.google.confirm_sign_in()
+        except Exception as exc:
+            ls.protocol.notify(
+                "reaper/status", {"provider": which, "state": "signedOut", "message": str(exc)}
+            )
+            raise CommandFailed(f"sign-in to {which} failed: {exc}") from None
+        ls.engine.cache.clear()
+        ls.protocol.notify("reaper/status", {"provider": which, "state": "signedIn", "user": user})
+        return {"status": "OK", "provider": which, "user": user}
+
+    @server.command("reaper.signOut")
+    async def sign_out(ls: ReaperServer, *args: Any) -> dict[str, object]:
+        which = _sign_in_provider(args)
+        if which == "copilot":
+            await ls.engine.github.sign_out()
+        else:
+            await ls.engine.google.sign_out()
+        ls.engine.cache.clear()
+        ls.protocol.notify("reaper/status", {"provider": which, "state": "signedOut"})
+        return {"status": "OK", "provider": which}
+
     @server.command("reaper.chat")
     async def chat(ls: ReaperServer, *args: Any) -> dict[str, object]:
         request = args[0] if args and isinstance(args[0], dict) else {}
         conversation = str(request.get("conversationId") or "default")
-        messages = _chat_messages(ls, request)
+        messages = await _chat_messages(ls, request)
         parts: list[str] = []
         provider = ""
         async for name, piece in ls.engine.chat(messages):
@@ -209,6 +277,23 @@ def create_server() -> ReaperServer:
         return {"conversationId": conversation, "provider": provider, "text": "".join(parts)}
 
     return server
+
+
+class CommandFailed(JsonRpcException):
+    """A command that could not do its job; the message is for the user (no secrets)."""
+
+    CODE = -32803  # LSP RequestFailed
+    MESSAGE = "Request failed"
+
+
+def _sign_in_provider(args: tuple[Any, ...]) -> str:
+    """`copilot` or `google` from `{provider}` (aliases: github; claude, vertex)."""
+    request = args[0] if args and isinstance(args[0], dict) else {}
+    name = str(request.get("provider") or "copilot").lower()
+    which = SIGN_IN_PROVIDERS.get(name)
+    if which is None:
+        raise JsonRpcInvalidParams(f"unknown provider {name!r}; sign in to one of: copilot, google")
+    return which
 
 
 def _menu_item(
@@ -240,7 +325,7 @@ def _menu_item(
     )
 
 
-def _chat_messages(ls: ReaperServer, request: dict[str, Any]) -> list[ChatMessage]:
+async def _chat_messages(ls: ReaperServer, request: dict[str, Any]) -> list[ChatMessage]:
     messages: list[ChatMessage] = []
     for item in request.get("messages") or []:
         if isinstance(item, dict) and item.get("role") in ("system", "user", "assistant"):
@@ -249,7 +334,7 @@ def _chat_messages(ls: ReaperServer, request: dict[str, Any]) -> list[ChatMessag
     if isinstance(prompt, str) and prompt:
         doc_info = request.get("textDocument")
         if isinstance(doc_info, dict) and isinstance(doc_info.get("uri"), str):
-            doc = ls.engine.document(doc_info["uri"])
+            doc = await ls.engine.document(doc_info["uri"])
             if doc is not None:
                 name = ls.engine.relative_path(doc.uri)
                 prompt = f"{prompt}\n\nFile {name}:\n```\n{doc.text[:20000]}\n```"

@@ -18,7 +18,12 @@ import httpx
 
 from reaper_lsp.config import HttpSettings
 from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.providers.base import ProtocolError, ProviderError, ProviderUnavailable
+from reaper_lsp.providers.base import (
+    ProtocolError,
+    ProviderError,
+    ProviderUnavailable,
+    Unreachable,
+)
 from reaper_lsp.providers.errors import error_from_response
 
 log = logging.getLogger(__name__)
@@ -142,7 +147,7 @@ class StreamContext:
 def _transport_error(provider: str, exc: httpx.HTTPError, url: httpx.URL) -> ProviderError:
     origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
     if isinstance(exc, httpx.ConnectError):
-        return ProviderUnavailable(f"cannot connect to {origin}", provider=provider)
+        return Unreachable(f"cannot connect to {origin}", provider=provider)
     if isinstance(exc, httpx.TimeoutException):
         return ProviderUnavailable(f"timed out talking to {origin}", provider=provider)
     return ProviderUnavailable(

@@ -81,6 +81,14 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class Unreachable(ProviderUnavailable):
+    """Nothing answers at the provider's address (connection refused, DNS or TLS failure):
+    retrying at once will not help, so the chain falls through and rests the provider a
+    little while instead (a local Ollama that is not running costs nothing per keystroke)."""
+
+    retryable = False
+
+
 class RateLimited(ProviderUnavailable):
     """429 for throughput: wait `retry_after` (if any) or fall through."""
 

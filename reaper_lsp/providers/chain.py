@@ -23,9 +23,13 @@ from reaper_lsp.providers.base import (
     ProviderUnavailable,
     RateLimited,
     StreamStats,
+    Unreachable,
 )
 
 log = logging.getLogger(__name__)
+
+UNREACHABLE_REST = 10.0
+"""Seconds an unreachable provider is skipped before it is tried again."""
 
 
 class Shaper(Protocol):
@@ -280,6 +284,8 @@ class Chain:
         if isinstance(error, RateLimited) and error.retry_after:
             # Asked to wait: skip this provider for that long instead of hammering it.
             health.paused_until = max(health.paused_until, self._clock() + error.retry_after)
+        elif isinstance(error, Unreachable):
+            health.paused_until = max(health.paused_until, self._clock() + UNREACHABLE_REST)
         log.warning("provider %s failed: %s", name, error)
 
     def _loop_deadline(self, deadline: float) -> float:

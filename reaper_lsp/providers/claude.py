@@ -1,10 +1,11 @@
-"""Anthropic Claude: streaming `/v1/messages` (named SSE events, no sentinel) with an API key."""
+"""Anthropic Claude: streaming `/v1/messages` (named SSE events, no sentinel) with an API key,
+or the same Messages API on Google Vertex AI (`:streamRawPredict`) with a Google sign-in."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from reaper_lsp.config import ClaudeSettings
 from reaper_lsp.core.prompts import chat_fim_messages
@@ -12,6 +13,7 @@ from reaper_lsp.net.client import Clients, StreamContext, open_stream
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.net.streams import SSEDecoder
 from reaper_lsp.providers.base import (
+    AuthError,
     ChatRequest,
     CompletionRequest,
     NotConfigured,
@@ -20,7 +22,11 @@ from reaper_lsp.providers.base import (
 )
 from reaper_lsp.providers.errors import error_from_stream_payload
 
+if TYPE_CHECKING:
+    from reaper_lsp.auth.google import GoogleAuth
+
 ANTHROPIC_VERSION = "2023-06-01"
+VERTEX_VERSION = "vertex-2023-10-16"
 SSE = "text/event-stream"
 
 
@@ -34,15 +40,25 @@ class ClaudeProvider:
         env: Mapping[str, str],
         clients: Clients,
         metrics: ProviderMetrics,
+        google: GoogleAuth | None = None,
     ) -> None:
         self._settings = settings
         self._key = settings.resolve_api_key(env)
         self._clients = clients
         self._metrics = metrics
+        self._google = google
+
+    @property
+    def vertex(self) -> bool:
+        return self._settings.backend == "vertex"
 
     def unusable_reason(self) -> str | None:
-        if self._settings.backend != "anthropic":
-            return "the Vertex AI backend needs a Google sign-in (reaper-lsp login google)"
+        if self.vertex:
+            if not self._settings.vertex_project:
+                return "the Vertex AI backend needs providers.claude.vertex_project"
+            if self._google is None or not self._google.signed_in():
+                return "not signed in to Google (run `reaper-lsp login google`)"
+            return None
         if not self._key:
             return f"no API key (set {self._settings.api_key_env} or providers.claude.api_key)"
         return None
@@ -92,8 +108,22 @@ class ClaudeProvider:
         async for piece in self._stream(body, stats):
             yield piece
 
+    def vertex_base_url(self) -> str:
+        s = self._settings
+        if s.vertex_base_url:
+            return s.vertex_base_url.rstrip("/")
+        if s.vertex_region == "global":
+            return "https://aiplatform.googleapis.com/v1"
+        if s.vertex_region in ("us", "eu"):
+            return f"https://aiplatform.{s.vertex_region}.rep.googleapis.com/v1"
+        return f"https://{s.vertex_region}-aiplatform.googleapis.com/v1"
+
     async def _stream(self, body: dict[str, object], stats: StreamStats) -> AsyncIterator[str]:
         stats.model = str(body["model"])
+        if self.vertex:
+            async for piece in self._stream_vertex(body, stats):
+                yield piece
+            return
         url = self._settings.base_url.rstrip("/") + "/messages"
         async with open_stream(
             self._clients.get(self.name),
@@ -106,6 +136,46 @@ class ClaudeProvider:
         ) as stream:
             async for piece in read_message_events(stream, stats, self.name):
                 yield piece
+
+    async def _stream_vertex(
+        self, body: dict[str, object], stats: StreamStats
+    ) -> AsyncIterator[str]:
+        """Vertex AI: the model moves into the URL, the version into the body, and the Google
+        access token is the credential (refreshed once at once on a 401)."""
+        from reaper_lsp.auth.google import GoogleSignInRequired
+
+        reason = self.unusable_reason()
+        if reason or self._google is None:
+            raise NotConfigured(reason or "no Google sign-in", provider=self.name)
+        s = self._settings
+        payload = {k: v for k, v in body.items() if k != "model"}
+        payload["anthropic_version"] = VERTEX_VERSION
+        url = (
+            f"{self.vertex_base_url()}/projects/{s.vertex_project}/locations/{s.vertex_region}"
+            f"/publishers/anthropic/models/{body['model']}:streamRawPredict"
+        )
+        for attempt in (0, 1):
+            try:
+                token = await self._google.access_token()
+            except GoogleSignInRequired as exc:
+                raise NotConfigured(str(exc), provider=self.name) from None
+            try:
+                async with open_stream(
+                    self._clients.get(self.name),
+                    url,
+                    provider=self.name,
+                    body=payload,
+                    headers={"authorization": f"Bearer {token}"},
+                    metrics=self._metrics,
+                    accept=SSE,
+                ) as stream:
+                    async for piece in read_message_events(stream, stats, self.name):
+                        yield piece
+                return
+            except AuthError:
+                self._google.invalidate()
+                if attempt == 1:
+                    raise
 
     async def aclose(self) -> None:
         return None

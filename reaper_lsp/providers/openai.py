@@ -98,7 +98,7 @@ class OpenAIProvider:
             metrics=self._metrics,
             accept=SSE,
         ) as stream:
-            async for piece in _read_choices(stream, stats, self.name):
+            async for piece in read_choices(stream, stats, self.name):
                 yield piece
 
     async def stream_chat(self, request: ChatRequest, stats: StreamStats) -> AsyncIterator[str]:
@@ -119,7 +119,7 @@ class OpenAIProvider:
             metrics=self._metrics,
             accept=SSE,
         ) as stream:
-            async for piece in _read_choices(stream, stats, self.name):
+            async for piece in read_choices(stream, stats, self.name):
                 yield piece
 
     async def aclose(self) -> None:
@@ -163,7 +163,7 @@ def _apply_chunk(payload: object, stats: StreamStats, provider: str) -> str:
     return text
 
 
-async def _read_choices(
+async def read_choices(
     stream: StreamContext, stats: StreamStats, provider: str
 ) -> AsyncIterator[str]:
     """Decode a data-only SSE stream (OpenAI, Copilot) into text pieces until `[DONE]`.

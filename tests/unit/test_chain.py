@@ -25,6 +25,7 @@ from reaper_lsp.providers.base import (
     QuotaExhausted,
     RateLimited,
     StreamStats,
+    Unreachable,
 )
 from reaper_lsp.providers.chain import AllProvidersFailed, Chain
 
@@ -207,3 +208,12 @@ async def test_chat_with_no_usable_provider_says_why() -> None:
     with pytest.raises(AllProvidersFailed, match="a: no key"):
         async for _ in c.chat(req, ("a",), timeout=1):
             pass
+
+
+async def test_unreachable_provider_is_not_retried_and_rests_a_while() -> None:
+    a = Scripted("a", Unreachable("cannot connect"), "never")
+    c = chain(a, Scripted("local", "offline", "again"))
+    assert await complete(c, ("a",)) == ("offline", "local")
+    assert a.calls == 1
+    assert await complete(c, ("a",)) == ("again", "local")
+    assert a.calls == 1  # skipped while resting
