@@ -286,7 +286,9 @@ class Chain:
             health.paused_until = max(health.paused_until, self._clock() + error.retry_after)
         elif isinstance(error, Unreachable):
             health.paused_until = max(health.paused_until, self._clock() + UNREACHABLE_REST)
-        log.warning("provider %s failed: %s", name, error)
+        # Nothing listening is routine (a local Ollama not started): the provider rests instead.
+        level = logging.INFO if isinstance(error, Unreachable) else logging.WARNING
+        log.log(level, "provider %s failed: %s", name, error)
 
     def _loop_deadline(self, deadline: float) -> float:
         """Convert a deadline on our clock to the event loop's clock."""

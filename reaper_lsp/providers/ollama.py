@@ -18,8 +18,8 @@ from reaper_lsp.providers.base import (
     CompletionRequest,
     ProtocolError,
     ProviderError,
-    ProviderUnavailable,
     StreamStats,
+    Unreachable,
 )
 from reaper_lsp.providers.errors import error_from_stream_payload
 
@@ -90,8 +90,8 @@ class OllamaProvider:
     def _explain(self, exc: ProviderError, model: str) -> ProviderError:
         """Say in plain words what the usual Ollama failures mean and what fixes them."""
         text = exc.message.lower()
-        if isinstance(exc, ProviderUnavailable) and "cannot connect" in text:
-            return ProviderUnavailable(
+        if isinstance(exc, Unreachable):
+            return Unreachable(
                 f"Ollama is not running at {self._settings.base_url} (start it with "
                 "`ollama serve`)",
                 provider=self.name,

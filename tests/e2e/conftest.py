@@ -102,7 +102,7 @@ class Session:
         at = lsp.Position(line, character)
         self.client.text_document_did_change(
             lsp.DidChangeTextDocumentParams(
-                lsp.VersionedTextDocumentIdentifier(uri, self._versions[uri]),
+                lsp.VersionedTextDocumentIdentifier(version=self._versions[uri], uri=uri),
                 [lsp.TextDocumentContentChangePartial(lsp.Range(at, at), text)],
             )
         )

@@ -177,7 +177,7 @@ async def test_cancel_request_closes_the_upstream_stream(
         await pending
     recorded = openai_fake.script.requests[0]
     assert await asyncio.to_thread(recorded.disconnected.wait, 10)
-    assert not recorded.completed
+    assert not recorded.completed.is_set()
 
 
 async def test_newer_request_for_the_same_document_cancels_the_older_upstream(

@@ -129,6 +129,7 @@ class FakeAnthropic:
             "text/event-stream; charset=utf-8",
             _events(model, reply.text, reply.chunk_size),
             error_event=error,
+            ending=3,
         )
 
 

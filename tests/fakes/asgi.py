@@ -96,10 +96,12 @@ async def stream(
     events: Iterable[bytes],
     *,
     error_event: bytes | None = None,
+    ending: int = 1,
 ) -> None:
     """Send `events` (already framed) with the reply's timing; watch for the client leaving.
 
-    `error_event` replaces the end of the stream when `reply.error_mid_stream` is set.
+    The last `ending` events finish the stream: `hold_open` withholds them, and `error_event`
+    replaces them (and the text's second half) when `reply.error_mid_stream` is set.
     """
     left = asyncio.Event()
 
@@ -126,6 +128,8 @@ async def stream(
         body = list(events)
         if reply.garbage:
             body = [os.urandom(64), b"\x00\xff<html>not a stream</html>\n\n", os.urandom(32)]
+        elif reply.hold_open:
+            body = body[: len(body) - ending]
         elif reply.error_mid_stream and error_event is not None:
             body = [*body[:max(1, len(body) // 2)], error_event]
         if reply.hostile_chunks:

@@ -96,6 +96,7 @@ class FakeOpenAI:
             "text/event-stream; charset=utf-8",
             events,
             error_event=error,
+            ending=3 if usage else 2,
         )
 
 

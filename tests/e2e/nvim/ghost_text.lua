@@ -72,10 +72,10 @@ end, 15000, function(client)
       end
     end, 5000, function(line)
       result.accepted_line = line
-      -- The completion menu on a fresh line below, as editors without ghost text show it.
+      -- The completion menu in a new function below, as editors without ghost text show it.
       vim.lsp.inline_completion.enable(false)
-      vim.api.nvim_buf_set_lines(bufnr, 2, 2, false, { '    return ' })
-      vim.api.nvim_win_set_cursor(0, { 3, 11 })
+      vim.api.nvim_buf_set_lines(bufnr, 2, 2, false, { '', 'def shout(name):', '    return ' })
+      vim.api.nvim_win_set_cursor(0, { 5, 11 })
       vim.lsp.completion.enable(true, client.id, bufnr)
       vim.lsp.completion.get()
       poll('menu', function()
