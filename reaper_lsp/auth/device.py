@@ -76,7 +76,7 @@ async def request_device_code(
                 payload.get("verification_uri") or payload.get("verification_url")
             ),
             expires_in=int(payload.get("expires_in", 900)),
-            interval=max(1, int(payload.get("interval", 5))),
+            interval=max(0, int(payload.get("interval", 5))),
         )
     except (KeyError, TypeError, ValueError):
         raise DeviceFlowError("protocol", "the device code answer lacks required fields") from None

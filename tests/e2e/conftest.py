@@ -153,9 +153,11 @@ async def start_session(home: Path, workspace: Path) -> AsyncIterator[Callable[.
         init_options: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
         client: str = "neovim",
+        args: list[str] | None = None,
     ) -> Session:
         config = ClientServerConfig(
-            server_command=SERVER_COMMAND, server_env=isolated_env(home, **(env or {}))
+            server_command=[*SERVER_COMMAND, *(args or [])],
+            server_env=isolated_env(home, **(env or {})),
         )
         lsp_client = await config.start()
         assert isinstance(lsp_client, LanguageClient)

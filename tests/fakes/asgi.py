@@ -131,7 +131,7 @@ async def stream(
         elif reply.hold_open:
             body = body[: len(body) - ending]
         elif reply.error_mid_stream and error_event is not None:
-            body = [*body[:max(1, len(body) // 2)], error_event]
+            body = [*body[: max(1, len(body) // 2)], error_event]
         if reply.hostile_chunks:
             body = hostile(b"".join(body))
         for chunk in body:

@@ -24,11 +24,7 @@ def openai_fake() -> Iterator[FakeServer]:
 
 
 def _sse_data(raw: bytes) -> list[str]:
-    return [
-        line[len("data: ") :]
-        for line in raw.decode().split("\n")
-        if line.startswith("data: ")
-    ]
+    return [line[len("data: ") :] for line in raw.decode().split("\n") if line.startswith("data: ")]
 
 
 async def test_openai_streams_the_queued_text(openai_fake: FakeServer) -> None:
@@ -135,7 +131,9 @@ async def test_anthropic_named_events_and_vertex_mode() -> None:
     app = anthropic.create_app(vertex=True)
     app.accepted_tokens.add("ya29.test")
     with FakeServer(app) as server:
-        path = "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude:streamRawPredict"
+        path = (
+            "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude:streamRawPredict"
+        )
         async with httpx.AsyncClient() as client:
             ok = await client.post(
                 server.base_url + path,
