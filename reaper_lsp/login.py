@@ -55,14 +55,18 @@ async def login(provider: str, *, open_browser: bool = True) -> int:
         try:
             if provider == "copilot":
                 code = await engine.github.start_sign_in()
-                print(f"Open {code.verification_uri} and enter the code: {code.user_code}")
+                print(
+                    f"Open {code.verification_uri} and enter the code: {code.user_code}", flush=True
+                )
                 _open(code.verification_uri, open_browser)
                 user = await _with_spinner("waiting for GitHub…", engine.github.confirm_sign_in())
                 await engine.github.copilot_token()
                 print(f"Signed in to GitHub as {user}; Copilot is ready.")
             else:
                 url = await engine.google.start_sign_in()
-                print(f"Open this address in a browser on this machine to sign in:\n{url}")
+                print(
+                    f"Open this address in a browser on this machine to sign in:\n{url}", flush=True
+                )
                 _open(url, open_browser)
                 who = await _with_spinner("waiting for Google…", engine.google.confirm_sign_in())
                 print(f"Signed in ({who}); Claude on Vertex AI is ready.")
