@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -259,24 +259,43 @@ class Engine:
         self.cache.miss()
         return None
 
-    async def complete(self, uri: str, position: Position) -> Suggestion | None:
+    async def complete(
+        self,
+        uri: str,
+        position: Position,
+        *,
+        before_network: Callable[[], Awaitable[None]] | None = None,
+    ) -> Suggestion | None:
+        """The suggestion at `position`. `before_network` runs after a cache miss, before any
+        provider is asked (the server's debounce: cancelling it there costs nothing upstream)."""
         doc = await self.document(uri)
         if doc is None:
             log.warning("completion for %s, which is neither open nor a readable file", uri)
             return None
         ctx = self.context_at(doc, position)
-        return await self.complete_context(ctx)
+        return await self.complete_context(ctx, before_network=before_network)
 
-    async def complete_context(self, ctx: CompletionContext) -> Suggestion | None:
+    async def complete_context(
+        self,
+        ctx: CompletionContext,
+        *,
+        before_network: Callable[[], Awaitable[None]] | None = None,
+    ) -> Suggestion | None:
         c = self.settings.completion
         order = c.providers
         hit = self.cached(ctx, order)
         if hit is not None:
             return Suggestion(hit.text, hit.provider, hit.model)
+        if before_network is not None:
+            await before_network()
         multiline = wants_multiline(ctx, c.multiline)
         request = CompletionRequest(ctx, max_tokens=c.max_tokens, multiline=multiline)
         result: ChainResult = await self.chain.complete(
-            request, order, _Shaper(ctx, multiline), timeout=c.timeout_ms / 1000
+            request,
+            order,
+            _Shaper(ctx, multiline),
+            timeout=c.timeout_ms / 1000,
+            hedge=c.hedge_ms / 1000,
         )
         suggestion = result.suggestion
         if suggestion is not None and suggestion.provider != "local":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -15,6 +16,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from reaper_lsp import __version__, config
+from reaper_lsp.core.debounce import TypingRhythm
 from reaper_lsp.core.document import Change, Position, index_to_utf16, utf16_to_index
 from reaper_lsp.core.types import Suggestion
 from reaper_lsp.engine import Engine, uri_to_path
@@ -52,12 +54,14 @@ class ReaperProtocol(LanguageServerProtocol):
     def lsp_text_document__did_change(self, params: lsp.DidChangeTextDocumentParams) -> None:
         changes = [_change(c) for c in params.content_changes]
         uri, version = params.text_document.uri, params.text_document.version
+        self._server.rhythm.keystroke(uri, time.monotonic())
         if self._server.engine.documents.change(uri, version, changes) is None:
             log.warning("change for %s, which was never opened; ignored", uri)
 
     @lsp_method(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: lsp.DidCloseTextDocumentParams) -> None:
         self._server.engine.documents.close(params.text_document.uri)
+        self._server.rhythm.forget(params.text_document.uri)
 
 
 def _change(change: lsp.TextDocumentContentChangeEvent) -> Change:
@@ -79,6 +83,7 @@ class ReaperServer(LanguageServer):
         self.client_settings: dict[str, Any] = {}
         self.inflight: dict[tuple[str, str], asyncio.Task[Suggestion | None]] = {}
         self.sent_states: dict[str, str] = {}
+        self.rhythm = TypingRhythm(self.engine.settings.completion.debounce_ms / 1000)
 
     def reload_config(self) -> config.LoadedConfig:
         loaded = config.load(
@@ -99,14 +104,35 @@ class ReaperServer(LanguageServer):
             )
         return loaded
 
-    async def complete(self, uri: str, pos: lsp.Position, kind: str) -> Suggestion | None:
+    def apply_config(self, loaded: config.LoadedConfig) -> None:
+        self.engine.reconfigure(loaded)
+        self.rhythm.floor = loaded.settings.completion.debounce_ms / 1000
+        self.rhythm.cap = max(self.rhythm.cap, self.rhythm.floor)
+
+    async def complete(
+        self, uri: str, pos: lsp.Position, kind: str, *, invoked: bool = False
+    ) -> Suggestion | None:
         """Run one completion; a newer request of the same kind for the same document cancels
-        this one (and its upstream HTTP request) and this one answers with nothing."""
+        this one (and its upstream HTTP request) and this one answers with nothing. Requests
+        the editor sent on its own wait out the typing rhythm first (see core/debounce.py);
+        ones the user asked for (`invoked`) do not."""
         key = (uri, kind)
         older = self.inflight.get(key)
         if older is not None and not older.done():
             older.cancel()
-        task = asyncio.ensure_future(self.engine.complete(uri, Position(pos.line, pos.character)))
+
+        async def debounce() -> None:
+            wait = self.rhythm.wait(uri, time.monotonic())
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+        task = asyncio.ensure_future(
+            self.engine.complete(
+                uri,
+                Position(pos.line, pos.character),
+                before_network=None if invoked else debounce,
+            )
+        )
         self.inflight[key] = task
         try:
             return await task
@@ -164,7 +190,7 @@ def create_server() -> ReaperServer:
             editor=editor.replace(" ", "-"),
         )
         ls.engine.notify = ls.tell_user
-        ls.engine.reconfigure(ls.reload_config())
+        ls.apply_config(ls.reload_config())
         for secret in ls.engine.secrets():
             register_secret(secret)
 
@@ -182,13 +208,16 @@ def create_server() -> ReaperServer:
         ls: ReaperServer, params: lsp.DidChangeConfigurationParams
     ) -> None:
         ls.client_settings = params.settings if isinstance(params.settings, dict) else {}
-        ls.engine.reconfigure(ls.reload_config())
+        ls.apply_config(ls.reload_config())
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(
         ls: ReaperServer, params: lsp.InlineCompletionParams
     ) -> lsp.InlineCompletionList:
-        found = await ls.complete(params.text_document.uri, params.position, "inline")
+        invoked = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked
+        found = await ls.complete(
+            params.text_document.uri, params.position, "inline", invoked=invoked
+        )
         if found is None:
             return lsp.InlineCompletionList(items=[])
         # No `range`: the text is inserted at the cursor. (With a range, Neovim 0.12 draws the
@@ -200,7 +229,13 @@ def create_server() -> ReaperServer:
         lsp.CompletionOptions(trigger_characters=[".", "(", " ", "\n"], resolve_provider=False),
     )
     async def completion(ls: ReaperServer, params: lsp.CompletionParams) -> lsp.CompletionList:
-        found = await ls.complete(params.text_document.uri, params.position, "menu")
+        invoked = (
+            params.context is not None
+            and params.context.trigger_kind == lsp.CompletionTriggerKind.Invoked
+        )
+        found = await ls.complete(
+            params.text_document.uri, params.position, "menu", invoked=invoked
+        )
         if found is None:
             return lsp.CompletionList(is_incomplete=True, items=[])
         return lsp.CompletionList(is_incomplete=True, items=[_menu_item(ls, params, found)])

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 UNREACHABLE_REST = 10.0
 """Seconds an unreachable provider is skipped before it is tried again."""
+BREAKER_THRESHOLD = 3
+"""Requests in a row a provider must fail before its circuit opens."""
+BREAKER_COOLDOWN = 30.0
+BREAKER_MAX_COOLDOWN = 300.0
 
 
 class Shaper(Protocol):
@@ -50,8 +54,16 @@ class Health:
     paused_until: float = 0.0
     last_error: str = ""
     last_ok: float = 0.0
+    failed_requests: int = 0
+    """Requests in a row that ended in an error (after their retries): drives the breaker."""
+    open_until: float = 0.0
+    """Circuit breaker: skipped until then; afterwards one probe request is let through."""
+    trips: int = 0
+    probing: bool = False
 
     def state(self, now: float) -> str:
+        if self.trips:
+            return "open" if self.open_until > now else "half-open"
         if self.paused_until > now:
             return "paused"
         if self.consecutive_failures:
@@ -61,6 +73,7 @@ class Health:
     def snapshot(self, now: float) -> dict[str, object]:
         return {
             "state": self.state(now),
+            "circuitOpenForSeconds": round(max(0.0, self.open_until - now), 1),
             "successes": self.successes,
             "failures": self.failures,
             "consecutiveFailures": self.consecutive_failures,
@@ -114,7 +127,8 @@ class Chain:
             provider = self.providers.get(name)
             if provider is None or provider.unusable_reason() is not None:
                 continue
-            if self.health[name].paused_until > now:
+            health = self.health[name]
+            if health.paused_until > now or health.open_until > now:
                 continue
             out.append(name)
         return out
@@ -126,37 +140,104 @@ class Chain:
         shaper: Shaper,
         *,
         timeout: float,
+        hedge: float = 0.0,
     ) -> ChainResult:
+        """Try the providers of `order` in turn within `timeout` seconds, then the offline
+        engine. With `hedge` > 0, a provider that has sent nothing after `hedge` seconds gets
+        company: the next one starts too, the first good answer wins and the other is
+        cancelled (its HTTP stream closed)."""
         deadline = self._clock() + timeout
         result = ChainResult(None)
-        names = [n for n in order if n != "local"] + ["local"]
-        for name in names:
+        queue: list[str] = []
+        for name in order:
             provider = self.providers.get(name)
-            if provider is None:
+            if name == "local" or provider is None:
                 continue
             skip = self._skip_reason(name, provider)
             if skip:
                 result.attempts.append(Attempt(name, f"skipped: {skip}"))
-                continue
+            else:
+                queue.append(name)
+        if queue:
+            await self._race(queue, request, shaper, deadline, hedge, result)
+        if result.suggestion is None and "local" in self.providers:
+            local = self.providers["local"]
             # The offline engine is instant and always allowed to answer, even past the budget.
-            budget = None if name == "local" else deadline
-            if budget is not None and self._clock() >= budget:
-                result.attempts.append(Attempt(name, "skipped: completion.timeout_ms used up"))
-                continue
-            try:
-                text = await self._with_retries(
-                    name, budget, functools.partial(self._collect, provider, request, shaper)
-                )
-            except ProviderError as exc:
-                result.attempts.append(Attempt(name, str(exc)))
-                continue
+            text = await self._collect(local, request, shaper, asyncio.Event())
             shaped = shaper.shape(text)
-            result.attempts.append(Attempt(name, "ok" if shaped else "empty"))
+            result.attempts.append(Attempt("local", "ok" if shaped else "empty"))
             if shaped:
-                model = provider.model_for("completion")
-                result.suggestion = Suggestion(shaped, name, model)
-            return result
+                result.suggestion = Suggestion(shaped, "local", local.model_for("completion"))
         return result
+
+    async def _race(
+        self,
+        queue: list[str],
+        request: CompletionRequest,
+        shaper: Shaper,
+        deadline: float,
+        hedge: float,
+        result: ChainResult,
+    ) -> None:
+        running: dict[asyncio.Task[str], str] = {}
+        first_piece: dict[str, asyncio.Event] = {}
+        latest = ("", 0.0)  # the provider started last, and when
+
+        def start(name: str) -> None:
+            nonlocal latest
+            provider = self.providers[name]
+            if self.health[name].trips:
+                self.health[name].probing = True  # half-open: this request is the probe
+            first_piece[name] = asyncio.Event()
+            call = functools.partial(self._collect, provider, request, shaper, first_piece[name])
+            task = asyncio.ensure_future(self._with_retries(name, deadline, call))
+            running[task] = name
+            latest = (name, self._clock())
+
+        try:
+            while queue or running:
+                if not running:
+                    if self._clock() >= deadline:
+                        for name in queue:
+                            result.attempts.append(
+                                Attempt(name, "skipped: completion.timeout_ms used up")
+                            )
+                        return
+                    start(queue.pop(0))
+                wait: float | None = None
+                if hedge > 0 and queue and not first_piece[latest[0]].is_set():
+                    wait = max(0.0, latest[1] + hedge - self._clock())
+                done, _ = await asyncio.wait(
+                    running, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    if not first_piece[latest[0]].is_set() and queue:
+                        log.info("%s silent for %.0f ms: hedging", latest[0], hedge * 1000)
+                        start(queue.pop(0))
+                    continue
+                for task in done:
+                    name = running.pop(task)
+                    self.health[name].probing = False
+                    try:
+                        text = task.result()
+                    except ProviderError as exc:
+                        result.attempts.append(Attempt(name, str(exc)))
+                        self._request_failed(name)
+                        continue
+                    shaped = shaper.shape(text)
+                    result.attempts.append(Attempt(name, "ok" if shaped else "empty"))
+                    if shaped:
+                        model = self.providers[name].model_for("completion")
+                        result.suggestion = Suggestion(shaped, name, model)
+                        return
+                    if not running:
+                        return  # an empty answer is an answer: nothing sensible to insert
+        finally:
+            for task, name in running.items():
+                task.cancel()
+                self.health[name].probing = False
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
 
     async def chat(
         self, request: ChatRequest, order: Sequence[str], *, timeout: float
@@ -204,7 +285,13 @@ class Chain:
         reason = provider.unusable_reason()
         if reason:
             return reason
-        paused = self.health[name].paused_until - self._clock()
+        health = self.health[name]
+        if health.open_until > self._clock():
+            left = health.open_until - self._clock()
+            return f"circuit open for {left:.0f}s after {health.failed_requests} failed requests"
+        if health.trips and health.probing:
+            return "circuit half-open: a probe request is in flight"
+        paused = health.paused_until - self._clock()
         if paused > 0:
             return f"paused for {paused:.1f}s after: {self.health[name].last_error}"
         return None
@@ -242,13 +329,20 @@ class Chain:
             self._record_ok(name)
             return text
 
-    async def _collect(self, provider: Provider, request: CompletionRequest, shaper: Shaper) -> str:
+    async def _collect(
+        self,
+        provider: Provider,
+        request: CompletionRequest,
+        shaper: Shaper,
+        first_piece: asyncio.Event,
+    ) -> str:
         """Read the stream until it ends or the suggestion is known to be complete; leaving the
         loop early closes the upstream stream."""
         parts: list[str] = []
         stream = provider.stream_completion(request, StreamStats())
         try:
             async for piece in stream:
+                first_piece.set()
                 parts.append(piece)
                 if "\n" in piece and shaper.is_complete("".join(parts)):
                     break
@@ -274,7 +368,27 @@ class Chain:
         health = self.health[name]
         health.successes += 1
         health.consecutive_failures = 0
+        health.failed_requests = 0
         health.last_ok = self._clock()
+        if health.trips:
+            log.info("provider %s answered again: circuit closed", name)
+        health.trips = 0
+        health.open_until = 0.0
+
+    def _request_failed(self, name: str) -> None:
+        """A request to `name` ended in an error: count it for the circuit breaker."""
+        health = self.health[name]
+        health.failed_requests += 1
+        if health.trips or health.failed_requests >= BREAKER_THRESHOLD:
+            health.trips += 1
+            cooldown = min(BREAKER_MAX_COOLDOWN, BREAKER_COOLDOWN * 2 ** (health.trips - 1))
+            health.open_until = self._clock() + cooldown
+            log.warning(
+                "provider %s failed %d requests in a row: skipped for %.0f s",
+                name,
+                health.failed_requests,
+                cooldown,
+            )
 
     def _record_failure(self, name: str, error: ProviderError) -> None:
         health = self.health[name]

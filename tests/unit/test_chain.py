@@ -217,3 +217,60 @@ async def test_unreachable_provider_is_not_retried_and_rests_a_while() -> None:
     assert a.calls == 1
     assert await complete(c, ("a",)) == ("again", "local")
     assert a.calls == 1  # skipped while resting
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_circuit_breaker_opens_skips_half_opens_and_closes() -> None:
+    down = ProviderUnavailable("503")
+    a = Scripted("a", down, down, down, "probe ok")
+    c = chain(a, Scripted("local", *["offline"] * 10), retries=0)
+    clock = FakeClock()
+    c._clock = clock  # type: ignore[method-assign]
+    for _ in range(3):
+        assert await complete(c, ("a",)) == ("offline", "local")
+    assert c.snapshot()["a"]["state"] == "open"
+    assert await complete(c, ("a",)) == ("offline", "local")
+    assert a.calls == 3  # skipped while open
+    clock.now += 31
+    assert c.snapshot()["a"]["state"] == "half-open"
+    assert await complete(c, ("a",)) == ("probe ok", "a")  # one probe, and it worked
+    assert c.snapshot()["a"]["state"] == "healthy"
+
+
+async def test_failed_probe_reopens_for_longer() -> None:
+    down = ProviderUnavailable("503")
+    a = Scripted("a", down, down, down, down)
+    c = chain(a, Scripted("local", *["offline"] * 10), retries=0)
+    clock = FakeClock()
+    c._clock = clock  # type: ignore[method-assign]
+    for _ in range(3):
+        await complete(c, ("a",))
+    clock.now += 31
+    await complete(c, ("a",))
+    assert a.calls == 4
+    assert c.snapshot()["a"]["state"] == "open"
+    assert c.snapshot()["a"]["circuitOpenForSeconds"] == 60.0
+
+
+async def test_hedging_starts_the_next_provider_and_cancels_the_loser() -> None:
+    slow, fast = Scripted("slow", 5.0), Scripted("fast", "quick")
+    c = chain(slow, fast, Scripted("local"))
+    result = await c.complete(REQUEST, ("slow", "fast"), Identity(), timeout=10, hedge=0.05)
+    assert result.suggestion is not None
+    assert (result.suggestion.text, result.suggestion.provider) == ("quick", "fast")
+    assert slow.calls == 1 and slow.closed == 1  # the loser's stream was closed
+
+
+async def test_no_hedge_when_the_first_provider_streams_in_time() -> None:
+    a, b = Scripted("a", "answer"), Scripted("b", "other")
+    c = chain(a, b, Scripted("local"))
+    result = await c.complete(REQUEST, ("a", "b"), Identity(), timeout=10, hedge=0.05)
+    assert result.suggestion is not None and result.suggestion.provider == "a"
+    assert b.calls == 0
