@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 
 from reaper_lsp.config import HttpSettings
+from reaper_lsp.net import h2reset
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.providers.base import (
     ProtocolError,
@@ -53,6 +54,7 @@ def build_client(
 ) -> httpx.AsyncClient:
     """A pooled client following `[http]`. HTTP/3 is not served by httpx; "http3" asks for the
     best TCP protocol (HTTP/2) until the QUIC transport lands."""
+    h2reset.install()
     limit = max(1, min(http.pool.max_per_host, http.pool.max_total))
     return httpx.AsyncClient(
         http2=http.protocol in ("http2", "http3"),

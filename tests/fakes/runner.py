@@ -111,10 +111,19 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        loop = self._loop
+        if loop is not None and self._stop is not None:
+            loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(1)
+            if self._thread.is_alive() and loop is not None:
+                # A client still holds a connection open: do not wait for it to leave.
+                def cancel_all() -> None:
+                    for task in asyncio.all_tasks(loop):
+                        task.cancel()
+
+                loop.call_soon_threadsafe(cancel_all)
+                self._thread.join(10)
         if self._sock is not None:
             # hypercorn took over the descriptor (socket(fileno=...)) and closed it itself.
             self._sock.detach()
