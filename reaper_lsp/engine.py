@@ -180,7 +180,18 @@ class Engine:
         """Background work that must not delay `initialize`: the workspace scan."""
         await self.local.start_workspace_scan()
         if "copilot" in self.settings.completion.providers and self.github.signed_in():
-            self.github.start()  # mint the Copilot token ahead of the first keystroke
+            self.github.start()  # keep the Copilot token fresh from now on
+        await self.prewarm()
+
+    async def prewarm(self) -> None:
+        """Open the connection to the first usable provider of each chain, so the first
+        keystroke does not pay for DNS, TCP and TLS; the pool keeps it for idle_timeout."""
+        firsts = {
+            next((n for n in self.chain.usable(order) if n != "local"), None)
+            for order in (self.settings.completion.providers, self.settings.chat.providers)
+        }
+        warm = [getattr(self.chain.providers[name], "prewarm", None) for name in firsts if name]
+        await asyncio.gather(*(w() for w in warm if w is not None), return_exceptions=True)
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Apply new settings; providers and HTTP clients are rebuilt only when theirs changed."""

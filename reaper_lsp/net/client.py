@@ -219,6 +219,17 @@ async def open_stream(
             metrics.total_ms.append((time.perf_counter() - started) * 1000)
 
 
+async def prewarm(client: httpx.AsyncClient, url: str, *, provider: str) -> None:
+    """Open (and so keep warm) the connection to `url`'s origin: DNS, TCP, TLS and HTTP/2 are
+    paid now rather than on the user's first keystroke. Any answer will do; failures are only
+    logged (the first real request reports them properly)."""
+    try:
+        response = await client.request("HEAD", url)
+        await response.aclose()
+    except httpx.HTTPError as exc:
+        log.info("prewarming %s failed: %s", provider, type(exc).__name__)
+
+
 async def _read_limited(response: httpx.Response) -> bytes:
     parts: list[bytes] = []
     size = 0

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from reaper_lsp.config import ClaudeSettings
 from reaper_lsp.core.prompts import chat_fim_messages
-from reaper_lsp.net.client import Clients, StreamContext, open_stream
+from reaper_lsp.net.client import Clients, StreamContext, open_stream, prewarm
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.net.streams import SSEDecoder
 from reaper_lsp.providers.base import (
@@ -176,6 +176,10 @@ class ClaudeProvider:
                 self._google.invalidate()
                 if attempt == 1:
                     raise
+
+    async def prewarm(self) -> None:
+        url = self.vertex_base_url() if self.vertex else self._settings.base_url
+        await prewarm(self._clients.get(self.name), url, provider=self.name)
 
     async def aclose(self) -> None:
         return None

@@ -9,6 +9,7 @@ asks for a pause, and 466 says the client is too old.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from reaper_lsp import __version__
 from reaper_lsp.config import CopilotSettings
 from reaper_lsp.core.prompts import path_header
-from reaper_lsp.net.client import Clients, open_stream
+from reaper_lsp.net.client import Clients, open_stream, prewarm
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.providers.base import (
     AuthError,
@@ -34,6 +35,8 @@ from reaper_lsp.providers.openai import read_choices
 
 if TYPE_CHECKING:
     from reaper_lsp.auth.github import CopilotToken, GitHubAuth
+
+log = logging.getLogger(__name__)
 
 SSE = "text/event-stream"
 DEFAULT_ENGINE = "gpt-41-copilot"
@@ -228,6 +231,15 @@ class CopilotProvider:
 
         async for piece in self._stream(url, body, "conversation-panel", stats):
             yield piece
+
+    async def prewarm(self) -> None:
+        """Mint the Copilot token and open the connection to the proxy."""
+        try:
+            token = await self._token()
+        except ProviderError as exc:
+            log.info("prewarming copilot: %s", exc)
+            return
+        await prewarm(self._clients.get(self.name), token.proxy_url, provider=self.name)
 
     async def aclose(self) -> None:
         return None

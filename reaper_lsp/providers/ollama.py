@@ -9,7 +9,7 @@ from typing import Literal
 
 from reaper_lsp.config import OllamaSettings
 from reaper_lsp.core.prompts import fim_parts
-from reaper_lsp.net.client import Clients, StreamContext, open_stream
+from reaper_lsp.net.client import Clients, StreamContext, open_stream, prewarm
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.net.streams import NDJSONDecoder
 from reaper_lsp.providers.base import (
@@ -110,6 +110,9 @@ class OllamaProvider:
                 provider=self.name,
             )
         return exc
+
+    async def prewarm(self) -> None:
+        await prewarm(self._clients.get(self.name), self._settings.base_url, provider=self.name)
 
     async def aclose(self) -> None:
         return None

@@ -9,7 +9,7 @@ from typing import Literal
 
 from reaper_lsp.config import OpenAISettings
 from reaper_lsp.core.prompts import chat_fim_messages, fim_parts
-from reaper_lsp.net.client import Clients, StreamContext, open_stream
+from reaper_lsp.net.client import Clients, StreamContext, open_stream, prewarm
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.net.streams import SSEDecoder
 from reaper_lsp.providers.base import (
@@ -121,6 +121,9 @@ class OpenAIProvider:
         ) as stream:
             async for piece in read_choices(stream, stats, self.name):
                 yield piece
+
+    async def prewarm(self) -> None:
+        await prewarm(self._clients.get(self.name), self._settings.base_url, provider=self.name)
 
     async def aclose(self) -> None:
         return None

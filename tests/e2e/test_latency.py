@@ -117,3 +117,19 @@ async def test_circuit_breaker_opens_and_is_reported(
     assert status["providers"]["openai"]["health"]["state"] == "open"
     states = [getattr(p, "state", None) for m, p in s.notifications if m == "reaper/status"]
     assert "open" in states
+
+
+async def test_connection_is_opened_before_the_first_keystroke(
+    start_session: Any, openai_tls: FakeServer
+) -> None:
+    openai_tls.script.default = Reply(text="1")
+    s: Session = await start_session(tls_options(openai_tls), KEY)
+    for _ in range(100):
+        if openai_tls.script.prewarms:
+            break
+        await asyncio.sleep(0.05)
+    assert openai_tls.script.prewarms == 1 and openai_tls.script.requests == []
+    assert openai_tls.connections_opened == 1
+    uri = s.open("a.py", "x = \n")
+    assert await s.inline(uri, 0, 4, invoked=True) == ["1"]
+    assert openai_tls.connections_opened == 1  # the first request used the warm connection

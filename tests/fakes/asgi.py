@@ -44,7 +44,10 @@ async def read_request(scope: Scope, receive: Receive, script: Script) -> Record
         http_version=scope.get("http_version", ""),
         client=tuple(client) if client else None,
     )
-    script.record(recorded)
+    if recorded.method == "HEAD":
+        script.prewarms += 1  # connection warm-ups are not API calls
+    else:
+        script.record(recorded)
     return recorded
 
 

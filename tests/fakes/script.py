@@ -51,6 +51,8 @@ class Script:
         self._arrived = threading.Condition(self._lock)
         self.default = default or Reply()
         self.requests: list[Recorded] = []
+        self.prewarms = 0
+        """HEAD requests (connection warm-ups), counted apart from API calls."""
 
     def queue(self, *replies: Reply) -> None:
         with self._lock:
