@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Generator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -19,9 +23,11 @@ from reaper_lsp import __version__, config
 from reaper_lsp.core.debounce import TypingRhythm
 from reaper_lsp.core.document import Change, Position, index_to_utf16, utf16_to_index
 from reaper_lsp.core.types import Suggestion
-from reaper_lsp.engine import Engine, uri_to_path
 from reaper_lsp.logs import register_secret
 from reaper_lsp.providers.base import ChatMessage, ProviderError
+
+if TYPE_CHECKING:
+    from reaper_lsp.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +81,44 @@ def _change(change: lsp.TextDocumentContentChangeEvent) -> Change:
     return Change(change.text)
 
 
+def _uri_to_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
 class ReaperServer(LanguageServer):
+    """The engine (and with it httpx and the providers) is imported and built only after the
+    `initialize` answer has gone out, so an editor's start-up never waits for it."""
+
     def __init__(self) -> None:
         super().__init__("reaper-lsp", __version__, protocol_cls=ReaperProtocol)
-        self.engine = Engine(config.load())
+        self._engine: Engine | None = None
+        self.loaded = config.LoadedConfig()  # read for real at `initialize`
+        self.workspace_roots: list[Path] = []
+        self.editor = ""
         self.init_options: dict[str, Any] = {}
         self.client_settings: dict[str, Any] = {}
         self.inflight: dict[tuple[str, str], asyncio.Task[Suggestion | None]] = {}
         self.sent_states: dict[str, str] = {}
-        self.rhythm = TypingRhythm(self.engine.settings.completion.debounce_ms / 1000)
+        self.rhythm = TypingRhythm(self.loaded.settings.completion.debounce_ms / 1000)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from reaper_lsp.engine import Engine
+
+            engine = Engine(self.loaded, workspace_roots=self.workspace_roots, editor=self.editor)
+            engine.notify = self.tell_user
+            for secret in engine.secrets():
+                register_secret(secret)
+            self._engine = engine
+        return self._engine
 
     def reload_config(self) -> config.LoadedConfig:
         loaded = config.load(
             init_options=self.init_options,
             client_settings=self.client_settings,
-            workspace_root=self.engine.workspace_roots[0] if self.engine.workspace_roots else None,
+            workspace_root=self.workspace_roots[0] if self.workspace_roots else None,
         )
         for problem in loaded.errors:
             log.error("config: %s", problem)
@@ -105,7 +134,11 @@ class ReaperServer(LanguageServer):
         return loaded
 
     def apply_config(self, loaded: config.LoadedConfig) -> None:
-        self.engine.reconfigure(loaded)
+        self.loaded = loaded
+        if self._engine is not None:
+            self._engine.reconfigure(loaded)
+            for secret in self._engine.secrets():
+                register_secret(secret)
         self.rhythm.floor = loaded.settings.completion.debounce_ms / 1000
         self.rhythm.cap = max(self.rhythm.cap, self.rhythm.floor)
 
@@ -177,22 +210,20 @@ def create_server() -> ReaperServer:
 
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: ReaperServer, params: lsp.InitializeParams) -> None:
-        roots = [uri_to_path(f.uri) for f in params.workspace_folders or ()]
+        # Start importing the engine now, off the event loop; it is built after the answer.
+        threading.Thread(
+            target=importlib.import_module, args=("reaper_lsp.engine",), daemon=True
+        ).start()
+        roots = [_uri_to_path(f.uri) for f in params.workspace_folders or ()]
         if not roots and params.root_uri:
-            roots = [uri_to_path(params.root_uri)]
+            roots = [_uri_to_path(params.root_uri)]
+        ls.workspace_roots = [r for r in roots if r is not None]
         options = params.initialization_options
         ls.init_options = dict(options) if isinstance(options, dict) else {}
         client = params.client_info
         editor = f"{client.name}/{client.version or '0'}" if client is not None else ""
-        ls.engine = Engine(
-            ls.engine.loaded,
-            workspace_roots=[r for r in roots if r is not None],
-            editor=editor.replace(" ", "-"),
-        )
-        ls.engine.notify = ls.tell_user
+        ls.editor = editor.replace(" ", "-")
         ls.apply_config(ls.reload_config())
-        for secret in ls.engine.secrets():
-            register_secret(secret)
 
     @server.feature(lsp.INITIALIZED)
     async def initialized(ls: ReaperServer, params: lsp.InitializedParams) -> None:
@@ -200,8 +231,9 @@ def create_server() -> ReaperServer:
 
     @server.feature(lsp.SHUTDOWN)
     async def shutdown(ls: ReaperServer, params: None) -> None:
-        ls.engine.save_status()
-        await ls.engine.aclose()
+        if ls._engine is not None:
+            ls._engine.save_status()
+            await ls._engine.aclose()
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(

@@ -1,9 +1,11 @@
 """Adaptive debounce: how long a completion request waits for the next keystroke.
 
-Each document learns its typist's rhythm (a moving average of the gaps between edits). A
-request that arrives right after a keystroke waits about one such gap, because another
-keystroke — which would make this request useless — is likely within it; a request after a
-pause waits only the configured floor. Fast typists therefore do not fire a request per key,
+Each document learns its typist's rhythm: a moving average of the gaps between edits and of
+how much they vary (the way TCP estimates round-trip times). A request that arrives right after
+a keystroke waits about one gap plus the usual jitter, because another keystroke — which would
+make this request useless — is likely within it; a request after a pause waits only the
+configured floor. A document nobody has typed in yet borrows the rhythm learned elsewhere.
+Fast typists therefore do not fire a request per key,
 and slow ones are not kept waiting. Pure: the caller passes the clock's readings.
 """
 
@@ -15,15 +17,30 @@ CAP = 0.25
 """Longest wait, seconds, however slow the rhythm."""
 PAUSE = 1.0
 """A gap this long is a pause, not part of the typing rhythm."""
-SMOOTHING = 0.3
+SMOOTHING = 0.25
 MARGIN = 1.25
-"""Wait a little longer than the typical gap, so an on-rhythm keystroke arrives in time."""
+"""Wait at least this much longer than the typical gap, so an on-rhythm keystroke arrives in
+time."""
+JITTER = 3.0
+"""…and this many mean deviations, so an off-beat keystroke usually does too."""
 
 
 @dataclass(slots=True)
 class _Rhythm:
     last: float
     gap: float | None = None
+    deviation: float = 0.0
+
+    def learn(self, gap: float) -> None:
+        if self.gap is None:
+            self.gap, self.deviation = gap, gap / 4
+            return
+        self.deviation += SMOOTHING * (abs(gap - self.gap) - self.deviation)
+        self.gap += SMOOTHING * (gap - self.gap)
+
+    def target(self, cap: float) -> float:
+        assert self.gap is not None
+        return min(cap, max(self.gap * MARGIN, self.gap + JITTER * self.deviation))
 
 
 class TypingRhythm:
@@ -31,6 +48,8 @@ class TypingRhythm:
         self.floor = floor
         self.cap = max(cap, floor)
         self._docs: dict[str, _Rhythm] = {}
+        self._overall = _Rhythm(0.0)
+        """The rhythm across documents, for documents without one yet."""
 
     def keystroke(self, uri: str, now: float) -> None:
         rhythm = self._docs.get(uri)
@@ -40,7 +59,8 @@ class TypingRhythm:
         gap = now - rhythm.last
         rhythm.last = now
         if 0 < gap < PAUSE:
-            rhythm.gap = gap if rhythm.gap is None else rhythm.gap + SMOOTHING * (gap - rhythm.gap)
+            rhythm.learn(gap)
+            self._overall.learn(gap)
 
     def typical_gap(self, uri: str) -> float | None:
         rhythm = self._docs.get(uri)
@@ -49,10 +69,12 @@ class TypingRhythm:
     def wait(self, uri: str, now: float) -> float:
         """Seconds a request arriving at `now` should wait before going upstream."""
         rhythm = self._docs.get(uri)
-        if rhythm is None or rhythm.gap is None:
+        if rhythm is None:
             return self.floor
-        target = min(self.cap, rhythm.gap * MARGIN)
-        return max(self.floor, target - (now - rhythm.last))
+        learned = rhythm if rhythm.gap is not None else self._overall
+        if learned.gap is None:
+            return self.floor
+        return max(self.floor, learned.target(self.cap) - (now - rhythm.last))
 
     def forget(self, uri: str) -> None:
         self._docs.pop(uri, None)

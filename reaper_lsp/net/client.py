@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_ERROR_BODY = 64 * 1024
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+DRAIN_SECONDS = 0.25
 
 
 def ssl_context(http: HttpSettings) -> ssl.SSLContext | bool:
@@ -130,10 +131,13 @@ class StreamContext:
     started: float
     first_byte: float = 0.0
     received: int = 0
+    _raw: AsyncIterator[bytes] | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Raw body bytes, counted and capped; decoders split them (never `iter_lines`)."""
-        async for chunk in self.response.aiter_raw():
+        if self._raw is None:
+            self._raw = self.response.aiter_raw()
+        async for chunk in self._raw:
             if not chunk:
                 continue
             if not self.first_byte:
@@ -144,6 +148,17 @@ class StreamContext:
             if self.received > MAX_RESPONSE_BYTES:
                 raise ProtocolError("response too large", provider=self.provider)
             yield chunk
+
+    async def drain(self) -> None:
+        """Read what is left of a finished message (the end of the chunked body, a trailing
+        newline) so the connection goes back to the pool instead of being dropped."""
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                async for _ in self.chunks():
+                    if self.received > MAX_RESPONSE_BYTES:
+                        return
+        except (TimeoutError, httpx.HTTPError, ProtocolError):
+            return
 
 
 def _transport_error(provider: str, exc: httpx.HTTPError, url: httpx.URL) -> ProviderError:
@@ -200,6 +215,10 @@ async def open_stream(
             stream = StreamContext(response, metrics, provider, started)
             yield stream
             ok = True
+            # The message is complete: finish the body so HTTP/1.1 keeps the connection and
+            # HTTP/2 ends the stream cleanly. (Leaving early — cancellation, early stop — skips
+            # this and closes the stream instead.)
+            await stream.drain()
         finally:
             await response.aclose()
     except httpx.HTTPError as exc:

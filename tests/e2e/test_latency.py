@@ -133,3 +133,15 @@ async def test_connection_is_opened_before_the_first_keystroke(
     uri = s.open("a.py", "x = \n")
     assert await s.inline(uri, 0, 4, invoked=True) == ["1"]
     assert openai_tls.connections_opened == 1  # the first request used the warm connection
+
+
+async def test_http1_connection_is_reused_between_requests(
+    start_session: Any, openai_fake: FakeServer
+) -> None:
+    openai_fake.script.default = Reply(text="1")
+    s: Session = await start_session(openai_options(openai_fake), KEY)
+    uri = s.open("a.py", "a = \nb = \nc = \n")
+    for line in range(3):
+        assert await s.inline(uri, line, 4, invoked=True) == ["1"]
+    assert len(openai_fake.script.requests) == 3
+    assert openai_fake.connections_opened == 1

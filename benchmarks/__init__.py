@@ -1,0 +1,1 @@
+"""Latency, cache, typing and memory benchmarks against the fake providers on loopback."""
