@@ -140,6 +140,11 @@ async def test_http1_connection_is_reused_between_requests(
 ) -> None:
     openai_fake.script.default = Reply(text="1")
     s: Session = await start_session(openai_options(openai_fake), KEY)
+    for _ in range(100):  # let the warm-up finish: HTTP/1.1 cannot share a busy connection
+        if openai_fake.script.prewarms:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
     uri = s.open("a.py", "a = \nb = \nc = \n")
     for line in range(3):
         assert await s.inline(uri, line, 4, invoked=True) == ["1"]

@@ -33,6 +33,13 @@ class _CountConnections:
         await self.app(scope, receive, send)
 
 
+def _quiet_on_cancel(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Connections cut at shutdown end in CancelledError: expected, not worth a traceback."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
 class FakeServer:
     def __init__(self, app: Any, *, tls: bool = False, http2: bool = True) -> None:
         self.app = app
@@ -46,6 +53,7 @@ class FakeServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="reaper-fake-")
         self.ca_file = ""
         self.port = 0
+        self._stopping = False
 
     @property
     def script(self) -> Any:
@@ -95,6 +103,7 @@ class FakeServer:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            loop.set_exception_handler(_quiet_on_cancel)
             self._loop = loop
             self._stop = asyncio.Event()
             ready.set()
@@ -102,6 +111,10 @@ class FakeServer:
                 loop.run_until_complete(
                     serve(self._counter, config, shutdown_trigger=self._stop.wait)  # type: ignore[arg-type]
                 )
+            except BaseException:
+                if not self._stopping:
+                    raise
+                # stop() cut connections a client kept open: cancellation errors are expected.
             finally:
                 loop.close()
 
@@ -111,6 +124,7 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
+        self._stopping = True
         loop = self._loop
         if loop is not None and self._stop is not None:
             loop.call_soon_threadsafe(self._stop.set)
