@@ -203,6 +203,16 @@ class ReaperServer(LanguageServer):
                     "reaper/status",
                     {"provider": name, "state": state, "message": health.get("lastError", "")},
                 )
+        # A sign-in that ended outside the commands (revoked, expired, or made by another
+        # process or `reaper-lsp login`) is reported too.
+        for account, info in self.engine.sign_in_status().items():
+            signed_in = bool(info.get("signedIn")) if isinstance(info, dict) else False
+            provider = "copilot" if account == "github" else account
+            state = "signedIn" if signed_in else "signedOut"
+            known = self.sent_states.get(f"sign-in:{provider}")
+            self.sent_states[f"sign-in:{provider}"] = state
+            if known is not None and known != state:
+                self.protocol.notify("reaper/status", {"provider": provider, "state": state})
 
 
 def create_server() -> ReaperServer:
@@ -316,6 +326,7 @@ def create_server() -> ReaperServer:
             )
             raise CommandFailed(f"sign-in to {which} failed: {exc}") from None
         ls.engine.cache.clear()
+        ls.sent_states[f"sign-in:{which}"] = "signedIn"
         ls.protocol.notify("reaper/status", {"provider": which, "state": "signedIn", "user": user})
         return {"status": "OK", "provider": which, "user": user}
 
@@ -327,6 +338,7 @@ def create_server() -> ReaperServer:
         else:
             await ls.engine.google.sign_out()
         ls.engine.cache.clear()
+        ls.sent_states[f"sign-in:{which}"] = "signedOut"
         ls.protocol.notify("reaper/status", {"provider": which, "state": "signedOut"})
         return {"status": "OK", "provider": which}
 

@@ -118,6 +118,7 @@ class CopilotProvider:
         try:
             return await self._auth.copilot_token(force=force)
         except SignInRequired as exc:
+            self._tell_once("signed-out", f"Copilot: {exc}")
             raise NotConfigured(str(exc), provider=self.name) from None
         except CopilotUnavailable as exc:
             raise AuthError(str(exc), provider=self.name) from None

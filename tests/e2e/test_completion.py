@@ -305,3 +305,24 @@ async def test_configuration_change_takes_effect_without_restart(
     uri = s.open("a.py", "x = \n")
     assert await s.inline(uri, 0, 4) == ["from ollama"]
     assert openai_fake.script.requests == []
+
+
+async def test_chat_streams_deltas_and_returns_the_text(
+    start_session: Any, openai_fake: FakeServer
+) -> None:
+    openai_fake.script.queue(Reply(text="Use a dict comprehension.", chunk_size=5))
+    options = openai_options(openai_fake)
+    options["chat"] = {"providers": ["openai"]}
+    s: Session = await start_session(options, KEY)
+    uri = s.open("a.py", "x = [1, 2]\n")
+    result = await s.command(
+        "reaper.chat",
+        {"prompt": "How do I map this?", "textDocument": {"uri": uri}, "conversationId": "c1"},
+    )
+    assert result["text"] == "Use a dict comprehension."
+    assert result["provider"] == "openai"
+    sent = openai_fake.script.requests[-1].body
+    assert sent["model"] == "gpt-4o" and "x = [1, 2]" in sent["messages"][-1]["content"]
+    await asyncio.sleep(0.05)
+    deltas = [getattr(p, "delta", "") for m, p in s.notifications if m == "reaper/chatDelta"]
+    assert "".join(deltas) == "Use a dict comprehension." and len(deltas) > 1

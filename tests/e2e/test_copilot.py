@@ -228,3 +228,24 @@ def test_cli_login_copilot_then_complete(github_fake: FakeServer, home: Path) ->
     logout = subprocess.run([exe, "logout", "copilot"], env=env, capture_output=True, text=True)
     assert logout.returncode == 0
     assert json.loads(auth_file(home).read_text()) == {}
+
+
+async def test_revoked_sign_in_is_reported_once_and_completion_goes_on(
+    start_session: Any, github_fake: FakeServer
+) -> None:
+    github_fake.script.default = Reply(text="1")
+    s: Session = await start_session(options(github_fake))
+    await sign_in(s)
+    uri = s.open("r.py", "a = \n")
+    assert await s.inline(uri, 0, 4, invoked=True) == ["1"]
+    github_fake.app.state.revoked = True  # the user revoked the app on github.com
+    github_fake.app.state.expire_all()
+    s.type_text(uri, 0, 4, "2\n")
+    await s.inline(uri, 1, 0, invoked=True)  # falls through to the offline engine
+    await asyncio.sleep(0.1)
+    told = [m.message for m in s.client.messages if "sign in again" in m.message]
+    assert len(told) == 1
+    states = [(getattr(p, "provider", None), getattr(p, "state", None)) for _, p in s.notifications]
+    assert ("copilot", "signedOut") in states
+    status = await s.command("reaper.status")
+    assert status["signIn"]["github"]["signedIn"] is False
