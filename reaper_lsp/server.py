@@ -177,6 +177,9 @@ class ReaperServer(LanguageServer):
         except ProviderError as exc:
             log.warning("completion failed: %s", exc)
             return None
+        except Exception:  # a bug must cost one suggestion, not the editor's patience
+            log.exception("completion failed unexpectedly")
+            return None
         finally:
             if self.inflight.get(key) is task:
                 del self.inflight[key]

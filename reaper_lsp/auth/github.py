@@ -24,7 +24,7 @@ import httpx
 
 from reaper_lsp import __version__
 from reaper_lsp.auth.device import DeviceCode, poll_for_token, request_device_code
-from reaper_lsp.auth.store import TokenStore
+from reaper_lsp.auth.store import StoreCorrupted, TokenStore
 from reaper_lsp.config import CopilotSettings
 from reaper_lsp.logs import register_secret
 
@@ -85,6 +85,8 @@ class GitHubAuth:
         self._copilot: CopilotToken | None = None
         self._minting: asyncio.Lock | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self.store_problem: str | None = None
+        """Why the token store could not be read, when it could not."""
 
     # -- where the GitHub token comes from ------------------------------------------------------
 
@@ -116,7 +118,14 @@ class GitHubAuth:
         return None
 
     def _stored(self) -> dict[str, Any] | None:
-        entry = self._store.get("github")
+        try:
+            entry = self._store.get("github")
+        except StoreCorrupted as exc:
+            if self.store_problem is None:
+                log.error("%s", exc)
+            self.store_problem = str(exc)
+            return None
+        self.store_problem = None
         if entry and entry.get("host", self.host) == self.host and entry.get("token"):
             return entry
         return None
@@ -234,7 +243,10 @@ class GitHubAuth:
             return self._copilot
 
     def _from_store(self) -> CopilotToken | None:
-        entry = self._store.get("copilot")
+        try:
+            entry = self._store.get("copilot")
+        except StoreCorrupted:
+            return None
         if not entry or entry.get("host", self.host) != self.host:
             return None
         try:

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import httpx
 
 from reaper_lsp.auth.loopback import LoopbackReceiver, make_pkce, make_state
-from reaper_lsp.auth.store import TokenStore
+from reaper_lsp.auth.store import StoreCorrupted, TokenStore
 from reaper_lsp.config import GoogleAuthSettings
 from reaper_lsp.logs import register_secret
 
@@ -95,7 +95,11 @@ class GoogleAuth:
 
     def _credentials(self) -> tuple[str, str, str] | None:
         """(refresh_token, client_id, client_secret): our sign-in first, then gcloud's."""
-        stored = self._store.get("google")
+        try:
+            stored = self._store.get("google")
+        except StoreCorrupted as exc:
+            log.error("%s", exc)
+            stored = None
         if stored and stored.get("refresh_token"):
             return (
                 str(stored["refresh_token"]),
@@ -112,7 +116,10 @@ class GoogleAuth:
         return self._credentials() is not None
 
     def token_source(self) -> str | None:
-        stored = self._store.get("google")
+        try:
+            stored = self._store.get("google")
+        except StoreCorrupted:
+            stored = None
         if stored and stored.get("refresh_token"):
             return "reaper-lsp"
         adc = self._adc()

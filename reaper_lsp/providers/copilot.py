@@ -92,6 +92,8 @@ class CopilotProvider:
         if self._clock() < self._resting_until:
             return self._rest_reason
         if not self._auth.signed_in():
+            if self._auth.store_problem:
+                return self._auth.store_problem
             return "not signed in to GitHub (run `reaper-lsp login copilot` or reaper.signIn)"
         return None
 

@@ -249,3 +249,22 @@ async def test_revoked_sign_in_is_reported_once_and_completion_goes_on(
     assert ("copilot", "signedOut") in states
     status = await s.command("reaper.status")
     assert status["signIn"]["github"]["signedIn"] is False
+
+
+async def test_corrupt_token_file_is_reported_and_other_providers_still_answer(
+    start_session: Any, github_fake: FakeServer, openai_fake: FakeServer, home: Path
+) -> None:
+    auth_file(home).parent.mkdir(parents=True)
+    auth_file(home).write_text("{ half a file")
+    openai_fake.script.queue(Reply(text="fine"))
+    opts = options(github_fake)
+    opts["completion"]["providers"] = ["copilot", "openai"]
+    opts["providers"]["openai"] = {"base_url": openai_fake.base_url + "/v1"}
+    s: Session = await start_session(opts, {"OPENAI_API_KEY": "sk-test"})
+    uri = s.open("a.py", "x = \n")
+    assert await s.inline(uri, 0, 4, invoked=True) == ["fine"]
+    status = await s.command("reaper.status")
+    assert "auth.json" in status["providers"]["copilot"]["reason"]
+    assert auth_file(home).read_text() == "{ half a file"  # never overwritten
+    with pytest.raises(Exception, match=r"auth\.json"):
+        await sign_in(s)
