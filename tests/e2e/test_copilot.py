@@ -268,3 +268,23 @@ async def test_corrupt_token_file_is_reported_and_other_providers_still_answer(
     assert auth_file(home).read_text() == "{ half a file"  # never overwritten
     with pytest.raises(Exception, match=r"auth\.json"):
         await sign_in(s)
+
+
+async def test_chat_through_copilot_sends_the_integration_header(
+    start_session: Any, github_fake: FakeServer
+) -> None:
+    github_fake.script.queue(Reply(text="Use enumerate()."))
+    opts = options(github_fake)
+    opts["chat"] = {"providers": ["copilot"]}
+    s: Session = await start_session(opts)
+    await sign_in(s)
+    result = await s.command("reaper.chat", {"prompt": "How do I loop with an index?"})
+    assert result == {
+        "conversationId": "default",
+        "provider": "copilot",
+        "text": "Use enumerate().",
+    }
+    sent = github_fake.script.requests[-1]
+    assert sent.path == "/chat/completions"
+    assert sent.headers["copilot-integration-id"] == "vscode-chat"
+    assert sent.headers["openai-intent"] == "conversation-panel"
