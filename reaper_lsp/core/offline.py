@@ -1,199 +1,567 @@
-"""The offline engine's index: lines already written in open documents and the workspace,
-looked up by how they start, so a line being typed can be finished from a similar one.
+"""The offline engine: suggestions from lines already written, with no model and no network.
 
-Pure and bounded: lookups go through a dict keyed by a line's first word (or first characters)
-and scan at most a few hundred candidates; the index caps lines per source and in total.
+Three strategies, strongest first:
+
+1. *Line continuation*: a line being typed is finished from indexed lines that start the same
+   way (or, failing that, whose right-hand side after `=` / `return` starts like the typed one).
+2. *Next line*: on a blank line, what followed the previous line where it occurs elsewhere
+   (import blocks, repeated statement pairs), re-indented to the cursor.
+3. *Identifier*: the partial word before the cursor finished from known identifiers.
+
+Pure and bounded. Each source keeps its stripped lines in a sorted list, so every line starting
+with a given text is one `bisect` away; a dict from two-character keys to sources skips sources
+without such lines. Sources are prepared without touching the index (`prepare`, safe in a worker
+thread) and installed in O(their size) (`add`); the index holds at most `MAX_TOTAL_LINES` lines
+and evicts the least recently updated sources to make room.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from reaper_lsp.core.types import CompletionContext
 
 MAX_LINE = 400
+"""Longer lines (minified code, data) are not indexed."""
 MAX_LINES_PER_SOURCE = 20_000
 MAX_TOTAL_LINES = 200_000
-MAX_CANDIDATES = 400
 MIN_TYPED = 2
+"""Non-space characters typed on the line before a line continuation is attempted."""
+MIN_TAIL = 4
+"""Characters typed after `=` (or `return`) before right-hand sides are looked up."""
+MAX_MATCHES_PER_SOURCE = 32
+MAX_MATCHES_CURRENT = 512
+MAX_MATCHES = 600
+"""Candidate lines examined per request, all sources together."""
+MAX_NEXT_LINES = 4
+"""A next-line suggestion is one line plus at most this many lines of the block it opens."""
+MAX_GAP = 2
+"""Blank lines allowed between a line and the one that follows it."""
+KEY_LONG = 8
+"""Sources are found by the first 2 characters of their lines, and by the first 8 when the
+text looked up is that long (so a lookup visits few sources even in a large workspace)."""
+AGREE = 0.5
+"""A finished line is suggested whole when it holds this share of the candidates' weight;
+otherwise only the start that this share agrees on."""
+RECENT_SOURCES = 8
+"""Sources among the last this many updated get a small bonus (the user is working there)."""
 
-_IDENT = re.compile(r"[^\W\d]\w*")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_IDENT = re.compile(r"[^\W\d]\w{2,}")
 _IDENT_TAIL = re.compile(r"[^\W\d]\w*$")
+_TAIL = re.compile(
+    r"(?:return|yield|await)\s+"
+    r"|[^\"'=()<>!]{1,80}?(?:[-+*/%&|^:]|//|\*\*|<<|>>)?=(?![=>~])\s*"
+)
+"""What precedes a line's right-hand side: `x = `, `total += `, `return `, `await `."""
 
 
-def _key(stripped: str) -> str:
-    """Bucket of a stripped line: its first two characters (enough to narrow, cheap to find)."""
-    return stripped[:2]
+def _tail_start(stripped: str) -> int:
+    """Where the right-hand side of a statement starts, or 0 when it has none."""
+    if "=" not in stripped and not stripped.startswith(("return", "yield", "await")):
+        return 0
+    match = _TAIL.match(stripped)
+    return match.end() if match and match.end() < len(stripped) else 0
+
+
+def looks_binary(text: str) -> bool:
+    """NULs or many control characters in the first 8 KB: not something to complete from."""
+    head = text[:8192]
+    if "\x00" in head:
+        return True
+    return len(_CONTROL.findall(head)) > len(head) // 100 + 2
+
+
+@dataclass(slots=True)
+class Source:
+    """One source's indexed lines, built by `prepare` and read-only once added."""
+
+    name: str
+    first: int
+    """Line number of `raw[0]` (a window of a long document)."""
+    raw: list[str]
+    """Every line of the window, right-stripped; "" for blank and skipped lines."""
+    starts: list[str]
+    """Stripped non-blank lines, sorted."""
+    start_rows: list[int]
+    """Index into `raw` of each entry of `starts`."""
+    tails: list[str]
+    """Right-hand sides of statements, sorted."""
+    tail_rows: list[int]
+    idents: Counter[str]
+    keys: frozenset[str]
+    """First 2 and (when that long) 8 characters of every entry of `starts` and `tails`."""
+    tick: int = 0
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def starting(self, typed: str, limit: int, *, tails: bool = False) -> list[tuple[int, str]]:
+        """(row, text) of at most `limit` stripped lines (or right-hand sides) starting with
+        `typed`."""
+        texts, rows = (self.tails, self.tail_rows) if tails else (self.starts, self.start_rows)
+        i = bisect_left(texts, typed)
+        end = min(len(texts), i + limit)
+        found: list[tuple[int, str]] = []
+        while i < end and texts[i].startswith(typed):
+            found.append((rows[i], texts[i]))
+            i += 1
+        return found
+
+    def preceding(self, row: int) -> str:
+        """The last non-blank line before `row` (within `MAX_GAP` blank lines), stripped."""
+        for before in range(row - 1, max(-1, row - 2 - MAX_GAP), -1):
+            if self.raw[before]:
+                return self.raw[before].lstrip()
+        return ""
+
+    def following(self, row: int) -> int | None:
+        """Row of the first non-blank line after `row`, within `MAX_GAP` blank lines."""
+        for nxt in range(row + 1, min(row + 2 + MAX_GAP, len(self.raw))):
+            if self.raw[nxt]:
+                return nxt
+        return None
+
+
+def prepare(
+    name: str, lines: str | Iterable[str], *, first: int = 0, max_lines: int = MAX_LINES_PER_SOURCE
+) -> Source | None:
+    """Build a source from its text (or its lines, from line number `first`), without touching
+    any index: safe to run in a worker thread. None for binary-looking text."""
+    if isinstance(lines, str):
+        if looks_binary(lines):
+            return None
+        lines = lines.splitlines()
+    raw: list[str] = []
+    starts: list[str] = []
+    start_rows: list[int] = []
+    tails: list[str] = []
+    tail_rows: list[int] = []
+    for row, line in enumerate(lines):
+        if row >= max_lines:
+            break
+        if len(line) > MAX_LINE + 2:
+            raw.append("")
+            continue
+        text = line.rstrip()
+        stripped = text.lstrip()
+        if len(stripped) < 2:
+            raw.append("")
+            continue
+        raw.append(text)
+        starts.append(stripped)
+        start_rows.append(row)
+        cut = _tail_start(stripped)
+        if cut:
+            tails.append(stripped[cut:])
+            tail_rows.append(row)
+    starts, start_rows = _sorted(starts, start_rows)
+    tails, tail_rows = _sorted(tails, tail_rows)
+    idents = Counter(_IDENT.findall("\n".join(starts)))
+    keys = {_key(text) for text in starts} | {_key(text) for text in tails}
+    keys |= {text[:2] for text in starts} | {text[:2] for text in tails}
+    return Source(name, first, raw, starts, start_rows, tails, tail_rows, idents, frozenset(keys))
+
+
+def _sorted(texts: list[str], rows: list[int]) -> tuple[list[str], list[int]]:
+    order = sorted(range(len(texts)), key=texts.__getitem__)
+    return [texts[i] for i in order], [rows[i] for i in order]
+
+
+def _key(text: str) -> str:
+    """The finest key a lookup for `text` can use: sources without it hold no match."""
+    return text[:KEY_LONG] if len(text) >= KEY_LONG else text[:2]
 
 
 @dataclass(frozen=True, slots=True)
-class _Line:
-    source: str
-    number: int
-    text: str
-    """Stripped of leading and trailing whitespace."""
+class _Cursor:
+    """The request, reduced to what the strategies need."""
+
+    typed: str
+    """The cursor line before the cursor, without its indentation."""
+    indent: str
+    """The cursor line's leading whitespace before the cursor."""
+    after: str
+    """The rest of the cursor line, stripped."""
+    next_line: str
+    """The first non-blank line after the cursor's line, stripped."""
+    previous: str
+    """The last non-blank line before the cursor's line (with its indentation)."""
+    gap: int
+    """Blank lines between that line and the cursor's line."""
+    source: str | None
+    line: int | None
 
 
 class OfflineIndex:
-    def __init__(self) -> None:
-        self._lines: dict[str, list[_Line]] = {}
-        self._buckets: dict[str, list[_Line]] = defaultdict(list)
-        self._identifiers: dict[str, Counter[str]] = defaultdict(Counter)
-        """Identifier counts bucketed by their first two characters."""
+    """Lines of many sources (a source id is a URI or a path), looked up by how they start."""
+
+    def __init__(self, *, max_lines: int = MAX_TOTAL_LINES) -> None:
+        self._max_lines = max_lines
+        self._sources: dict[str, Source] = {}
+        """In update order: the first is the least recently updated."""
+        self._by_key: dict[str, set[str]] = {}
+        self._idents: dict[str, dict[str, int]] = {}
+        """Identifier counts, bucketed by their first two characters."""
         self._total = 0
+        self._tick = 0
+
+    # -- contents -------------------------------------------------------------------------------
 
     def __len__(self) -> int:
+        """Indexed (non-blank) lines, all sources together."""
         return self._total
 
-    def sources(self) -> int:
-        return len(self._lines)
+    def __contains__(self, source: object) -> bool:
+        return source in self._sources
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "sources": len(self._sources),
+            "lines": self._total,
+            "identifiers": sum(len(bucket) for bucket in self._idents.values()),
+        }
+
+    def room(self) -> int:
+        """Lines that can still be added without evicting anything."""
+        return self._max_lines - self._total
 
     def update(self, source: str, text: str) -> None:
-        if "\x00" in text[:4096]:
-            self.remove(source)
-            return  # binary
-        self.update_lines(source, text.splitlines())
+        """Replace what is indexed for `source` (binary-looking text removes it)."""
+        self.add(prepare(source, text), name=source)
 
-    def update_lines(self, source: str, raw_lines: Iterable[str]) -> None:
-        """Replace what is indexed for `source` (only its first lines past the caps)."""
-        self.remove(source)
-        room = min(MAX_LINES_PER_SOURCE, MAX_TOTAL_LINES - self._total)
-        lines: list[_Line] = []
-        for number, raw in enumerate(raw_lines):
-            if len(lines) >= room:
-                break
-            stripped = raw.strip()
-            if len(stripped) < 3 or len(stripped) > MAX_LINE:
-                continue
-            line = _Line(source, number, stripped)
-            lines.append(line)
-            self._buckets[_key(stripped)].append(line)
-            for name in _IDENT.findall(stripped):
-                self._identifiers[name[:2]][name] += 1
-        self._lines[source] = lines
-        self._total += len(lines)
+    def update_lines(self, source: str, lines: Iterable[str], *, first: int = 0) -> None:
+        """Like `update`, from lines (terminators allowed) starting at line number `first`."""
+        self.add(prepare(source, lines, first=first), name=source)
+
+    def add(self, prepared: Source | None, *, name: str | None = None) -> None:
+        """Install a prepared source, replacing the one of the same name; None removes `name`."""
+        if prepared is None:
+            if name is not None:
+                self.remove(name)
+            return
+        self.remove(prepared.name)
+        if len(prepared) > self._max_lines:
+            return
+        while self._sources and self._total + len(prepared) > self._max_lines:
+            self.remove(next(iter(self._sources)))
+        self._tick += 1
+        prepared.tick = self._tick
+        self._sources[prepared.name] = prepared
+        self._total += len(prepared)
+        for key in prepared.keys:
+            self._by_key.setdefault(key, set()).add(prepared.name)
+        for ident, count in prepared.idents.items():
+            bucket = self._idents.setdefault(ident[:2], {})
+            bucket[ident] = bucket.get(ident, 0) + count
 
     def remove(self, source: str) -> None:
-        old = self._lines.pop(source, None)
-        if not old:
+        old = self._sources.pop(source, None)
+        if old is None:
             return
         self._total -= len(old)
-        gone = {id(line) for line in old}
-        for key in {_key(line.text) for line in old}:
-            bucket = [line for line in self._buckets[key] if id(line) not in gone]
-            if bucket:
-                self._buckets[key] = bucket
+        for key in old.keys:
+            names = self._by_key.get(key)
+            if names is not None:
+                names.discard(source)
+                if not names:
+                    del self._by_key[key]
+        for ident, count in old.idents.items():
+            bucket = self._idents.get(ident[:2])
+            if bucket is None:
+                continue
+            left = bucket.get(ident, 0) - count
+            if left > 0:
+                bucket[ident] = left
             else:
-                del self._buckets[key]
-        for line in old:
-            for name in _IDENT.findall(line.text):
-                names = self._identifiers[name[:2]]
-                names[name] -= 1
-                if names[name] <= 0:
-                    del names[name]
+                bucket.pop(ident, None)
+                if not bucket:
+                    del self._idents[ident[:2]]
+
+    # -- suggestions ----------------------------------------------------------------------------
 
     def suggest(
         self,
         context: CompletionContext,
         *,
+        limit: int = 1,
         current_source: str | None = None,
         current_line: int | None = None,
-        limit: int = 1,
+        multiline: bool = True,
     ) -> list[str]:
-        """Text to insert at the cursor, best first: the rest of a similar line, else the line
-        that followed the previous line elsewhere, else the rest of a known identifier."""
-        typed = context.line_prefix.lstrip()
-        after = context.line_suffix.strip()
-        found: list[str] = []
-        if len(typed.strip()) >= MIN_TYPED:
-            found = self._continue_line(typed, after, current_source, current_line)
-            if not found:
-                found = self._identifier(typed)
-        elif not typed.strip() and not after:
-            found = self._next_line(context, current_source, current_line)
-        return found[:limit]
+        """Text to insert at the cursor, best first, at most `limit` items.
 
-    def _continue_line(
-        self, typed: str, after: str, source: str | None, number: int | None
-    ) -> list[str]:
-        scores: dict[str, float] = defaultdict(float)
-        checked = 0
-        for line in reversed(self._buckets.get(_key(typed), ())):
-            if checked >= MAX_CANDIDATES:
-                break
-            checked += 1
-            if not line.text.startswith(typed) or len(line.text) <= len(typed):
-                continue
-            if line.source == source and line.number == number:
-                continue  # the line being edited
-            rest = line.text[len(typed) :]
-            if after:
-                if not rest.endswith(after):
-                    continue
-                rest = rest[: -len(after)]
-            if not rest.strip():
-                continue
-            near = 2.0 if line.source == source else 1.0
-            scores[rest] += near
-        return sorted(scores, key=lambda text: -scores[text])
-
-    def _next_line(
-        self, context: CompletionContext, source: str | None, number: int | None
-    ) -> list[str]:
-        prefix = context.prefix
-        end = prefix.rfind("\n")
-        previous = ""
-        while end > 0:
-            start = prefix.rfind("\n", 0, end) + 1
-            previous = prefix[start:end].strip()
-            if previous:
-                break
-            end = start - 1
-        if len(previous) < 3:
+        `current_source`/`current_line` name the document and 0-based line of the cursor, so
+        the line being edited is not suggested back (and nearby lines weigh more). Suggestions
+        never repeat what is typed, are never blank, and are single lines except next-line
+        suggestions (and those only with `multiline`)."""
+        cursor = _cursor(context, current_source, current_line)
+        if cursor is None or limit <= 0:
             return []
-        scores: dict[str, float] = defaultdict(float)
-        checked = 0
-        for line in reversed(self._buckets.get(_key(previous), ())):
-            if checked >= MAX_CANDIDATES:
-                break
-            checked += 1
-            if line.text != previous:
-                continue
-            lines = self._lines.get(line.source, [])
-            follower = _following(lines, line)
-            if follower is None or follower.text == previous:
-                continue
-            if line.source == source and number is not None and follower.number >= number - 1:
-                continue  # that is the text around the cursor itself
-            scores[follower.text] += 2.0 if line.source == source else 1.0
-        return sorted(scores, key=lambda text: -scores[text])
+        out: list[str] = []
+        for text in self._strategies(cursor, multiline):
+            if text not in out and _acceptable(text, cursor, multiline):
+                out.append(text)
+                if len(out) >= limit:
+                    break
+        return out
 
-    def _identifier(self, typed: str) -> list[str]:
-        match = _IDENT_TAIL.search(typed)
+    def _strategies(self, cursor: _Cursor, multiline: bool) -> Iterator[str]:
+        """Candidates of every strategy that applies, strongest first (computed on demand)."""
+        if len(cursor.typed.strip()) >= MIN_TYPED:
+            found = self._continue_line(cursor)
+            cut = _tail_start(cursor.typed)
+            if not found and cut and len(cursor.typed) - cut >= MIN_TAIL:
+                found = self._continue_line(cursor, cursor.typed[cut:])
+            yield from found
+        elif not cursor.typed and not cursor.after:
+            yield from self._next_line(cursor, multiline)
+        yield from self._identifier(cursor)
+
+    def _weight(self, source: Source, row: int, cursor: _Cursor, *, after: bool = True) -> float:
+        """How much one occurrence counts: same document (more when near), recently edited,
+        and (with `after`) written after the same line as the cursor's line."""
+        weight = 1.0
+        if after and cursor.previous and source.preceding(row) == cursor.previous.strip():
+            weight += 2.0
+        if source.name == cursor.source:
+            weight += 3.0
+            if cursor.line is not None:
+                weight += 6.0 / (1.0 + abs(source.first + row - cursor.line) / 8.0)
+        if self._tick - source.tick < RECENT_SOURCES:
+            weight += 0.5
+        return weight
+
+    def _lookup(
+        self, typed: str, cursor: _Cursor, *, tails: bool = False
+    ) -> Iterator[tuple[Source, list[tuple[int, str]]]]:
+        """(source, [(row, text)]) of lines (or right-hand sides) starting with `typed`: the
+        cursor's source first, then the most recently updated, within `MAX_MATCHES`."""
+        names = self._by_key.get(_key(typed))
+        if not names:
+            return
+        budget = MAX_MATCHES
+        if cursor.source in names:
+            current = self._sources[cursor.source]
+            rows = current.starting(typed, MAX_MATCHES_CURRENT, tails=tails)
+            budget -= len(rows)
+            if rows:
+                yield current, rows
+        sources = sorted((self._sources[name] for name in names), key=_newest)
+        for source in sources:
+            if source.name == cursor.source:
+                continue
+            rows = source.starting(typed, min(budget, MAX_MATCHES_PER_SOURCE), tails=tails)
+            if rows:
+                yield source, rows
+                budget -= len(rows)
+                if budget <= 0:
+                    return
+
+    def _continue_line(self, cursor: _Cursor, typed: str | None = None) -> list[str]:
+        """Rests of lines starting with `typed` (default: the whole typed line; otherwise a
+        right-hand side, looked up among line starts and right-hand sides alike)."""
+        whole = typed is None
+        typed = cursor.typed if typed is None else typed
+        scores: dict[str, float] = {}
+        for source, rows in self._lookup(typed, cursor, tails=not whole):
+            for row, text in rows:
+                if source.name == cursor.source and source.first + row == cursor.line:
+                    continue  # the line being edited
+                rest = _fit_suffix(text[len(typed) :], cursor.after)
+                if rest:
+                    scores[rest] = scores.get(rest, 0.0) + self._weight(source, row, cursor)
+        return _ranked(scores, agree=AGREE, strict=True)
+
+    def _next_line(self, cursor: _Cursor, multiline: bool) -> list[str]:
+        """What followed the previous non-blank line where it occurs elsewhere."""
+        stripped = cursor.previous.strip()
+        if len(stripped) < MIN_TYPED:
+            return []
+        base, gap = _indent_of(cursor.previous), cursor.gap
+        scores: dict[str, float] = {}
+        for source, rows in self._lookup(stripped, cursor):
+            for row, text in rows:
+                if text != stripped:
+                    continue
+                own = cursor.line is not None and cursor.line - gap - 1 == source.first + row
+                if own and source.name == cursor.source:
+                    continue  # the previous line itself: what follows it is the cursor
+                follower = source.following(row)
+                if follower is None:
+                    continue
+                block = _block(source, row, follower, base, cursor.indent, multiline)
+                if block.strip() == stripped:
+                    continue
+                weight = self._weight(source, row, cursor, after=False)
+                if follower - row - 1 != gap:
+                    weight *= 0.5
+                scores[block] = scores.get(block, 0.0) + weight
+        return _ranked(scores, agree=AGREE, strict=True)
+
+    def _identifier(self, cursor: _Cursor) -> list[str]:
+        """The rest of known identifiers starting with the partial word before the cursor."""
+        if cursor.after[:1].isidentifier() or cursor.after[:1].isdigit():
+            return []  # the cursor is inside a word
+        match = _IDENT_TAIL.search(cursor.typed)
         if match is None or len(match.group(0)) < MIN_TYPED:
             return []
         stem = match.group(0)
-        best = [
-            (count, name)
-            for name, count in self._identifiers.get(stem[:2], Counter()).items()
+        current = self._sources.get(cursor.source or "")
+        local = current.idents if current is not None else Counter[str]()
+        scored = [
+            (count + 3 * local.get(name, 0), name)
+            for name, count in self._idents.get(stem[:2], {}).items()
             if len(name) > len(stem) and name.startswith(stem)
         ]
-        best.sort(key=lambda item: (-item[0], item[1]))
-        return [name[len(stem) :] for _, name in best[:5]]
+        scored.sort(key=lambda item: (-item[0], len(item[1]), item[1]))
+        return [name[len(stem) :] for _, name in scored[:8]]
 
 
-def _following(lines: list[_Line], line: _Line) -> _Line | None:
-    """The indexed line right after `line` in its source (lines are in order)."""
-    lo, hi = 0, len(lines)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if lines[mid].number <= line.number:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < len(lines) and lines[lo].number <= line.number + 2:
-        return lines[lo]
-    return None
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _cursor(context: CompletionContext, source: str | None, line: int | None) -> _Cursor | None:
+    line_prefix = context.line_prefix
+    line_prefix = line_prefix[line_prefix.rfind("\r") + 1 :]
+    if len(line_prefix) > MAX_LINE:
+        return None
+    typed = line_prefix.lstrip()
+    rest = context.suffix.split("\n", 1)
+    next_line = ""
+    if len(rest) > 1:
+        next_line = next((s.strip() for s in rest[1][:4096].split("\n") if s.strip()), "")
+    previous, gap = _previous_nonblank(context.prefix)
+    return _Cursor(
+        typed=typed,
+        indent=line_prefix[: len(line_prefix) - len(typed)],
+        after=context.line_suffix.strip(),
+        next_line=next_line,
+        previous=previous,
+        gap=gap,
+        source=source,
+        line=line,
+    )
+
+
+def _newest(source: Source) -> int:
+    return -source.tick
+
+
+def _fit_suffix(rest: str, after: str) -> str | None:
+    """`rest` without the text already after the cursor (None when it does not end with it)."""
+    if not after:
+        return rest
+    if not rest.endswith(after):
+        return None
+    return rest[: len(rest) - len(after)].rstrip()
+
+
+def _ranked(scores: dict[str, float], *, agree: float = 0.0, strict: bool = False) -> list[str]:
+    """Best first: weight, then a little for length (a longer rest saves more typing).
+
+    With `agree`, when the best text holds less than that share of the weight, the part of it
+    that enough candidates agree on comes first (`self.assert` + `Equal(a, b)` / `Equal(c, d)`
+    / `True(e)` gives `Equal(`): a shorter right suggestion beats a longer wrong one. With
+    `strict`, nothing when they agree on nothing."""
+    ranked = sorted(scores, key=lambda text: (-(scores[text] + min(len(text), 80) / 400), text))
+    if not agree or not ranked:
+        return ranked
+    best, total = ranked[0], sum(scores.values())
+    if scores[best] >= agree * total:
+        return ranked
+    shared = sorted(((_common(best, text), scores[text]) for text in ranked[:100]), reverse=True)
+    held = 0.0
+    for length, weight in shared:
+        held += weight
+        if held >= agree * total:
+            part = _word_boundary(best, length)
+            if part.strip():
+                return [part, *ranked]
+            break
+    return [] if strict else ranked
+
+
+def _common(a: str, b: str) -> int:
+    """Length of the common start of `a` and `b`."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _word_boundary(text: str, length: int) -> str:
+    """`text[:length]`, backed off to the start of a word it would cut (unless that is all)."""
+    end = length
+    if 0 < end < len(text) and _is_word(text[end - 1]) and _is_word(text[end]):
+        while end > 0 and _is_word(text[end - 1]):
+            end -= 1
+        if end == 0:
+            end = length
+    return text[:end]
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _acceptable(text: str, cursor: _Cursor, multiline: bool) -> bool:
+    if not text.strip() or ("\n" in text and (cursor.typed or not multiline)):
+        return False
+    first = text.split("\n", 1)[0].strip()
+    return not (not cursor.typed and first == cursor.next_line)  # already below the cursor
+
+
+def _previous_nonblank(prefix: str) -> tuple[str, int]:
+    """The last non-blank line before the cursor's line, and how many blank lines follow it."""
+    end = prefix.rfind("\n")
+    gap = 0
+    while end > 0:
+        start = prefix.rfind("\n", 0, end) + 1
+        line = prefix[start:end].rstrip("\r")
+        if line.strip():
+            return line, gap
+        gap += 1
+        end = start - 1
+    return "", gap
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _reindent(indent: str, old_base: str, new_base: str) -> str:
+    """`indent` (relative to `old_base`) moved onto `new_base`."""
+    if indent.startswith(old_base):
+        return new_base + indent[len(old_base) :]
+    dedent = len(old_base) - len(indent)
+    return new_base[: max(0, len(new_base) - dedent)]
+
+
+def _block(
+    source: Source, row: int, follower: int, base: str, typed_indent: str, multiline: bool
+) -> str:
+    """The follower of `row` (and, with `multiline`, the lines of the block it opens),
+    re-indented from `row`'s indentation to `base`, minus what the cursor line already has."""
+    old_base = _indent_of(source.raw[row])
+    head = source.raw[follower]
+    head_indent = _indent_of(head)
+    lines = [head]
+    if multiline:
+        for nxt in range(follower + 1, min(follower + 1 + MAX_NEXT_LINES, len(source.raw))):
+            line = source.raw[nxt]
+            if not line or len(_indent_of(line)) <= len(head_indent):
+                break
+            lines.append(line)
+    shifted = [_reindent(_indent_of(line), old_base, base) + line.lstrip() for line in lines]
+    first = shifted[0]
+    if first.startswith(typed_indent):
+        shifted[0] = first[len(typed_indent) :]
+    else:
+        shifted[0] = first.lstrip()  # the editor indented differently: keep its indentation
+    return "\n".join(shifted)

@@ -1,18 +1,32 @@
-"""The offline provider: completions from the open documents and the workspace's files, with
-no account and no network. Always last in the chain, so the user sees something even when
-every provider is down or none is configured."""
+"""The offline provider: completions from the open documents and the workspace's files, with no
+account and no network. Always last in the chain, so something useful shows up even when no
+provider is configured or every one is down.
+
+Open documents are re-indexed lazily, when their version changed since the last request: small
+ones at once (a few milliseconds), large ones in a worker thread while this request uses the
+previous index. The workspace is read in a background task, in batches prepared in a worker
+thread, within file-count and byte budgets.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
 
-from reaper_lsp.core.document import DocumentStore
-from reaper_lsp.core.offline import MAX_LINES_PER_SOURCE, OfflineIndex
+from reaper_lsp.core.document import Document, DocumentStore
+from reaper_lsp.core.offline import MAX_LINES_PER_SOURCE, OfflineIndex, Source, prepare
+from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, StreamStats
 
 log = logging.getLogger(__name__)
@@ -20,28 +34,79 @@ log = logging.getLogger(__name__)
 MAX_FILES = 2000
 MAX_FILE_BYTES = 512 * 1024
 MAX_SCAN_BYTES = 20 * 1024 * 1024
+MAX_UNKNOWN_BYTES = 64 * 1024
+"""Files with an unfamiliar extension (or none: Makefile, Dockerfile) are read up to this size."""
+MAX_ENTRIES = 100_000
+"""Directory entries looked at, at most: a root like $HOME must not make the scan endless."""
+MAX_SCAN_SECONDS = 10.0
+"""The scan stops after this long, whatever it has read by then stays indexed."""
+BATCH_FILES = 64
+RESERVED_LINES = 50_000
+"""Index room the scan leaves for open documents."""
+SYNC_LINES = 2_000
+"""Open documents up to this many lines are re-indexed during the request; longer ones in a
+worker thread (the request uses their previous index meanwhile)."""
+SYNC_BUDGET = 4_000
+"""Lines re-indexed synchronously per request, all documents together."""
+LOCATE_SCAN = 50_000
+"""Lines searched for the cursor when the context's prefix was cut."""
+
 SKIP_DIRS = {
-    ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", "dist", "build",
-    "target", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".tox", ".idea", ".vscode",
+    "node_modules", "venv", "__pycache__", "dist", "build", "target", "out", "vendor",
+    "bower_components", "site-packages", "coverage", "htmlcov",
 }  # fmt: skip
 SOURCE_SUFFIXES = {
-    ".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".rs", ".go", ".c", ".h", ".cc", ".cpp",
-    ".hpp", ".java", ".kt", ".rb", ".lua", ".sh", ".bash", ".zsh", ".php", ".cs", ".swift",
-    ".scala", ".ex", ".exs", ".erl", ".hs", ".ml", ".zig", ".nim", ".dart", ".vue", ".svelte",
-    ".sql", ".toml", ".yaml", ".yml", ".json", ".md", ".rst", ".txt", ".html", ".css", ".scss",
-    ".el", ".vim", ".clj", ".r", ".jl", ".pl", ".tf", ".proto", ".graphql",
+    ".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".rs", ".go", ".c", ".h", ".cc",
+    ".cpp", ".cxx", ".hpp", ".hh", ".m", ".mm", ".java", ".kt", ".kts", ".rb", ".lua", ".sh",
+    ".bash", ".zsh", ".fish", ".php", ".cs", ".fs", ".swift", ".scala", ".ex", ".exs", ".erl",
+    ".hs", ".ml", ".mli", ".zig", ".nim", ".dart", ".vue", ".svelte", ".sql", ".toml", ".yaml",
+    ".yml", ".json", ".md", ".rst", ".txt", ".html", ".css", ".scss", ".less", ".el", ".vim",
+    ".clj", ".cljs", ".r", ".jl", ".pl", ".pm", ".tf", ".proto", ".graphql", ".gradle", ".cmake",
+    ".ini", ".cfg", ".xml", ".tex", ".groovy", ".ps1", ".bat", ".v", ".sv", ".vhd", ".cu",
 }  # fmt: skip
+SKIP_SUFFIXES = {
+    ".png", ".jpg", ".jpeg", ".gif", ".ico", ".bmp", ".tiff", ".webp", ".psd", ".svg", ".pdf",
+    ".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".whl", ".egg", ".jar", ".war",
+    ".so", ".dylib", ".dll", ".exe", ".bin", ".o", ".a", ".lib", ".obj", ".pyc", ".pyo", ".class",
+    ".woff", ".woff2", ".ttf", ".otf", ".eot", ".mp3", ".mp4", ".mov", ".avi", ".wav", ".flac",
+    ".ogg", ".webm", ".sqlite", ".db", ".lock", ".map", ".pem", ".key", ".p12", ".pfx", ".crt",
+    ".der", ".keystore", ".env", ".min.js", ".min.css", ".ipynb", ".csv", ".tsv", ".log",
+    ".parquet",
+}  # fmt: skip
+SKIP_FILES = {"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "poetry.lock", "Cargo.lock"}
+
+CHAT_HELP = (
+    "The offline engine completes code but cannot chat. Configure a chat provider and list it "
+    "in [chat] providers: set OPENAI_API_KEY (or providers.openai.api_key / api_key_env), set "
+    "ANTHROPIC_API_KEY (or providers.claude.api_key / api_key_env), run `reaper-lsp login "
+    "copilot`, or point providers.ollama.base_url at a running Ollama."
+)
+
+
+def source_id(uri: str) -> str:
+    """The index's name for a document: the file's path for `file:` URIs (so an open document
+    replaces the same file read from disk), else the URI itself."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return uri
+    return os.path.normpath(url2pathname(unquote(parsed.path)))
 
 
 class LocalProvider:
+    """The `local` provider: the offline engine over open documents and workspace files."""
+
     name = "local"
 
     def __init__(self, documents: DocumentStore, *, workspace_roots: Sequence[Path] = ()) -> None:
         self._documents = documents
-        self._roots = list(workspace_roots)
-        self._index = OfflineIndex()
-        self._seen: dict[str, tuple[int, int]] = {}
-        """uri → (version, line count) of each open document as last indexed."""
+        self._roots = [Path(os.path.abspath(root)) for root in workspace_roots]
+        self.index = OfflineIndex()
+        self._indexed: dict[str, tuple[int, int, int, int]] = {}
+        """Source id → (version, id of the line list, line count, first line) as indexed."""
+        self._pending: dict[str, asyncio.Task[None]] = {}
+        """Background re-indexing of large documents, by source id."""
+        self._last_line: dict[str, int] = {}
+        """Where the cursor was last found, by source id (a start for the next search)."""
         self._scan: asyncio.Task[None] | None = None
 
     def unusable_reason(self) -> str | None:
@@ -50,99 +115,320 @@ class LocalProvider:
     def model_for(self, kind: Literal["completion", "chat"]) -> str:
         return "offline"
 
-    def _refresh_documents(self) -> None:
-        """Re-index open documents that changed since the last request (first lines only, so
-        a huge buffer costs the cap, not its size)."""
-        open_uris = set()
-        for doc in self._documents:
-            open_uris.add(doc.uri)
-            stamp = (doc.version, len(doc.lines))
-            if self._seen.get(doc.uri) != stamp:
-                self._seen[doc.uri] = stamp
-                self._index.update_lines(doc.uri, doc.lines[:MAX_LINES_PER_SOURCE])
-        for uri in [u for u in self._seen if u not in open_uris]:
-            del self._seen[uri]
+    # -- completion -------------------------------------------------------------------------
 
     async def stream_completion(
         self, request: CompletionRequest, stats: StreamStats
     ) -> AsyncIterator[str]:
         stats.model = "offline"
-        self._refresh_documents()
-        current = self._current_source(request)
-        found = self._index.suggest(
-            request.context,
-            current_source=current[0] if current else None,
-            current_line=current[1] if current else None,
+        context = request.context
+        doc = self._document_for(context)
+        line = _locate(doc, context, self._last_line.get(source_id(doc.uri))) if doc else None
+        current = source_id(doc.uri) if doc is not None else None
+        if current is not None and line is not None:
+            self._last_line[current] = line
+        self._refresh(doc, line)
+        found = self.index.suggest(
+            context,
+            current_source=current,
+            current_line=line,
+            multiline=request.multiline,
         )
-        if found:
-            yield found[0]
+        text = _cut_at_stops(found[0], request.stop) if found else ""
+        if text.strip():
+            stats.finish_reason = "stop"
+            yield text
 
-    def _current_source(self, request: CompletionRequest) -> tuple[str, int] | None:
-        """(uri, line) of the cursor, found by the context's path among open documents."""
-        path = request.context.path
-        line = request.context.prefix.count("\n")
-        for doc in self._documents:
-            if path and doc.uri.endswith("/" + path.lstrip("/")):
-                return doc.uri, line
-        return None
+    def _document_for(self, context: CompletionContext) -> Document | None:
+        """The open document the context was cut from, found by its path."""
+        path = context.path.replace("\\", "/").lstrip("/")
+        if not path:
+            return None
+        found = [
+            doc
+            for doc in self._documents
+            if doc.uri == context.path or unquote(doc.uri).endswith(("/" + path, ":" + path))
+        ]
+        if len(found) > 1:  # same file name in several folders: the one whose text fits
+            fitting = [doc for doc in found if _locate(doc, context, None) is not None]
+            found = fitting or found
+        return found[0] if found else None
+
+    def _refresh(self, current: Document | None, line: int | None) -> None:
+        """Re-index open documents that changed since they were last indexed: the current one
+        first, small ones now (within `SYNC_BUDGET` lines), large ones in the background."""
+        docs = list(self._documents)
+        if current is not None:
+            docs.sort(key=lambda doc: doc is not current)
+        open_ids: set[str] = set()
+        budget = SYNC_BUDGET
+        for doc in docs:
+            sid = source_id(doc.uri)
+            open_ids.add(sid)
+            first = _window(len(doc.lines), line if doc is current else None)
+            stamp = (doc.version, id(doc.lines), len(doc.lines), first)
+            if self._indexed.get(sid) == stamp and sid in self.index:
+                continue
+            size = min(len(doc.lines), MAX_LINES_PER_SOURCE)
+            if size <= SYNC_LINES and size <= budget:
+                budget -= size
+                self.index.update_lines(sid, doc.lines[first : first + size], first=first)
+                self._indexed[sid] = stamp
+            elif size > SYNC_LINES and sid not in self._pending:
+                snapshot = doc.lines[first : first + size]
+                task = asyncio.get_running_loop().create_task(
+                    self._reindex(sid, snapshot, first, stamp)
+                )
+                self._pending[sid] = task
+        for sid in [sid for sid in self._indexed if sid not in open_ids]:
+            del self._indexed[sid]  # closed: its text stays indexed until evicted
+            self._last_line.pop(sid, None)
+
+    async def wait_indexed(self) -> None:
+        """Wait for the background re-indexing of large documents started so far."""
+        if self._pending:
+            await asyncio.wait(list(self._pending.values()))
+
+    async def _reindex(
+        self, sid: str, lines: list[str], first: int, stamp: tuple[int, int, int, int]
+    ) -> None:
+        try:
+            prepared = await asyncio.to_thread(prepare, sid, lines, first=first)
+            self.index.add(prepared, name=sid)
+            self._indexed[sid] = stamp
+        except Exception:  # never let indexing break completion
+            log.warning("offline index: re-indexing %s failed", sid, exc_info=True)
+        finally:
+            self._pending.pop(sid, None)
 
     async def stream_chat(self, request: ChatRequest, stats: StreamStats) -> AsyncIterator[str]:
         stats.model = "offline"
-        yield (
-            "Chat needs a provider: set OPENAI_API_KEY or ANTHROPIC_API_KEY, run "
-            "`reaper-lsp login copilot`, or point [providers.ollama] base_url at a running Ollama."
-        )
+        stats.finish_reason = "stop"
+        yield CHAT_HELP
 
-    # -- workspace scan -----------------------------------------------------------------------
+    # -- workspace scan ---------------------------------------------------------------------
 
     async def start_workspace_scan(self) -> None:
-        """Index the workspace's source files in the background; returns at once."""
+        """Start indexing the workspace's files in the background; returns at once."""
         if self._scan is None and self._roots:
             self._scan = asyncio.get_running_loop().create_task(self._run_scan())
 
     async def wait_scanned(self) -> None:
+        """Wait until the workspace scan (if one was started) has finished."""
         if self._scan is not None:
-            await asyncio.shield(self._scan)
+            await asyncio.wait({self._scan})
 
     async def _run_scan(self) -> None:
+        started = time.monotonic()
+        scanner = Scanner(self._roots, max_lines=max(0, self.index.room() - RESERVED_LINES))
         try:
-            files = await asyncio.to_thread(_read_workspace, self._roots)
+            while not scanner.done:
+                batch = await asyncio.to_thread(scanner.batch, BATCH_FILES)
+                for prepared in batch:
+                    if prepared.name not in self._indexed:  # an open document is fresher
+                        self.index.add(prepared)
         except Exception:  # a scan problem must never take completion down
-            log.exception("workspace scan failed")
-            return
-        for path, text in files:
-            uri = path.as_uri()
-            if uri not in self._seen:  # an open document is fresher than the disk
-                self._index.update(uri, text)
-        log.info("offline index: %d lines from %d files", len(self._index), len(files))
+            log.warning("workspace scan failed", exc_info=True)
+        log.info(
+            "offline index: %d files read, %d lines indexed in %.0f ms",
+            scanner.files,
+            len(self.index),
+            (time.monotonic() - started) * 1000,
+        )
 
     async def aclose(self) -> None:
-        if self._scan is not None and not self._scan.done():
-            self._scan.cancel()
+        tasks = [*self._pending.values(), *([self._scan] if self._scan else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _read_workspace(roots: Sequence[Path]) -> list[tuple[Path, str]]:
-    """Source files under `roots`, skipping vendored, built and hidden directories, within the
-    file count and byte budgets."""
-    out: list[tuple[Path, str]] = []
-    total = 0
-    for root in roots:
-        for folder, dirs, names in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-            for name in sorted(names):
-                path = Path(folder, name)
-                if path.suffix.lower() not in SOURCE_SUFFIXES:
+def _window(size: int, line: int | None) -> int:
+    """First line indexed of a document of `size` lines: 0, or for documents longer than the
+    per-source cap a window around the cursor (moved in steps, so typing does not move it)."""
+    if size <= MAX_LINES_PER_SOURCE or line is None:
+        return 0
+    step = MAX_LINES_PER_SOURCE // 4
+    first = max(0, line - MAX_LINES_PER_SOURCE // 2) // step * step
+    return min(first, size - MAX_LINES_PER_SOURCE)
+
+
+def _locate(doc: Document, context: CompletionContext, hint: int | None) -> int | None:
+    """The document line the context's cursor is on (the prefix may have been cut, so its
+    line count is only a first guess), or None when the text does not fit."""
+    current = context.line_prefix + context.line_suffix.removesuffix("\r")
+    before = context.prefix[: len(context.prefix) - len(context.line_prefix)]
+    previous = before[:-1].rsplit("\n", 1)[-1].removesuffix("\r") if before else None
+
+    def fits(i: int) -> bool:
+        if doc.line_text(i) != current:
+            return False
+        return previous is None or (i > 0 and doc.line_text(i - 1) == previous)
+
+    guess = before.count("\n")
+    for i in (guess, hint):
+        if i is not None and 0 <= i < len(doc.lines) and fits(i):
+            return i
+    for i in range(guess + 1, min(len(doc.lines), guess + LOCATE_SCAN)):
+        if fits(i):
+            return i
+    return None
+
+
+def _cut_at_stops(text: str, stops: Sequence[str]) -> str:
+    cut = min((i for i in (text.find(stop) for stop in stops if stop) if i > 0), default=-1)
+    return text[:cut] if cut > 0 else text
+
+
+# -- reading the workspace ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One .gitignore pattern: matched against the name, or (when it has a slash) against the
+    path relative to the folder of its .gitignore."""
+
+    base: str
+    """That folder, with a trailing separator."""
+    match: Callable[[str], object]
+    anchored: bool
+    directory_only: bool
+
+    def ignores(self, path: str, name: str, is_dir: bool) -> bool:
+        if self.directory_only and not is_dir:
+            return False
+        if not self.anchored:
+            return bool(self.match(name))
+        if not path.startswith(self.base):
+            return False
+        return bool(self.match(path[len(self.base) :].replace(os.sep, "/")))
+
+
+def _gitignore(folder: Path) -> list[_Rule]:
+    """The rules of `folder/.gitignore`, roughly: negations are ignored, `**/` is dropped."""
+    try:
+        text = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    rules = []
+    for raw in text.splitlines()[:1000]:
+        line = raw.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        directory_only = line.endswith("/")
+        line = line.rstrip("/")
+        while line.startswith("**/"):
+            line = line[3:]
+        if line:
+            match = re.compile(fnmatch.translate(line.lstrip("/"))).match
+            base = os.path.join(folder, "")
+            rules.append(_Rule(base, match, "/" in line, directory_only))
+    return rules
+
+
+def _wanted_file(name: str, size: int) -> bool:
+    lower = name.lower()
+    if name in SKIP_FILES or lower.startswith(".env"):
+        return False
+    suffix = os.path.splitext(lower)[1]
+    if suffix in SKIP_SUFFIXES or lower.endswith((".min.js", ".min.css")):
+        return False
+    limit = MAX_FILE_BYTES if suffix in SOURCE_SUFFIXES else MAX_UNKNOWN_BYTES
+    return 0 < size <= limit
+
+
+@dataclass
+class Scanner:
+    """Walks `roots` breadth first (shallow files first), skipping hidden, vendored, built and
+    .gitignored paths, and prepares the files' index sources within the budgets. `batch` runs
+    in a worker thread; the index itself is only touched by the caller."""
+
+    roots: Sequence[Path]
+    max_lines: int = 150_000
+    files: int = 0
+    lines: int = 0
+    bytes: int = 0
+    entries: int = 0
+    done: bool = False
+    _queue: deque[tuple[Path, list[_Rule]]] = field(default_factory=deque)
+    _seen: set[Path] = field(default_factory=set)
+    _deadline: float = field(default_factory=lambda: time.monotonic() + MAX_SCAN_SECONDS)
+
+    def __post_init__(self) -> None:
+        for root in self.roots:
+            if root not in self._seen:
+                self._seen.add(root)
+                self._queue.append((root, []))
+
+    def batch(self, max_files: int) -> list[Source]:
+        """The next up to `max_files` prepared files; sets `done` when there is nothing left."""
+        out: list[Source] = []
+        while self._queue and len(out) < max_files and not self._exhausted():
+            folder, inherited = self._queue.popleft()
+            rules = inherited + _gitignore(folder)
+            for path, is_dir, size in self._entries(folder):
+                text, name = str(path), path.name
+                if any(rule.ignores(text, name, is_dir) for rule in rules):
                     continue
-                try:
-                    size = path.stat().st_size
-                    if size > MAX_FILE_BYTES or total + size > MAX_SCAN_BYTES:
+                if is_dir:
+                    if path not in self._seen:
+                        self._seen.add(path)
+                        self._queue.append((path, rules))
+                    continue
+                prepared = self._read(path, size)
+                if prepared is not None:
+                    out.append(prepared)
+                if self._exhausted():
+                    break
+        self.done = not self._queue or self._exhausted()
+        return out
+
+    def _exhausted(self) -> bool:
+        return (
+            time.monotonic() > self._deadline
+            or self.files >= MAX_FILES
+            or self.bytes >= MAX_SCAN_BYTES
+            or self.lines >= self.max_lines
+            or self.entries >= MAX_ENTRIES
+        )
+
+    def _entries(self, folder: Path) -> list[tuple[Path, bool, int]]:
+        """(path, is a folder, size) of the folder's entries worth a look, sorted by name."""
+        found: list[tuple[Path, bool, int]] = []
+        try:
+            with os.scandir(folder) as listing:
+                for entry in listing:
+                    self.entries += 1
+                    if self.entries > MAX_ENTRIES:
+                        break
+                    if entry.name.startswith("."):
                         continue
-                    text = path.read_text(encoding="utf-8", errors="replace")
-                except OSError as exc:
-                    log.debug("skipping %s: %s", path, exc)
-                    continue
-                total += size
-                out.append((path, text))
-                if len(out) >= MAX_FILES:
-                    return out
-    return out
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name not in SKIP_DIRS and not entry.name.endswith(".egg-info"):
+                            found.append((Path(entry.path), True, 0))
+                    elif entry.is_file(follow_symlinks=False):
+                        size = entry.stat(follow_symlinks=False).st_size
+                        if _wanted_file(entry.name, size):
+                            found.append((Path(entry.path), False, size))
+        except OSError as exc:
+            log.debug("workspace scan: skipping %s: %s", folder, exc)
+        found.sort(key=lambda item: (item[1], item[0].name))
+        return found
+
+    def _read(self, path: Path, size: int) -> Source | None:
+        if self.bytes + size > MAX_SCAN_BYTES:
+            return None
+        try:
+            data = path.read_bytes()[:MAX_FILE_BYTES]
+        except OSError as exc:
+            log.debug("workspace scan: skipping %s: %s", path, exc)
+            return None
+        if b"\x00" in data[:8192]:
+            return None
+        prepared = prepare(str(path), data.decode("utf-8", errors="replace"))
+        if prepared is None or not len(prepared):
+            return None
+        self.files += 1
+        self.bytes += len(data)
+        self.lines += len(prepared)
+        return prepared
