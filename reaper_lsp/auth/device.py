@@ -1,5 +1,6 @@
-"""OAuth 2.0 device authorization grant (RFC 8628) as GitHub implements it: form-encoded
-requests, JSON answers with `Accept: application/json`, and "pending" reported as HTTP 200."""
+"""OAuth 2.0 device authorization grant (RFC 8628), including GitHub's ways: form-encoded
+requests, JSON answers only with `Accept: application/json`, and "pending" reported as HTTP 200
+(the RFC says 400; both are understood)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+DEFAULT_INTERVAL = 5
 SLOW_DOWN_STEP = 5
+MAX_TRANSIENT_FAILURES = 3
+"""Network errors or 5xx answers in a row tolerated while polling before giving up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,10 @@ class DeviceCode:
 
 
 class DeviceFlowError(Exception):
+    """The sign-in cannot go on. `kind` is the OAuth error code ("expired_token",
+    "access_denied", ...), or "unsupported" (no device flow for this client/server), "network",
+    "http", "protocol"; the message is meant for the user."""
+
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
@@ -33,53 +42,110 @@ class DeviceFlowError(Exception):
 _MESSAGES = {
     "expired_token": "the code expired before it was entered; start the sign-in again",
     "access_denied": "the sign-in was cancelled in the browser",
+    "unsupported": "the server does not offer the device flow to reaper-lsp",
     "unsupported_grant_type": "the server does not support the device flow",
     "incorrect_client_credentials": "the server rejected reaper-lsp's client id",
     "incorrect_device_code": "the server did not recognise the device code",
+    "bad_verification_code": "the server did not recognise the device code",
     "device_flow_disabled": "the device flow is disabled for this application",
 }
+_UNSUPPORTED_ERRORS = {"device_flow_disabled", "unauthorized_client", "unsupported_grant_type"}
+_UNSUPPORTED_STATUS = {401, 403, 404, 422}
+
+
+class _Transient(Exception):
+    """A failure worth another poll: no answer, or a server error."""
+
+    def __init__(self, error: DeviceFlowError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).host or url
+
+
+def _parse(response: httpx.Response) -> dict[str, Any] | None:
+    content_type = response.headers.get("content-type", "")
+    if "x-www-form-urlencoded" in content_type:  # what GitHub sends without our Accept header
+        return {k: v[0] for k, v in parse_qs(response.text).items()}
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 async def _post_form(client: httpx.AsyncClient, url: str, data: dict[str, str]) -> dict[str, Any]:
     try:
         response = await client.post(url, data=data, headers={"accept": "application/json"})
     except httpx.HTTPError as exc:
-        raise DeviceFlowError("network", f"cannot reach {httpx.URL(url).host}: {exc}") from None
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
+        raise _Transient(
+            DeviceFlowError("network", f"cannot reach {_host(url)} ({type(exc).__name__})")
+        ) from None
+    payload = _parse(response)
+    if response.status_code >= 500:
+        raise _Transient(
+            DeviceFlowError("http", f"{_host(url)} answered HTTP {response.status_code}")
+        )
+    if payload is None:
+        if response.status_code in _UNSUPPORTED_STATUS:
+            raise DeviceFlowError("unsupported", _MESSAGES["unsupported"])
         raise DeviceFlowError(
-            "protocol",
-            f"unexpected answer from {httpx.URL(url).host} (HTTP {response.status_code})",
+            "protocol", f"unexpected answer from {_host(url)} (HTTP {response.status_code})"
         )
     if response.status_code >= 400 and "error" not in payload:
-        raise DeviceFlowError("http", f"HTTP {response.status_code} from {httpx.URL(url).host}")
+        if response.status_code in _UNSUPPORTED_STATUS:
+            raise DeviceFlowError("unsupported", _MESSAGES["unsupported"])
+        raise DeviceFlowError("http", f"{_host(url)} answered HTTP {response.status_code}")
     return payload
+
+
+def _error(payload: dict[str, Any]) -> DeviceFlowError:
+    code = str(payload.get("error") or "protocol")
+    description = str(payload.get("error_description") or "").strip()
+    message = _MESSAGES.get(code) or description or f"sign-in failed ({code})"
+    return DeviceFlowError(code, message)
+
+
+def _seconds(value: Any, default: int) -> int:
+    """A non-negative whole number of seconds, `default` when absent or not a number. (An
+    explicit 0 is honoured: only test servers send it, to run sign-ins without waiting.)"""
+    if value is None or isinstance(value, bool):
+        return default
+    try:
+        seconds = int(float(value))
+    except (TypeError, ValueError):
+        return default
+    return seconds if seconds >= 0 else default
 
 
 async def request_device_code(
     client: httpx.AsyncClient, url: str, *, client_id: str, scope: str
 ) -> DeviceCode:
-    payload = await _post_form(client, url, {"client_id": client_id, "scope": scope})
-    if "error" in payload:
-        kind = str(payload["error"])
-        raise DeviceFlowError(
-            kind, _MESSAGES.get(kind, str(payload.get("error_description", kind)))
-        )
+    """Ask `url` (e.g. `https://github.com/login/device/code`) for a user code."""
     try:
-        return DeviceCode(
-            device_code=str(payload["device_code"]),
-            user_code=str(payload["user_code"]),
-            verification_uri=str(
-                payload.get("verification_uri") or payload.get("verification_url")
-            ),
-            expires_in=int(payload.get("expires_in", 900)),
-            interval=max(0, int(payload.get("interval", 5))),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise DeviceFlowError("protocol", "the device code answer lacks required fields") from None
+        payload = await _post_form(client, url, {"client_id": client_id, "scope": scope})
+    except _Transient as exc:
+        raise exc.error from None
+    if "error" in payload:
+        error = _error(payload)
+        if error.kind in _UNSUPPORTED_ERRORS:
+            raise DeviceFlowError("unsupported", f"{error} ({error.kind})")
+        raise error
+    device_code = payload.get("device_code")
+    user_code = payload.get("user_code")
+    # verification_url: Google's spelling of the RFC's verification_uri.
+    uri = payload.get("verification_uri") or payload.get("verification_url")
+    if not (device_code and user_code and uri):
+        raise DeviceFlowError("protocol", "the device code answer lacks required fields")
+    return DeviceCode(
+        device_code=str(device_code),
+        user_code=str(user_code),
+        verification_uri=str(uri),
+        expires_in=_seconds(payload.get("expires_in"), 900) or 900,
+        interval=_seconds(payload.get("interval"), DEFAULT_INTERVAL),
+    )
 
 
 async def poll_for_token(
@@ -91,25 +157,37 @@ async def poll_for_token(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
-    """Poll until the user has entered the code; the token answer (with `access_token`)."""
-    interval = float(code.interval)
+    """Poll `url` (e.g. `https://github.com/login/oauth/access_token`) every `interval` seconds
+    until the user has entered the code; the token answer (with `access_token`).
+
+    `slow_down` changes the interval for this and all later polls: to the `interval` the answer
+    carries (GitHub sends the new one), else 5 s more. Raises DeviceFlowError once the code's
+    `expires_in` has passed, the user denied access, or the server answers any other error.
+    """
+    interval = float(max(0, code.interval))
     deadline = clock() + code.expires_in
     data = {"client_id": client_id, "device_code": code.device_code, "grant_type": GRANT_TYPE}
+    failures = 0
     while True:
         await sleep(interval)
         if clock() >= deadline:
             raise DeviceFlowError("expired_token", _MESSAGES["expired_token"])
-        payload = await _post_form(client, url, data)
-        if isinstance(payload.get("access_token"), str) and payload["access_token"]:
+        try:
+            payload = await _post_form(client, url, data)
+        except _Transient as exc:
+            failures += 1
+            if failures >= MAX_TRANSIENT_FAILURES:
+                raise exc.error from None
+            continue
+        failures = 0
+        token = payload.get("access_token")
+        if isinstance(token, str) and token:
             return payload
-        error = str(payload.get("error", ""))
+        error = str(payload.get("error") or "")
         if error == "authorization_pending":
             continue
         if error == "slow_down":
-            given = payload.get("interval")
-            interval = float(given) if isinstance(given, int | float) else interval + SLOW_DOWN_STEP
+            given = _seconds(payload.get("interval"), -1)
+            interval = float(given) if given >= 0 else interval + SLOW_DOWN_STEP
             continue
-        raise DeviceFlowError(
-            error or "protocol",
-            _MESSAGES.get(error) or str(payload.get("error_description") or "sign-in failed"),
-        )
+        raise _error(payload)

@@ -1,15 +1,20 @@
 """GitHub sign-in for Copilot and the short-lived Copilot token minted from it.
 
-The GitHub token comes from our own device-flow sign-in (token store), or from copilot.vim /
-copilot.lua's `github-copilot/{apps,hosts}.json` so their users never sign in twice. The
-Copilot token is cached in memory and in the store (a second server reuses it), and re-minted
-ahead of `refresh_in` in the background, or at once after a 401/403.
+The GitHub token comes from our own device-flow sign-in (token store, key "github"), or from
+copilot.vim / copilot.lua's `github-copilot/{apps,hosts}.json` so their users never sign in
+twice (those files are only read). The Copilot token is cached in memory and in the store (key
+"copilot": a second server reuses it while valid), re-minted ahead of `refresh_in` in the
+background, and at once after `invalidate()` (the provider calls it on a 401/403).
+
+GitHub Enterprise: set `github_url` and `github_api_url`; sign-ins are kept per host.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
+import hashlib
 import json
 import logging
 import os
@@ -23,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from reaper_lsp import __version__
-from reaper_lsp.auth.device import DeviceCode, poll_for_token, request_device_code
+from reaper_lsp.auth.device import DeviceCode, DeviceFlowError, poll_for_token, request_device_code
 from reaper_lsp.auth.store import StoreCorrupted, TokenStore
 from reaper_lsp.config import CopilotSettings
 from reaper_lsp.logs import register_secret
@@ -35,24 +40,38 @@ SCOPE = "read:user"
 DEFAULT_PROXY = "https://copilot-proxy.githubusercontent.com"
 DEFAULT_API = "https://api.githubcopilot.com"
 REFRESH_MARGIN = 60.0
-"""Seconds before `expires_at` after which a Copilot token is no longer handed out."""
+"""Seconds ahead of `refresh_in` a token is re-minted, and before `expires_at` it is no longer
+handed out (both shrink for tokens that live only a few minutes)."""
+RETRY_FIRST, RETRY_MAX = 5.0, 300.0
+"""Backoff of the background refresh after a failure that may pass (network, 5xx)."""
+CLOCK_SKEW_TOLERANCE = 60.0
+SIGN_IN_HINT = "run `reaper-lsp login copilot` or the reaper.signIn command"
 
 
 class SignInRequired(Exception):
-    """No GitHub token anywhere: the user has to sign in."""
+    """No usable GitHub token: the user has to sign in (the message says how)."""
 
 
 class CopilotUnavailable(Exception):
-    """GitHub refused to mint a Copilot token (revoked sign-in, no subscription)."""
+    """GitHub did not mint a Copilot token (no subscription, blocked, unreachable).
+
+    `retryable` is true when trying again later may work (network failure, server error)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True, slots=True)
 class CopilotToken:
     token: str = field(repr=False)
     expires_at: float
+    """Unix time, on this machine's clock (corrected when it disagrees with GitHub's)."""
     refresh_at: float
     proxy_url: str
+    """Base of the completions endpoint (`endpoints.proxy`)."""
     api_url: str
+    """Base of the chat endpoint (`endpoints.api`)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +81,22 @@ class CopilotToken:
             "proxy_url": self.proxy_url,
             "api_url": self.api_url,
         }
+
+
+def _fingerprint(secret: str) -> str:
+    """Ties a cached Copilot token to the GitHub token it was minted with (not reversible)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def _margin(token: CopilotToken) -> float:
+    return min(REFRESH_MARGIN, max(0.0, token.expires_at - token.refresh_at) / 2)
+
+
+@dataclass
+class _VimSignIn:
+    token: str = field(repr=False)
+    user: str
+    path: Path
 
 
 class GitHubAuth:
@@ -83,25 +118,53 @@ class GitHubAuth:
         self._clock = clock
         self._pending: DeviceCode | None = None
         self._copilot: CopilotToken | None = None
+        self._rejected: list[str] = []
+        """Copilot tokens `invalidate()` dropped: not taken from the store again."""
         self._minting: asyncio.Lock | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._vim_stamp: tuple[tuple[int, int, int] | None, ...] | None = None
+        self._vim: _VimSignIn | None = None
         self.store_problem: str | None = None
         """Why the token store could not be read, when it could not."""
+
+    def __repr__(self) -> str:
+        return f"GitHubAuth(host={self.host!r}, source={self.token_source()!r})"
 
     # -- where the GitHub token comes from ------------------------------------------------------
 
     @property
     def host(self) -> str:
-        return urlsplit(self._settings.github_url).hostname or "github.com"
+        return (urlsplit(self._settings.github_url).hostname or "github.com").lower()
 
-    def _copilot_vim_files(self) -> list[Path]:
-        base = self._env.get("XDG_CONFIG_HOME") or str(Path(self._env.get("HOME", "~")) / ".config")
+    def copilot_vim_files(self) -> list[Path]:
+        base = self._env.get("XDG_CONFIG_HOME") or ""
+        if not base:
+            home = self._env.get("HOME")
+            base = str(Path(home) / ".config") if home else str(Path.home() / ".config")
         folder = Path(base).expanduser() / "github-copilot"
         return [folder / "apps.json", folder / "hosts.json"]
 
-    def _from_copilot_vim(self) -> tuple[str, str, Path] | None:
-        """(token, user, file) of copilot.vim's sign-in for our host; the files are only read."""
-        for path in self._copilot_vim_files():
+    def _from_copilot_vim(self) -> _VimSignIn | None:
+        """copilot.vim's sign-in for our host, re-read only when its files change."""
+        files = self.copilot_vim_files()
+        stamps: list[tuple[int, int, int] | None] = []
+        for path in files:
+            try:
+                st = path.stat()
+                stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamps.append(None)
+        stamp = tuple(stamps)
+        if stamp != self._vim_stamp:
+            self._vim_stamp = stamp
+            self._vim = self._read_copilot_vim(files)
+        return self._vim
+
+    def _read_copilot_vim(self, files: list[Path]) -> _VimSignIn | None:
+        # Best first: the entry of the Copilot app (whose tokens the exchange accepts) in
+        # apps.json, then hosts.json (older copilot.vim), then other apps' entries for the host.
+        ranked: list[tuple[int, _VimSignIn]] = []
+        for order, path in enumerate(files):
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -109,13 +172,17 @@ class GitHubAuth:
             if not isinstance(data, dict):
                 continue
             for key, entry in data.items():
-                if not isinstance(entry, dict) or key.split(":", 1)[0] != self.host:
+                if not isinstance(key, str) or not isinstance(entry, dict):
                     continue
+                host, _, app = key.partition(":")
                 token = entry.get("oauth_token")
-                if isinstance(token, str) and token:
-                    register_secret(token)
-                    return token, str(entry.get("user", "")), path
-        return None
+                if host.lower() != self.host or not isinstance(token, str) or not token:
+                    continue
+                register_secret(token)
+                rank = order if app in ("", CLIENT_ID) else 2
+                ranked.append((rank, _VimSignIn(token, str(entry.get("user") or ""), path)))
+        ranked.sort(key=lambda item: item[0])
+        return ranked[0][1] if ranked else None
 
     def _stored(self) -> dict[str, Any] | None:
         try:
@@ -126,25 +193,32 @@ class GitHubAuth:
             self.store_problem = str(exc)
             return None
         self.store_problem = None
-        if entry and entry.get("host", self.host) == self.host and entry.get("token"):
+        if (
+            entry
+            and str(entry.get("host", self.host)).lower() == self.host
+            and isinstance(entry.get("token"), str)
+            and entry["token"]
+        ):
             return entry
         return None
 
     def github_token(self) -> str | None:
+        """Our own sign-in first, then copilot.vim's; None when there is neither."""
         stored = self._stored()
         if stored is not None:
             return str(stored["token"])
         found = self._from_copilot_vim()
-        return found[0] if found else None
+        return found.token if found else None
 
     def signed_in(self) -> bool:
         return self.github_token() is not None
 
     def token_source(self) -> str | None:
+        """Where the GitHub token comes from: "reaper-lsp", "copilot.vim (<file>)", or None."""
         if self._stored() is not None:
             return "reaper-lsp"
         found = self._from_copilot_vim()
-        return f"copilot.vim ({found[2]})" if found else None
+        return f"copilot.vim ({found.path})" if found else None
 
     # -- device flow ----------------------------------------------------------------------------
 
@@ -155,58 +229,82 @@ class GitHubAuth:
         return self._settings.github_api_url.rstrip("/") + path
 
     async def start_sign_in(self) -> DeviceCode:
+        """Ask GitHub for a user code; `confirm_sign_in` then waits for the user to enter it."""
         self._pending = await request_device_code(
             self._client, self._github("/login/device/code"), client_id=CLIENT_ID, scope=SCOPE
         )
         return self._pending
 
     async def confirm_sign_in(self) -> str:
+        """Wait for the pending code to be entered, store the GitHub token, return the login."""
         code = self._pending
         if code is None:
             raise SignInRequired("no sign-in is in progress; start one with reaper.signIn")
-        answer = await poll_for_token(
-            self._client,
-            self._github("/login/oauth/access_token"),
-            client_id=CLIENT_ID,
-            code=code,
-            sleep=self._sleep,
-        )
-        self._pending = None
+        # The poll only measures intervals: a monotonic clock unless tests inject theirs.
+        clock = time.monotonic if self._clock is time.time else self._clock
+        try:
+            answer = await poll_for_token(
+                self._client,
+                self._github("/login/oauth/access_token"),
+                client_id=CLIENT_ID,
+                code=code,
+                sleep=self._sleep,
+                clock=clock,
+            )
+        except DeviceFlowError:
+            if self._pending is code:
+                self._pending = None  # the code is dead: the next attempt starts afresh
+            raise
+        if self._pending is code:
+            self._pending = None
         token = str(answer["access_token"])
         register_secret(token)
         user = await self._user_of(token) or ""
         self._store.put("github", {"token": token, "user": user, "host": self.host})
-        self._store.delete("copilot")
+        with contextlib.suppress(StoreCorrupted):
+            self._store.delete("copilot")
         self._copilot = None
+        log.info("signed in to %s as %s", self.host, user or "(unknown user)")
         return user
 
     async def _user_of(self, token: str) -> str | None:
         try:
             response = await self._client.get(
                 self._api("/user"),
-                headers={"authorization": f"token {token}", "accept": "application/json"},
+                headers={
+                    "authorization": f"token {token}",
+                    "accept": "application/json",
+                    **self._editor_headers(),
+                },
             )
-        except httpx.HTTPError:
+            if response.status_code != 200:
+                return None
+            login = response.json().get("login")
+        except (httpx.HTTPError, ValueError, AttributeError):
             return None
-        if response.status_code != 200:
-            return None
-        login = response.json().get("login")
         return str(login) if login else None
 
     async def user(self) -> str | None:
+        """The GitHub login of the sign-in in use (asked of GitHub if no one wrote it down)."""
         stored = self._stored()
-        if stored is not None and stored.get("user"):
-            return str(stored["user"])
+        if stored is not None:
+            if stored.get("user"):
+                return str(stored["user"])
+            return await self._user_of(str(stored["token"]))
         found = self._from_copilot_vim()
-        if found is not None and found[1]:
-            return found[1]
-        token = self.github_token()
-        return await self._user_of(token) if token else None
+        if found is None:
+            return None
+        return found.user or await self._user_of(found.token)
 
     async def sign_out(self) -> None:
-        """Forget our sign-in and the Copilot token. A copilot.vim sign-in on this machine is
-        still reused afterwards (it is theirs to remove); `token_source` shows where it is."""
-        self.invalidate()
+        """Forget our sign-in and the Copilot token.
+
+        copilot.vim's own files are never touched: if copilot.vim / copilot.lua is signed in on
+        this machine, its sign-in is still reused afterwards (signing out of it is done there),
+        and `token_source()` — shown by status — says so.
+        """
+        self._pending = None
+        self._copilot = None
         self._store.delete("github")
         self._store.delete("copilot")
 
@@ -221,9 +319,18 @@ class GitHubAuth:
         }
 
     def _usable(self, token: CopilotToken | None) -> bool:
-        return token is not None and self._clock() < token.expires_at - REFRESH_MARGIN
+        return (
+            token is not None
+            and token.token not in self._rejected
+            and self._clock() < token.expires_at - _margin(token)
+        )
 
     async def copilot_token(self, *, force: bool = False) -> CopilotToken:
+        """A valid Copilot token: from memory, else the store (another server may have minted
+        one), else minted now. `force` mints a new one whatever is cached.
+
+        Raises SignInRequired (no GitHub token, or GitHub revoked it) or CopilotUnavailable.
+        """
         if not force and self._usable(self._copilot):
             assert self._copilot is not None
             return self._copilot
@@ -235,20 +342,24 @@ class GitHubAuth:
                 return self._copilot
             if not force:
                 cached = self._from_store()
-                if self._usable(cached):
+                if cached is not None and self._usable(cached):
                     self._copilot = cached
-                    assert cached is not None
                     return cached
             self._copilot = await self._mint()
             return self._copilot
 
     def _from_store(self) -> CopilotToken | None:
+        github = self.github_token()
         try:
             entry = self._store.get("copilot")
         except StoreCorrupted:
             return None
-        if not entry or entry.get("host", self.host) != self.host:
+        if not entry or github is None:
             return None
+        if str(entry.get("host", self.host)).lower() != self.host:
+            return None
+        if entry.get("github") not in (None, _fingerprint(github)):
+            return None  # minted for another GitHub sign-in
         try:
             return CopilotToken(
                 token=str(entry["token"]),
@@ -260,13 +371,27 @@ class GitHubAuth:
         except (KeyError, TypeError, ValueError):
             return None
 
+    def _revoked(self) -> SignInRequired:
+        source = self.token_source()
+        if source == "reaper-lsp":
+            with contextlib.suppress(StoreCorrupted):
+                self._store.delete("github")
+            with contextlib.suppress(StoreCorrupted):
+                self._store.delete("copilot")
+            return SignInRequired(
+                "GitHub no longer accepts the sign-in (revoked or expired); it was forgotten: "
+                f"sign in again ({SIGN_IN_HINT})"
+            )
+        where = source or "copilot.vim"
+        return SignInRequired(
+            f"GitHub no longer accepts the sign-in of {where}: sign in again there, or "
+            f"{SIGN_IN_HINT}"
+        )
+
     async def _mint(self) -> CopilotToken:
         github = self.github_token()
         if github is None:
-            raise SignInRequired(
-                "not signed in to GitHub: run `reaper-lsp login copilot` or the reaper.signIn "
-                "command"
-            )
+            raise SignInRequired(f"not signed in to GitHub: {SIGN_IN_HINT}")
         try:
             response = await self._client.get(
                 self._api("/copilot_internal/v2/token"),
@@ -278,84 +403,134 @@ class GitHubAuth:
             )
         except httpx.HTTPError as exc:
             raise CopilotUnavailable(
-                f"cannot reach {self.host} for a Copilot token ({type(exc).__name__})"
+                f"cannot reach {urlsplit(self._settings.github_api_url).hostname} for a Copilot "
+                f"token ({type(exc).__name__})",
+                retryable=True,
             ) from None
-        if response.status_code == 401:
-            if self._stored() is not None:
-                self._store.delete("github")
-            self._store.delete("copilot")
-            raise SignInRequired(
-                "GitHub no longer accepts the sign-in (revoked or expired): sign in again with "
-                "`reaper-lsp login copilot`"
-            )
-        if response.status_code in (403, 404):
+        status = response.status_code
+        if status == 401:
+            self._copilot = None
+            raise self._revoked()
+        if status in (403, 404):
             raise CopilotUnavailable(
-                "this GitHub account has no Copilot access (no subscription, or blocked by the "
-                "organisation)"
+                f"the GitHub account signed in on {self.host} has no Copilot access (no "
+                "subscription, or Copilot is blocked by its organisation)"
             )
-        if response.status_code != 200:
-            raise CopilotUnavailable(f"GitHub answered HTTP {response.status_code} for a token")
+        if status != 200:
+            raise CopilotUnavailable(
+                f"GitHub answered HTTP {status} when asked for a Copilot token",
+                retryable=status >= 500 or status == 429,
+            )
         try:
             data = response.json()
-            token = str(data["token"])
+            token = data["token"]
             expires_at = float(data["expires_at"])
+            if not isinstance(token, str) or not token:
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             raise CopilotUnavailable("GitHub's Copilot token answer was not understood") from None
         register_secret(token)
-        now = self._clock()
-        refresh_in = float(data.get("refresh_in") or max(60.0, expires_at - now - 300))
-        endpoints = data.get("endpoints") if isinstance(data.get("endpoints"), dict) else {}
-        minted = CopilotToken(
-            token=token,
-            expires_at=expires_at,
-            refresh_at=min(
-                now + max(1.0, refresh_in - REFRESH_MARGIN), expires_at - REFRESH_MARGIN
-            ),
-            proxy_url=str(endpoints.get("proxy") or DEFAULT_PROXY),
-            api_url=str(endpoints.get("api") or DEFAULT_API),
-        )
-        self._store.put("copilot", {**minted.as_dict(), "host": self.host})
-        log.info("minted a Copilot token (valid for %.0f s)", expires_at - now)
+        minted = self._token_from(data, token, expires_at, response.headers.get("date"))
+        entry = {**minted.as_dict(), "host": self.host, "github": _fingerprint(github)}
+        try:
+            self._store.put("copilot", entry)
+        except (StoreCorrupted, OSError) as exc:
+            log.debug("Copilot token not cached in the store: %s", type(exc).__name__)
+        log.info("minted a Copilot token (valid for %.0f s)", minted.expires_at - self._clock())
         return minted
 
+    def _token_from(
+        self, data: dict[str, Any], token: str, expires_at: float, date: str | None
+    ) -> CopilotToken:
+        now = self._clock()
+        if date:  # keep expiry on our clock when it disagrees with GitHub's
+            with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+                skew = now - email.utils.parsedate_to_datetime(date).timestamp()
+                if abs(skew) > CLOCK_SKEW_TOLERANCE:
+                    log.warning("this machine's clock is %.0f s off GitHub's", skew)
+                    expires_at += skew
+        life = max(0.0, expires_at - now)
+        try:
+            refresh_in = float(data.get("refresh_in") or 0)
+        except (TypeError, ValueError):
+            refresh_in = 0.0
+        if refresh_in <= 0:
+            refresh_in = life - min(300.0, life / 5)
+        refresh_in = min(refresh_in, life)
+        raw_endpoints = data.get("endpoints")
+        endpoints: dict[str, Any] = raw_endpoints if isinstance(raw_endpoints, dict) else {}
+        return CopilotToken(
+            token=token,
+            expires_at=expires_at,
+            refresh_at=now + max(0.0, refresh_in - min(REFRESH_MARGIN, refresh_in / 2)),
+            proxy_url=str(endpoints.get("proxy") or DEFAULT_PROXY).rstrip("/"),
+            api_url=str(endpoints.get("api") or DEFAULT_API).rstrip("/"),
+        )
+
     def invalidate(self) -> None:
-        """Drop the Copilot token (after a 401/403): the next request mints a new one."""
+        """Drop the Copilot token (after a 401/403): the next `copilot_token()` mints a new one
+        rather than reuse it from memory or the store."""
+        if self._copilot is not None:
+            self._rejected = [*self._rejected[-7:], self._copilot.token]
         self._copilot = None
-        with contextlib.suppress(Exception):
-            self._store.delete("copilot")
 
     # -- background refresh ---------------------------------------------------------------------
 
     def start(self) -> None:
+        """Keep the Copilot token fresh from now on: re-minted ahead of its `refresh_at` by a
+        task of the running loop, until `aclose()` (or until the sign-in is gone)."""
         if self._refresher is None or self._refresher.done():
-            self._refresher = asyncio.get_running_loop().create_task(self._keep_fresh())
+            self._refresher = asyncio.get_running_loop().create_task(
+                self._keep_fresh(), name="copilot-token-refresh"
+            )
 
     async def _keep_fresh(self) -> None:
+        backoff = RETRY_FIRST
         while True:
             try:
                 token = await self.copilot_token()
-                wait = max(1.0, token.refresh_at - self._clock())
-                await self._sleep(wait)
+                # At least a second between mints, whatever lifetimes GitHub hands out.
+                await self._sleep(max(1.0, token.refresh_at - self._clock()))
                 if self._copilot is token:
-                    self._copilot = await self._mint_locked()
-            except (SignInRequired, CopilotUnavailable) as exc:
+                    await self._refresh(token)
+                backoff = RETRY_FIRST
+            except SignInRequired as exc:
                 log.warning("Copilot token refresh stopped: %s", exc)
                 return
-            except asyncio.CancelledError:
-                raise
+            except CopilotUnavailable as exc:
+                if not exc.retryable:
+                    log.warning("Copilot token refresh stopped: %s", exc)
+                    return
+                log.info("Copilot token refresh failed (%s); retrying in %.0f s", exc, backoff)
+                await self._sleep(backoff)
+                backoff = min(RETRY_MAX, backoff * 2)
             except Exception:
-                log.exception("Copilot token refresh failed; retrying in 30 s")
-                await self._sleep(30)
+                log.exception("Copilot token refresh failed; retrying in %.0f s", backoff)
+                await self._sleep(backoff)
+                backoff = min(RETRY_MAX, backoff * 2)
 
-    async def _mint_locked(self) -> CopilotToken:
+    async def _refresh(self, old: CopilotToken) -> None:
+        """Replace `old`: by a newer token another server stored, else by minting."""
         if self._minting is None:
             self._minting = asyncio.Lock()
         async with self._minting:
-            return await self._mint()
+            if self._copilot is not old:
+                return  # replaced meanwhile (forced re-mint, another refresh)
+            stored = self._from_store()
+            if (
+                stored is not None
+                and stored.token != old.token
+                and stored.refresh_at > self._clock()
+                and self._usable(stored)
+            ):
+                self._copilot = stored
+                return
+            self._copilot = await self._mint()
 
     async def aclose(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
+        """Stop the background refresh."""
+        task, self._refresher = self._refresher, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
-            self._refresher = None
+                await task

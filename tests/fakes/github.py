@@ -31,8 +31,10 @@ class GitHubState:
     """Answers to the next access-token polls before success (or a final error)."""
     final: str = "success"
     """"success", "expired_token" or "access_denied"."""
-    slow_down_interval: int = 10
+    slow_down_interval: int | None = 10
+    """The new `interval` a slow_down answer carries (None: the field is left out)."""
     device_interval: int = 5
+    device_expires_in: int = 900
     user: str = "octocat"
     github_tokens: set[str] = field(default_factory=set)
     copilot_tokens: dict[str, float] = field(default_factory=dict)
@@ -43,6 +45,12 @@ class GitHubState:
     revoked: bool = False
     no_subscription: bool = False
     base_url: str = ""
+    proxy_url: str = ""
+    """`endpoints.proxy` of minted tokens ("" → base_url)."""
+    api_url: str = ""
+    """`endpoints.api` of minted tokens ("" → base_url)."""
+    omit_endpoints: bool = False
+    """Mint tokens without `endpoints` (clients fall back to the public hosts)."""
     device_codes: dict[str, str] = field(default_factory=dict)
     """device code → user code."""
 
@@ -87,7 +95,7 @@ class FakeGitHub:
                     "device_code": device,
                     "user_code": user_code,
                     "verification_uri": f"{st.base_url}/login/device",
-                    "expires_in": 900,
+                    "expires_in": st.device_expires_in,
                     "interval": st.device_interval,
                 },
                 recorded,
@@ -124,7 +132,7 @@ class FakeGitHub:
             if st.polls:
                 error = st.polls.pop(0)
                 answer: dict[str, Any] = {"error": error, "error_description": error}
-                if error == "slow_down":
+                if error == "slow_down" and st.slow_down_interval is not None:
                     answer["interval"] = st.slow_down_interval
                 return answer
             if st.final != "success":
@@ -135,8 +143,9 @@ class FakeGitHub:
 
     async def _mint(self, headers: dict[str, str], send: Send, recorded: Any) -> None:
         st = self.state
-        auth = headers.get("authorization", "")
-        token = auth.split(" ", 1)[1] if " " in auth else ""
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "token":
+            token = ""  # the exchange is asked with `Authorization: token <github token>`
         with st.lock:
             known = token in st.github_tokens and not st.revoked
             if known and not st.no_subscription:
@@ -150,8 +159,14 @@ class FakeGitHub:
                     "refresh_in": st.refresh_in,
                     "sku": "free_educational",
                     "individual": True,
-                    "endpoints": {"api": st.base_url, "proxy": st.base_url},
+                    "endpoints": {
+                        "api": st.api_url or st.base_url,
+                        "proxy": st.proxy_url or st.base_url,
+                        "telemetry": f"{st.base_url}/telemetry",
+                    },
                 }
+                if st.omit_endpoints:
+                    del body["endpoints"]
         if not known:
             await send_json(send, 401, {"message": "Bad credentials"}, recorded)
         elif st.no_subscription:
