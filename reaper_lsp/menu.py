@@ -1,0 +1,134 @@
+"""The AI suggestion as one LSP completion-menu item that stock clients insert whole.
+
+Pure: text and capabilities in, an `lsprotocol` `CompletionItem` out. What shaped it, each
+found by driving a real client:
+
+- Neovim's `vim.lsp.completion` and `<C-x><C-o>` keep a plain-text `newText` only up to its
+  first whitespace; a snippet is expanded whole on accept. So the item is a snippet (with `\\`,
+  `$` and `}` escaped) whenever the client says it supports them, plain text otherwise.
+- Snippet engines (Neovim's `vim.snippet`, VS Code, yasnippet) re-indent every line after the
+  first by the cursor line's indentation, so a snippet carries its lines relative to it and
+  stops before a line that leaves the cursor's block (it could not be expressed).
+- The edit replaces the word before the cursor with word + suggestion, and the label and filter
+  text start with that word, so a client filtering by what was typed keeps the item.
+- Emacs's JSON parser rejects NUL, so no string carries a control character other than the
+  suggestion's own tabs and newlines.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from lsprotocol import types as lsp
+
+from reaper_lsp.core.document import index_to_utf16, utf16_to_index
+
+TRIGGER_CHARACTERS: tuple[str, ...] = ()
+"""None. Neovim's `autotrigger` asks on trigger characters only, and with the default
+`completeopt` (no `noinsert`) a lone item is inserted without being chosen: `" "` turned
+`with open(path) ` into `with open(path) as`, and `.` would do the same after `self.`. The menu
+item comes when asked (`<C-x><C-o>`, `<C-Space>`, a client's own identifier trigger); unasked
+suggestions are ghost text's job."""
+
+SORT_FIRST = "0000"
+LABEL_WIDTH = 80
+
+_WORD_TAIL = re.compile(r"[\w$]*\Z")
+_SNIPPET_SPECIAL = re.compile(r"[\\$}]")
+_LEADING_SPACE = re.compile(r"[ \t]*")
+
+
+def snippet_support(capabilities: lsp.ClientCapabilities | None) -> bool:
+    """Whether the client declared `completionItem.snippetSupport`."""
+    document = capabilities.text_document if capabilities else None
+    completion = document.completion if document else None
+    item = completion.completion_item if completion else None
+    return bool(item and item.snippet_support)
+
+
+def escape_snippet(text: str) -> str:
+    """`text` as an LSP snippet with no tabstops: `\\`, `$` and `}` preceded by a backslash."""
+    return _SNIPPET_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+
+
+def clean(text: str) -> str:
+    """`text` with line breaks as `\\n` and no control characters but tab and newline."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(
+        ch for ch in text if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cs")
+    )
+
+
+def relative_lines(text: str, indent: str) -> str:
+    """`text` (inserted after the cursor, on a line indented by `indent`) with `indent` taken
+    off every later line, ending before the first non-blank line indented less than that."""
+    first, *rest = text.split("\n")
+    kept = [first]
+    for line in rest:
+        if not line.strip():
+            kept.append("")
+        elif line.startswith(indent):
+            kept.append(line[len(indent) :])
+        else:
+            break
+    while len(kept) > 1 and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept)
+
+
+def completion_item(
+    line: str,
+    position: lsp.Position,
+    text: str,
+    provider: str,
+    model: str = "",
+    *,
+    snippets: bool,
+) -> lsp.CompletionItem | None:
+    """The menu item inserting suggestion `text` at `position` (UTF-16) of `line` (the cursor
+    line's text, without its terminator); None when nothing is left to insert."""
+    line = clean(line)
+    cursor = utf16_to_index(line, position.character)
+    typed = _word_before(line, cursor)
+    start = lsp.Position(position.line, index_to_utf16(line, cursor - len(typed)))
+    text = clean(text)
+    if snippets:
+        indent = _LEADING_SPACE.match(line)
+        text = relative_lines(text, indent.group(0) if indent else "")
+    if not text.strip():
+        return None
+    full = typed + text
+    first_line = full.split("\n", 1)[0]
+    label = first_line.strip() or next(part.strip() for part in full.split("\n") if part.strip())
+    detail = clean(f"reaper-lsp · {provider}" + (f" ({model})" if model else ""))
+    return lsp.CompletionItem(
+        label=label[:LABEL_WIDTH],
+        kind=lsp.CompletionItemKind.Snippet if snippets else lsp.CompletionItemKind.Text,
+        detail=detail,
+        documentation=lsp.MarkupContent(lsp.MarkupKind.Markdown, _fenced(full)),
+        sort_text=SORT_FIRST,
+        filter_text=first_line if first_line.strip() else label,
+        preselect=True,
+        insert_text_format=(
+            lsp.InsertTextFormat.Snippet if snippets else lsp.InsertTextFormat.PlainText
+        ),
+        insert_text_mode=(
+            lsp.InsertTextMode.AdjustIndentation if snippets else lsp.InsertTextMode.AsIs
+        ),
+        text_edit=lsp.TextEdit(
+            lsp.Range(start, position), escape_snippet(full) if snippets else full
+        ),
+    )
+
+
+def _word_before(line: str, cursor: int) -> str:
+    found = _WORD_TAIL.search(line[:cursor])
+    return found.group(0) if found else ""
+
+
+def _fenced(text: str) -> str:
+    """A Markdown code block holding `text` verbatim, whatever backticks it contains."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
