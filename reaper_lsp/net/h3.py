@@ -1,0 +1,511 @@
+"""An httpx transport speaking HTTP/3 over QUIC (aioquic): one connection per endpoint carrying
+many request streams, streamed bodies, cancellation that resets the stream, keep-alive PINGs,
+session resumption and 0-RTT early data for requests marked safe, and every failure raised as
+the httpx exception the TCP transport would raise.
+
+The only module that imports aioquic; it is itself imported only when QUIC is first needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import time
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.h3.connection import H3_ALPN, ErrorCode, H3Connection
+from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+from aioquic.quic.events import (
+    ConnectionTerminated,
+    HandshakeCompleted,
+    QuicEvent,
+    StreamReset,
+)
+from aioquic.tls import SessionTicket
+
+from reaper_lsp.net.h3_state import QuicOptions, TicketStore
+
+log = logging.getLogger(__name__)
+# certifi's bundle holds a root with a negative serial; cryptography warns each time aioquic
+# parses it (once per handshake when a `cafile` is added to the roots).
+warnings.filterwarnings("ignore", message="Parsed a serial number", module="aioquic.tls")
+
+Endpoint = tuple[str, int]
+EARLY_DATA = "reaper_early_data"
+"""Request extension: True when the request may be replayed, so it may ride in 0-RTT."""
+TOO_EARLY = 425
+_HOP_BY_HOP = {b"connection", b"host", b"keep-alive", b"proxy-connection", b"te",
+               b"transfer-encoding", b"upgrade"}  # fmt: skip
+_Fail = Callable[[str], httpx.TransportError]
+
+
+@dataclass(slots=True)
+class EndpointStats:
+    """Per endpoint figures for status."""
+
+    handshakes: int = 0
+    resumed: int = 0
+    early_data_sent: int = 0
+    early_data_accepted: int = 0
+    last_used_0rtt: bool = False
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "handshakes": self.handshakes,
+            "resumed": self.resumed,
+            "earlyDataSent": self.early_data_sent,
+            "earlyDataAccepted": self.early_data_accepted,
+            "lastUsed0rtt": self.last_used_0rtt,
+        }
+
+
+class _Stream:
+    """One request's response as it arrives: head, then body chunks, then end or an error."""
+
+    def __init__(self, conn: _Connection, stream_id: int, early: bool) -> None:
+        self.conn = conn
+        self.stream_id = stream_id
+        self.early = early
+        self.head: asyncio.Future[list[tuple[bytes, bytes]]] = conn.loop.create_future()
+        self.chunks: deque[bytes] = deque()
+        self.ended = False
+        self.error: httpx.TransportError | None = None
+        self.wakeup = asyncio.Event()
+
+    def on_headers(self, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
+        if not self.head.done():
+            self.head.set_result(headers)
+        self.on_data(b"", ended)  # later HEADERS are trailers: only their end matters
+
+    def on_data(self, data: bytes, ended: bool) -> None:
+        if data:
+            self.chunks.append(data)
+        if ended:
+            self.ended = True
+            self.conn.forget(self)
+        self.wakeup.set()
+
+    def fail(self, error: httpx.TransportError) -> None:
+        if self.error is None and not self.ended:
+            self.error = error
+            if not self.head.done():
+                self.head.set_exception(error)
+            self.wakeup.set()
+
+    async def next_chunk(self, timeout: float | None) -> bytes | None:
+        """The next piece of body (None at its end), waiting at most `timeout` for it."""
+        while not self.chunks:
+            if self.error is not None:
+                raise self.error
+            if self.ended:
+                return None
+            self.wakeup.clear()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.wakeup.wait()
+            except TimeoutError:
+                raise httpx.ReadTimeout("no HTTP/3 data within the read timeout") from None
+        return self.chunks.popleft()
+
+    def cancel(self) -> None:
+        """Stop the server's work on this request: RESET_STREAM our side, STOP_SENDING theirs."""
+        if self.ended or self.conn.terminated:
+            return
+        self.ended = True
+        self.conn.forget(self)
+        quic = self.conn.quic
+        with contextlib.suppress(ValueError, AssertionError):
+            quic.reset_stream(self.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+            quic.stop_stream(self.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+        self.conn.transmit()
+
+
+class _Connection(QuicConnectionProtocol):
+    """One QUIC connection and its HTTP/3 layer; routes events to the open streams."""
+
+    def __init__(
+        self, quic: QuicConnection, key: str, on_handshake: Callable[[_Connection], None]
+    ) -> None:
+        super().__init__(quic)
+        self.key = key
+        self.loop = asyncio.get_running_loop()
+        self.quic = quic
+        self.http = H3Connection(quic)
+        self.streams: dict[int, _Stream] = {}
+        self.handshake: asyncio.Future[HandshakeCompleted] = self.loop.create_future()
+        self.handshake.add_done_callback(lambda f: f.exception())  # no "never retrieved"
+        self.zero_rtt = False
+        """Started with a ticket that allows early data (and 0-RTT is enabled)."""
+        self.sent_early = False
+        self.terminated = False
+        self.last_used = time.monotonic()
+        self._on_handshake = on_handshake
+
+    @property
+    def handshake_done(self) -> bool:
+        return self.handshake.done() and self.handshake.exception() is None
+
+    def idle_timeout(self) -> float:
+        remote = self.quic._remote_max_idle_timeout
+        local = self.quic.configuration.idle_timeout
+        return min(local, remote) if remote else local
+
+    def open_stream(self, request: httpx.Request, body: bytes, *, early: bool) -> _Stream:
+        stream_id = self.quic.get_next_available_stream_id()
+        stream = self.streams[stream_id] = _Stream(self, stream_id, early)
+        url = request.url
+        headers = [
+            (b":method", request.method.encode()),
+            (b":scheme", url.scheme.encode()),
+            (b":authority", url.netloc),
+            (b":path", url.raw_path),
+        ]
+        headers += [(k.lower(), v) for k, v in request.headers.raw if k.lower() not in _HOP_BY_HOP]
+        self.http.send_headers(stream_id, headers, end_stream=not body)
+        if body:
+            self.http.send_data(stream_id, body, end_stream=True)
+        if early:
+            self.sent_early = True
+        self.last_used = time.monotonic()
+        self.transmit()
+        return stream
+
+    def forget(self, stream: _Stream) -> None:
+        self.streams.pop(stream.stream_id, None)
+        self.last_used = time.monotonic()
+
+    def keepalive(self) -> None:
+        self.quic.send_ping(0)
+        self.transmit()
+
+    def quic_event_received(self, event: QuicEvent) -> None:
+        if isinstance(event, HandshakeCompleted):
+            if not self.handshake.done():
+                self.handshake.set_result(event)
+                self._on_handshake(self)
+        elif isinstance(event, ConnectionTerminated):
+            reason = event.reason_phrase or f"error {event.error_code:#x}"
+            self._terminate(f"QUIC connection closed: {reason}")
+            return
+        elif isinstance(event, StreamReset) and event.stream_id in self.streams:
+            error = httpx.RemoteProtocolError(
+                f"server reset the stream (error {event.error_code:#x})"
+            )
+            self.streams[event.stream_id].fail(error)
+        for h3_event in self.http.handle_event(event):
+            self._dispatch(h3_event)
+
+    def _dispatch(self, event: H3Event) -> None:
+        if isinstance(event, HeadersReceived):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.on_headers(list(event.headers), event.stream_ended)
+        elif isinstance(event, DataReceived):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.on_data(event.data, event.stream_ended)
+
+    def error_received(self, exc: Exception) -> None:
+        # The socket is connected, so ICMP "port unreachable" arrives here at once instead of
+        # the handshake waiting out its timeout.
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        self._terminate(f"QUIC endpoint unreachable: {reason}")
+
+    def abort(self, reason: str) -> None:
+        """Close now: tell the peer if we can, but do not wait out the draining period."""
+        if not self.terminated:
+            with contextlib.suppress(Exception):
+                self.close(error_code=ErrorCode.H3_NO_ERROR, reason_phrase=reason)
+        self._terminate(reason)
+
+    def _terminate(self, reason: str) -> None:
+        if self.terminated:
+            return
+        self.terminated = True
+        handshake_failed = not self.handshake.done()
+        fail: _Fail = httpx.ConnectError if handshake_failed else httpx.ReadError
+        if handshake_failed:
+            self.handshake.set_exception(fail(reason))
+        for stream in list(self.streams.values()):
+            stream.fail(fail(reason))
+        self.streams.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._transport is not None:
+            self._transport.close()
+        self._closed.set()
+
+
+class _Body(httpx.AsyncByteStream):
+    """The response body as it arrives; closing it before its end resets the stream."""
+
+    def __init__(self, stream: _Stream, read_timeout: float | None) -> None:
+        self._stream = stream
+        self._timeout = read_timeout
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (chunk := await self._stream.next_chunk(self._timeout)) is not None:
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._stream.cancel()
+
+
+class H3Transport(httpx.AsyncBaseTransport):
+    """HTTP/3 for httpx. `send(request, endpoint)` dials an alternative endpoint (from Alt-Svc)
+    while the request keeps its origin's authority and TLS server name."""
+
+    def __init__(self, options: QuicOptions | None = None, *, tickets: TicketStore | None = None):
+        self.options = options or QuicOptions()
+        self.tickets = tickets if tickets is not None else TicketStore(self.options.state_dir)
+        self.total = EndpointStats()
+        self.endpoints: dict[str, EndpointStats] = {}
+        self._connections: dict[str, _Connection] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._keepalives: set[asyncio.Task[None]] = set()
+        self._trust: bytes | None = None
+
+    @property
+    def handshakes(self) -> int:
+        return self.total.handshakes
+
+    @property
+    def resumed(self) -> int:
+        return self.total.resumed
+
+    @property
+    def early_data_sent(self) -> int:
+        return self.total.early_data_sent
+
+    @property
+    def early_data_accepted(self) -> int:
+        return self.total.early_data_accepted
+
+    @property
+    def last_used_0rtt(self) -> bool:
+        return self.total.last_used_0rtt
+
+    @staticmethod
+    def key(server_name: str, endpoint: Endpoint) -> str:
+        return f"{server_name}@{endpoint[0]}:{endpoint[1]}"
+
+    def connected(self, server_name: str, endpoint: Endpoint) -> bool:
+        """A live connection to `endpoint` has finished its handshake."""
+        conn = self._connections.get(self.key(server_name, endpoint))
+        return conn is not None and not conn.terminated and conn.handshake_done
+
+    def can_send_early(self, server_name: str, endpoint: Endpoint) -> bool:
+        """A request marked safe could leave at once in 0-RTT (we hold a ticket for it)."""
+        return self.options.enable_0rtt and self.tickets.has(self.key(server_name, endpoint))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        return await self.send(request, (request.url.host, port))
+
+    async def send(self, request: httpx.Request, endpoint: Endpoint) -> httpx.Response:
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        connect_timeout = timeouts.get("connect") or self.options.connect_timeout
+        read_timeout = timeouts.get("read")
+        early_ok = bool(request.extensions.get(EARLY_DATA)) and self.options.enable_0rtt
+        body = await request.aread()
+        conn = await self.connect(request.url.host, endpoint, early=early_ok,
+                                  timeout=connect_timeout)  # fmt: skip
+        stream = conn.open_stream(request, body, early=not conn.handshake_done)
+        if stream.early:
+            self.total.early_data_sent += 1
+            self._stats(conn.key).early_data_sent += 1
+        status, headers = await self._head(stream, read_timeout)
+        if status == TOO_EARLY and stream.early:
+            # RFC 8470: the server wants this request after the handshake; ask once more.
+            stream.cancel()
+            await self._wait_handshake(conn, connect_timeout)
+            stream = conn.open_stream(request, body, early=False)
+            status, headers = await self._head(stream, read_timeout)
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=_Body(stream, read_timeout),
+            extensions={"http_version": b"HTTP/3", EARLY_DATA: stream.early},
+        )
+
+    async def _head(
+        self, stream: _Stream, timeout: float | None
+    ) -> tuple[int, list[tuple[bytes, bytes]]]:
+        try:
+            async with asyncio.timeout(timeout):
+                raw = await asyncio.shield(stream.head)
+        except TimeoutError:
+            stream.cancel()
+            raise httpx.ReadTimeout("no HTTP/3 response within the read timeout") from None
+        except BaseException:
+            stream.cancel()
+            raise
+        fields = dict(raw)
+        try:
+            status = int(fields[b":status"])
+        except (KeyError, ValueError):
+            stream.cancel()
+            raise httpx.RemoteProtocolError("HTTP/3 response without a valid :status") from None
+        return status, [(k, v) for k, v in raw if not k.startswith(b":")]
+
+    async def connect(
+        self, server_name: str, endpoint: Endpoint, *, early: bool, timeout: float
+    ) -> _Connection:
+        """A connection to `endpoint` ready for the next request: handshake done, or (when
+        `early` and a ticket allows it) still under way with early data possible."""
+        key = self.key(server_name, endpoint)
+        conn = self._connections.get(key)
+        if conn is None or conn.terminated:
+            lock = self._locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                conn = self._connections.get(key)
+                if conn is None or conn.terminated:
+                    conn = await self._open(server_name, endpoint, key, timeout)
+                    self._connections[key] = conn
+        if not conn.handshake_done and not (early and conn.zero_rtt):
+            await self._wait_handshake(conn, timeout)
+        return conn
+
+    async def _wait_handshake(self, conn: _Connection, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(conn.handshake)
+        except TimeoutError:
+            conn.abort("handshake timed out")
+            raise httpx.ConnectTimeout("QUIC handshake timed out") from None
+
+    async def _open(
+        self, server_name: str, endpoint: Endpoint, key: str, timeout: float
+    ) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(*endpoint, type=socket.SOCK_DGRAM)
+            family, _, _, _, addr = infos[0]
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {endpoint[0]}: {exc}") from None
+        try:
+            sock.setblocking(False)
+            sock.connect(addr)  # connected, so ICMP errors are reported to us
+            quic = QuicConnection(
+                configuration=self._configuration(server_name, key),
+                session_ticket_handler=lambda ticket: self._ticket(key, ticket),
+            )
+            _, protocol = await loop.create_datagram_endpoint(
+                lambda: _Connection(quic, key, self._handshake_completed), sock=sock
+            )
+        except OSError as exc:
+            sock.close()
+            raise httpx.ConnectError(f"cannot reach {endpoint[0]}:{endpoint[1]}: {exc}") from None
+        assert isinstance(protocol, _Connection)
+        ticket = quic.configuration.session_ticket
+        protocol.zero_rtt = (
+            self.options.enable_0rtt
+            and ticket is not None
+            and ticket.max_early_data_size is not None
+        )
+        # Hold the first flight back one tick: a 0-RTT request sent right now joins it.
+        protocol.connect(addr, transmit=False)
+        loop.call_soon(protocol.transmit)
+        # Bounds the handshake even when nobody waits for it (a 0-RTT request, a race lost).
+        loop.call_later(timeout, self._give_up, protocol)
+        task = loop.create_task(self._keepalive(protocol))
+        self._keepalives.add(task)
+        task.add_done_callback(self._keepalives.discard)
+        return protocol
+
+    def _configuration(self, server_name: str, key: str) -> QuicConfiguration:
+        config = QuicConfiguration(
+            is_client=True,
+            alpn_protocols=H3_ALPN,
+            idle_timeout=self.options.max_idle_timeout,
+            server_name=server_name,
+        )
+        if not self.options.verify:
+            config.verify_mode = ssl.CERT_NONE
+        elif self.options.cafile:
+            config.cadata = self._trusted()
+        config.session_ticket = self.tickets.take(key)
+        return config
+
+    def _trusted(self) -> bytes:
+        """The system roots plus `cafile`, as the TCP client trusts them (aioquic would
+        otherwise trust only the cafile)."""
+        if self._trust is None:
+            import certifi
+
+            with open(certifi.where(), "rb") as roots:
+                trust = roots.read()
+            assert self.options.cafile
+            with open(self.options.cafile, "rb") as extra:
+                trust += b"\n" + extra.read()
+            self._trust = trust
+        return self._trust
+
+    @staticmethod
+    def _give_up(conn: _Connection) -> None:
+        if not conn.handshake.done():
+            conn.abort("QUIC handshake timed out")
+
+    def _ticket(self, key: str, ticket: SessionTicket) -> None:
+        self.tickets.put(key, ticket)
+
+    def _stats(self, key: str) -> EndpointStats:
+        stats = self.endpoints.get(key)
+        if stats is None:
+            stats = self.endpoints[key] = EndpointStats()
+        return stats
+
+    def _handshake_completed(self, conn: _Connection) -> None:
+        event = conn.handshake.result()
+        used = conn.sent_early and event.early_data_accepted
+        # Rejected early data is not lost: QUIC resends those frames at 1-RTT by itself.
+        for stats in (self.total, self._stats(conn.key)):
+            stats.handshakes += 1
+            stats.resumed += int(event.session_resumed)
+            stats.early_data_accepted += int(used)
+            stats.last_used_0rtt = used
+
+    async def _keepalive(self, conn: _Connection) -> None:
+        """PING at a third of the idle timeout while the connection is in use or was used
+        recently, so it survives the pauses between keystrokes."""
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(conn.idle_timeout() / 3)
+                if conn.terminated:
+                    return
+                idle = time.monotonic() - conn.last_used
+                if not conn.streams and idle > self.options.keepalive_expiry:
+                    return  # let it idle out; the next request resumes with a ticket
+                conn.keepalive()
+
+    def stats(
+        self, server_name: str | None = None, endpoint: Endpoint | None = None
+    ) -> dict[str, Any]:
+        """Totals, or one endpoint's figures when it is named."""
+        if server_name is not None and endpoint is not None:
+            return self._stats(self.key(server_name, endpoint)).snapshot()
+        return {
+            **self.total.snapshot(),
+            "connections": sum(1 for c in self._connections.values() if not c.terminated),
+        }
+
+    async def aclose(self) -> None:
+        connections, self._connections = self._connections, {}
+        for conn in connections.values():
+            conn.abort("client closed")
+        for task in list(self._keepalives):
+            task.cancel()
+        await asyncio.sleep(0)
