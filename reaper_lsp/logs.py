@@ -1,34 +1,127 @@
-"""Logging set-up with a redaction filter: no key or token reaches a log line, whatever code
-logged it."""
+"""The one redactor for every string that leaves the process (log lines, status, notifications,
+errors, files, CLI output), and the logging set-up that applies it to every log line whatever
+code logged it.
+
+It knows two things: the secrets registered at run time (keys from the environment, the config
+and `initializationOptions`, tokens read from the token store or received at sign-in), found
+verbatim, URL-encoded, JSON-escaped or half-masked the way providers echo a rejected key
+("Incorrect API key provided: sk-abc1***wxyz"); and the shapes of the tokens we deal with, for
+those nobody registered (another account's key pasted into a prompt, a token in an error).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+import threading
 from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
 
-_PATTERNS = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{6,}|gh[opsu]_[A-Za-z0-9]{6,}|github_pat_[A-Za-z0-9_]{6,}"
-    r"|ya29\.[A-Za-z0-9_\-.]{6,}|1//[A-Za-z0-9_\-]{10,}|tid=[^\s\"']{6,}"
-    r"|(?i:bearer|token)\s+[A-Za-z0-9_\-.=:;]{8,})"
+MASK = "***"
+MIN_SECRET_CHARS = 8
+"""Shorter values are not registered: they would blank out ordinary words."""
+_MASKED_PART_CHARS = 4
+"""How much of a registered secret a half-masked echo must show to count as that secret."""
+
+_PATTERNS = (
+    re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-*.]{6,}"),  # OpenAI / Anthropic keys, masked or not
+    re.compile(r"\bgh[opsur]_[A-Za-z0-9]{6,}"),  # GitHub tokens
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{6,}"),
+    re.compile(r"\bAIza[A-Za-z0-9_\-]{30,}"),  # Google API keys (Gemini, Vertex express)
+    re.compile(r"\bya29\.[A-Za-z0-9_\-.]+"),  # Google access tokens
+    re.compile(r"\b1//[A-Za-z0-9_\-]{10,}"),  # Google refresh tokens
+    re.compile(r"\btid=[^\s\"']+"),  # Copilot tokens
+    re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),  # JWTs
+    # An Authorization value: a digit or a long run tells a credential from an English word
+    # ("token expired" stays readable).
+    re.compile(r"(?i)\b(?:bearer|token)\s+(?:(?=[^\s\"']*\d)[^\s\"']{4,}|[^\s\"']{16,})"),
 )
+# A credential in a query string or a form body (an error quoting the URL it failed on).
+_PARAMETER = re.compile(
+    r"(?i)(\b(?:api[_-]?key|access_token|refresh_token|id_token|client_secret|device_code"
+    r"|password)=|(?<=[?&])(?:key|code)=)[^&\s\"'#]+"
+)
+# A half-masked value as providers echo it: a visible head and/or tail around stars.
+# (Anchored at the start of a run, so a long run without stars is scanned once, not once per
+# character.)
+_MASKED = re.compile(r"(?<![\w\-./+=~])[\w\-./+=~]*+\*+[\w\-]*")
 
-_known: set[str] = set()
+_lock = threading.Lock()
+_known: frozenset[str] = frozenset()
+_known_regex: re.Pattern[str] | None = None
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways `secret` shows up in text we pass on."""
+    forms = {secret, quote(secret), quote(secret, safe=""), quote_plus(secret)}
+    forms.add(json.dumps(secret)[1:-1])
+    return {form for form in forms if form}
 
 
 def register_secret(value: str) -> None:
-    """Make `value` redacted wherever it appears in later log lines (short values are ignored:
-    they would blank out ordinary words)."""
-    if len(value) >= 8:
-        _known.add(value)
+    """Redact `value` (and its encoded and half-masked forms) from everything redacted from now
+    on. Safe from any thread; cheap when the value is already known."""
+    global _known, _known_regex
+    if len(value) < MIN_SECRET_CHARS or value in _known:
+        return
+    with _lock:
+        if value in _known:
+            return
+        known = _known | {value}
+        forms = sorted({form for secret in known for form in _forms(secret)}, key=len, reverse=True)
+        # Published together: a reader sees the old pair or the new one, both consistent.
+        _known_regex = re.compile("|".join(re.escape(form) for form in forms))
+        _known = known
+
+
+def _unmask(match: re.Match[str]) -> str:
+    """`***` for a half-masked registered secret; other starred words as they were."""
+    word = match.group(0)
+    first, last = word.index("*"), word.rindex("*")
+    head, tail = word[:first], word[last + 1 :]
+    # A single star after a long enough head counts too ("sk-abc12*").
+    shown = _MASKED_PART_CHARS if last - first >= 2 else MIN_SECRET_CHARS
+    for secret in _known:
+        if len(head) >= shown and secret.startswith(head):
+            return MASK
+        if len(tail) >= shown and secret.endswith(tail):
+            return MASK
+    return word
 
 
 def redact(text: str) -> str:
-    for secret in _known:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return _PATTERNS.sub("***", text)
+    """`text` with every registered secret and anything shaped like a key or token replaced by
+    `***`."""
+    regex, known = _known_regex, _known
+    if regex is not None:
+        text = regex.sub(MASK, text)
+    for pattern in _PATTERNS:
+        text = pattern.sub(MASK, text)
+    text = _PARAMETER.sub(lambda m: m.group(1) + MASK, text)
+    if known and "*" in text:
+        text = _MASKED.sub(_unmask, text)
+    return text
+
+
+_T = TypeVar("_T")
+
+
+def redact_obj(value: _T) -> _T:
+    """A copy of `value` (JSON-like: dicts, lists, tuples, strings, scalars) with every string in
+    it, keys included, redacted. For status answers, notifications and files."""
+    result: Any
+    if isinstance(value, str):
+        result = redact(value)
+    elif isinstance(value, dict):
+        result = {redact_obj(k): redact_obj(v) for k, v in value.items()}
+    elif isinstance(value, list | tuple):
+        result = type(value)(redact_obj(item) for item in value)
+    else:
+        result = value
+    return result  # type: ignore[no-any-return]
 
 
 class RedactingFilter(logging.Filter):

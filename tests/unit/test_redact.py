@@ -1,0 +1,155 @@
+"""The one redactor: registered secrets in every form a provider or a URL echoes them, the known
+token shapes, JSON-like values, and registration from many threads at once."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+import threading
+from urllib.parse import quote, quote_plus
+
+from reaper_lsp.logs import MASK, RedactingFilter, redact, redact_obj, register_secret
+from reaper_lsp.providers.errors import error_from_response
+
+
+def fresh_secret(prefix: str = "proxy-key-") -> str:
+    """A registered value no pattern knows: only registration can catch it."""
+    value = prefix + secrets.token_urlsafe(24)
+    register_secret(value)
+    return value
+
+
+def test_a_401_echoing_a_registered_key_is_clean() -> None:
+    key = fresh_secret()
+    body = json.dumps(
+        {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request"}}
+    ).encode()
+    error = error_from_response("openai", 401, {}, body, now=0.0)
+    assert key not in str(error) and key[10:20] not in str(error)
+    assert "Incorrect API key provided: ***" in str(error)
+
+
+def test_half_masked_echoes_of_a_registered_key_are_clean() -> None:
+    key = fresh_secret()
+    for echo in (
+        f"{key[:8]}***{key[-4:]}",  # OpenAI's "sk-abc1***wxyz"
+        f"{key[:12]}{'*' * 30}{key[-4:]}",
+        f"{'*' * 20}{key[-4:]}",
+        f"{key[:8]}*",
+        f"{key[:6]}****",
+    ):
+        cleaned = redact(f"Incorrect API key provided: {echo}. You can find your key online.")
+        assert cleaned == f"Incorrect API key provided: {MASK}. You can find your key online.", echo
+
+
+def test_starred_words_unrelated_to_a_secret_stay() -> None:
+    fresh_secret()
+    text = "a**b, x = 2 ** 10, ***bold*** and abcd****wxyz"
+    assert redact(text) == text
+
+
+def test_encoded_forms_of_a_registered_secret_are_clean() -> None:
+    key = fresh_secret("pass/word+with spaces&more-")
+    for form in (quote(key, safe=""), quote(key), quote_plus(key), json.dumps(key)):
+        cleaned = redact(f"GET https://proxy.example/v1?x={form} failed")
+        assert "pass/word" not in cleaned and "pass%2Fword" not in cleaned, form
+
+
+def test_known_token_shapes_are_clean_without_registration() -> None:
+    shapes = [
+        "sk-ant-api03-abcdefgh",
+        "sk-proj-abc***wxyz",
+        "ghu_abcdefghijklmnop",
+        "github_pat_11ABCDEFG0123",
+        "AIzaSyA1234567890abcdefghijklmnopqrstu",
+        "ya29.a0AfH6SM",
+        "1//0gLongRefreshToken",
+        "tid=abc;exp=1",
+        "eyJhbGciOi.eyJzdWIi.sig",
+    ]
+    for shape in shapes:
+        assert redact(f"echo {shape} end") == f"echo {MASK} end", shape
+    assert redact("Authorization: Bearer xyz.123") == f"Authorization: {MASK}"
+    assert redact("Authorization: token 0123456789abcdef") == f"Authorization: {MASK}"
+    assert redact("https://x/token?code=4/0Abc&state=s&api_key=k1") == (
+        f"https://x/token?code={MASK}&state=s&api_key={MASK}"
+    )
+
+
+def test_ordinary_text_is_unchanged() -> None:
+    for text in (
+        "token expired, sign in again",
+        "HTTP status code=404",
+        "the key was rejected",
+        "ask-me-anything",
+        "def f(*args, **kwargs): return 2 ** 3",
+    ):
+        assert redact(text) == text
+
+
+def test_short_values_are_not_registered() -> None:
+    register_secret("short")
+    assert redact("a short word") == "a short word"
+
+
+def test_a_status_dict_is_clean_everywhere() -> None:
+    key = fresh_secret()
+    status = {
+        "providers": [
+            {"name": "openai", "state": "error", "last_error": f"401 Incorrect key: {key}"},
+            {"name": "copilot", "token": "tid=abc;exp=1", "ok": True, "latency_ms": 12.5},
+        ],
+        "last_run": ("ok", None, f"{key[:8]}***{key[-4:]}"),
+        key: "a secret used as a key",
+    }
+    cleaned = redact_obj(status)
+    assert key[:8] not in json.dumps(cleaned)
+    assert "tid=" not in json.dumps(cleaned)
+    assert cleaned["providers"][1]["ok"] is True and cleaned["providers"][1]["latency_ms"] == 12.5
+    assert cleaned["last_run"] == ("ok", None, MASK)
+    assert cleaned[MASK] == "a secret used as a key"
+    assert status["providers"][0]["last_error"].endswith(key)  # the original is left alone
+
+
+def test_log_lines_and_tracebacks_are_redacted() -> None:
+    key = fresh_secret()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("test_redact.isolated")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        logger.warning("calling with %s", key)
+        try:
+            raise ValueError(f"bad key {key}")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert key not in text and text.count(MASK) == 2 and "ValueError" in text
+
+
+def test_secrets_registered_from_many_threads_are_all_redacted() -> None:
+    values = [f"thread-secret-{i}-{secrets.token_hex(8)}" for i in range(200)]
+    start = threading.Barrier(8)
+    leaks: list[str] = []
+
+    def work(chunk: list[str]) -> None:
+        start.wait()
+        for value in chunk:
+            register_secret(value)
+            if value in redact(f"x {value} y"):
+                leaks.append(value)
+
+    threads = [threading.Thread(target=work, args=(values[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert leaks == []
+    text = " ".join(values)
+    assert redact(text) == " ".join([MASK] * len(values))
