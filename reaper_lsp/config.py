@@ -349,15 +349,17 @@ def _is_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _show(dotted: str, value: object) -> str:
-    """A bad value as quoted in a message: short, and masked if the key holds a secret."""
-    if is_secret(dotted.rpartition(".")[2]):
-        return mask(value) if isinstance(value, str) else "(redacted)"
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError, RecursionError):
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 80 else text[:77] + "..."
+def _show(value: object) -> str:
+    """A bad value as a message quotes it: a number or a boolean as such (the useful part of a
+    range error), anything else only by its kind. A string or a table may be a key pasted in
+    the wrong place (`providers.openai = "sk-…"`), and messages are shown and logged."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        text = json.dumps(value)
+        return text if len(text) <= 20 else f"a {len(text)}-digit number"
+    kinds = ((str, "a string"), (Mapping, "a table"), (list | tuple, "a list"))
+    return next((kind for cls, kind in kinds if isinstance(value, cls)), "another type")
 
 
 def _display(dotted: str, value: object) -> str:
@@ -406,12 +408,12 @@ def _apply(
             if isinstance(value, Mapping):
                 _apply(loaded, values, value, source, workspace=workspace, prefix=dotted + ".")
             else:
-                loaded.errors.append(f"{source}: {dotted} must be a table, got {_show('', value)}")
+                loaded.errors.append(f"{source}: {dotted} must be a table, got {_show(value)}")
         else:
             try:
                 values[dotted] = _check(dotted, schema.leaves[dotted], value)
             except _Invalid as exc:
-                shown = _show(dotted, value)
+                shown = _show(value)
                 loaded.errors.append(f"{source}: {dotted} must be {exc}, got {shown}")
             else:
                 loaded.sources[dotted] = source
@@ -425,7 +427,7 @@ def _unwrap(loaded: LoadedConfig, options: object, source: str) -> Mapping[Any, 
         inner = options["reaper"]
         if inner is None or isinstance(inner, Mapping):
             return inner or {}
-        loaded.errors.append(f"{source}: reaper must be a table, got {_show('', inner)}")
+        loaded.errors.append(f"{source}: reaper must be a table, got {_show(inner)}")
         return {}
     return {k: v for k, v in options.items() if k not in _EDITOR_KEYS}
 

@@ -165,7 +165,7 @@ def test_bad_value_is_named_with_key_and_file_and_earlier_value_kept(
     loaded = load(env=env, workspace_root=root)
     assert loaded.settings.completion.timeout_ms == 1500
     assert loaded.errors == [
-        f'{root / ".reaper.toml"}: completion.timeout_ms must be a positive integer, got "fast"'
+        f"{root / '.reaper.toml'}: completion.timeout_ms must be a positive integer, got a string"
     ]
 
 
@@ -376,3 +376,39 @@ def test_range_errors_state_the_range(env: dict[str, str]) -> None:
         "initializationOptions: completion.debounce_ms must be a non-negative integer up to 5000,"
         " got 9000"
     ]
+
+
+SECRET = "sk-proj-Zq8rT2wYp4LmN6vB1xC3kJ5hG7fD9sA0"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("providers.openai", SECRET, "a table, got a string"),
+        ("providers", SECRET, "a table, got a string"),
+        ("reaper", SECRET, "a table, got a string"),
+        ("http.tls", [SECRET], "a table, got a list"),
+        ("providers.openai.model", [SECRET], "a string, got a list"),
+        ("providers.openai.fim", SECRET, "true or false, got a string"),
+        ("providers.openai.base_url", SECRET, "an http(s) URL, got a string"),
+        ("providers.openai.api_key", {"v": SECRET}, "a string, got a table"),
+        ("completion.multiline", SECRET, "one of "),
+        ("completion.timeout_ms", SECRET, "a positive integer, got a string"),
+        ("completion.providers", [SECRET], "a list of provider names"),
+    ],
+)
+def test_type_errors_name_the_key_and_type_never_the_value(
+    env: dict[str, str], key: str, value: object, expected: str
+) -> None:
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    [error] = load(env=env, init_options=value).errors
+    assert f"{key} must be {expected}" in error
+    assert SECRET[8:16] not in error and "sk-" not in error
+
+
+def test_a_secret_in_place_of_a_table_in_a_file_is_not_echoed(env: dict[str, str]) -> None:
+    path = user_file(env, f'[providers]\nopenai = "{SECRET}"\n')
+    loaded = load(env=env)
+    assert loaded.errors == [f"{path}: providers.openai must be a table, got a string"]
+    assert SECRET[8:] not in " ".join(loaded.errors + loaded.warnings)
