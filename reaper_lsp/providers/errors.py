@@ -5,9 +5,9 @@ to the user and never carries a secret."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 
+from reaper_lsp import logs
 from reaper_lsp.net.retry import parse_retry_after
 from reaper_lsp.providers.base import (
     AuthError,
@@ -21,17 +21,6 @@ from reaper_lsp.providers.base import (
 
 MAX_MESSAGE = 300
 
-_SECRET_PATTERNS = (
-    re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-*.]{6,}"),  # OpenAI / Anthropic keys, masked or not
-    re.compile(r"\bgh[opsur]_[A-Za-z0-9]{10,}"),  # GitHub tokens
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{10,}"),
-    re.compile(r"\bya29\.[A-Za-z0-9_\-.]+"),  # Google access tokens
-    re.compile(r"\b1//[A-Za-z0-9_\-]{10,}"),  # Google refresh tokens
-    re.compile(r"\btid=[^\s\"']+"),  # Copilot tokens
-    re.compile(r"(?i)\bbearer\s+[^\s\"']+"),
-    re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),  # JWTs
-)
-
 _QUOTA_MARKERS = (
     "insufficient_quota",
     "billing_error",
@@ -44,10 +33,9 @@ _QUOTA_MARKERS = (
 
 
 def redact(text: str) -> str:
-    """`text` with anything shaped like a key or token replaced by `***`."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub("***", text)
-    return text
+    """`text` with every registered secret and anything shaped like a key or token replaced by
+    `***` (the process-wide redactor: one list of secrets and patterns)."""
+    return logs.redact(text)
 
 
 def _clip(text: str) -> str:
