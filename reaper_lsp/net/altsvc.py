@@ -1,0 +1,212 @@
+"""HTTP/3 discovery: parse `Alt-Svc` header values (RFC 7838), remember which origins offer h3
+and at which endpoint until their `ma` runs out, and remember where QUIC failed lately so no
+request waits for it again. Both memories persist next to the QUIC session tickets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reaper_lsp.net.h3_state import read_json, write_private
+
+ALT_SVC_FILE = "alt-svc.json"
+DEFAULT_MAX_AGE = 86400.0
+"""RFC 7838 §3.1: 24 hours when `ma` is absent."""
+SAVE_SLACK = 60.0
+"""A refreshed expiry is written to disk only when it moved by more than this (seconds)."""
+
+Endpoint = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    protocol: str
+    host: str
+    """Empty when the alternative is on the origin's own host."""
+    port: int
+    max_age: float = DEFAULT_MAX_AGE
+
+
+def _split(text: str, sep: str) -> list[str]:
+    """Split on `sep` outside double quotes (quoted strings may hold commas and semicolons)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == sep and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        inner, out, i = value[1:-1], [], 0
+        while i < len(inner):
+            if inner[i] == "\\" and i + 1 < len(inner):
+                i += 1
+            out.append(inner[i])
+            i += 1
+        return "".join(out)
+    return value
+
+
+def _authority(text: str) -> tuple[str, int] | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def parse_alt_svc(values: Iterable[str]) -> list[Alternative] | None:
+    """The alternatives advertised by one response's `Alt-Svc` field values; None for `clear`.
+
+    Malformed entries are skipped (an origin that garbles its header just gets no HTTP/3)."""
+    alternatives: list[Alternative] = []
+    for value in values:
+        for entry in _split(value, ","):
+            entry = entry.strip()
+            if not entry:
+                continue
+            if entry.lower() == "clear":
+                return None
+            head, *params = _split(entry, ";")
+            protocol, sep, authority = head.partition("=")
+            where = _authority(_unquote(authority)) if sep else None
+            if where is None:
+                continue
+            max_age = DEFAULT_MAX_AGE
+            for param in params:
+                name, _, raw = param.partition("=")
+                if name.strip().lower() == "ma":
+                    try:
+                        max_age = float(int(_unquote(raw)))
+                    except ValueError:
+                        continue
+            alternatives.append(Alternative(protocol.strip(), where[0], where[1], max_age))
+    return alternatives
+
+
+@dataclass(slots=True)
+class _Known:
+    host: str
+    port: int
+    expires: float
+
+
+class AltSvcCache:
+    """h3 endpoints per origin (`https://host:port`) and the origins where QUIC failed lately.
+
+    `clock` is wall time (expiries are persisted and compared across processes)."""
+
+    def __init__(
+        self, directory: Path | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._path = directory / ALT_SVC_FILE if directory is not None else None
+        self._clock = clock
+        self._known: dict[str, _Known] = {}
+        self._broken: dict[str, float] = {}
+        """origin → until when QUIC is not tried."""
+        if self._path is not None:
+            self._load(read_json(self._path))
+
+    def _load(self, data: dict[str, Any]) -> None:
+        now = self._clock()
+        for origin, value in dict(data.get("h3", {})).items():
+            try:
+                known = _Known(str(value["host"]), int(value["port"]), float(value["expires"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if known.expires > now:
+                self._known[origin] = known
+        for origin, until in dict(data.get("broken", {})).items():
+            if isinstance(until, int | float) and until > now:
+                self._broken[origin] = float(until)
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        data = {
+            "h3": {
+                o: {"host": k.host, "port": k.port, "expires": k.expires}
+                for o, k in self._known.items()
+            },
+            "broken": dict(self._broken),
+        }
+        with contextlib.suppress(OSError):  # a cache: the next response teaches it again
+            write_private(self._path, data)
+
+    def learn(self, origin: str, values: Iterable[str]) -> None:
+        """Take in one response's `Alt-Svc` values (none at all leaves what we knew: most
+        responses repeat nothing; `clear`, or a list without h3, forgets the origin)."""
+        values = list(values)
+        if not values:
+            return
+        alternatives = parse_alt_svc(values)
+        h3 = next((a for a in alternatives or [] if a.protocol == "h3"), None)
+        old = self._known.get(origin)
+        if h3 is None:
+            if old is not None:
+                del self._known[origin]
+                self._save()
+            return
+        host = h3.host or origin.rpartition("//")[2].rpartition(":")[0].strip("[]")
+        known = _Known(host, h3.port, self._clock() + h3.max_age)
+        self._known[origin] = known
+        if (
+            old is None
+            or (old.host, old.port) != (known.host, known.port)
+            or abs(old.expires - known.expires) > SAVE_SLACK
+        ):
+            self._save()
+
+    def lookup(self, origin: str) -> Endpoint | None:
+        known = self._known.get(origin)
+        if known is None:
+            return None
+        if known.expires <= self._clock():
+            del self._known[origin]
+            self._save()
+            return None
+        return known.host, known.port
+
+    def broken(self, origin: str) -> bool:
+        until = self._broken.get(origin)
+        if until is None:
+            return False
+        if until <= self._clock():
+            del self._broken[origin]
+            return False
+        return True
+
+    def mark_broken(self, origin: str, seconds: float) -> None:
+        self._broken[origin] = self._clock() + seconds
+        self._save()
+
+    def mark_working(self, origin: str) -> None:
+        if self._broken.pop(origin, None) is not None:
+            self._save()
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self._clock()
+        return {
+            "h3": {o: f"{k.host}:{k.port}" for o, k in self._known.items() if k.expires > now},
+            "brokenFor": {o: round(u - now) for o, u in self._broken.items() if u > now},
+        }

@@ -1,0 +1,248 @@
+"""Which protocol carries each request (`[http] protocol`): HTTP/3 where an origin advertised it
+and QUIC works, otherwise the TCP transport (HTTP/2, falling back to HTTP/1.1).
+
+"auto" learns h3 endpoints from the `Alt-Svc` of TCP responses, then races QUIC against TCP
+happy-eyeballs style: QUIC first, TCP after a short head start. A failed QUIC attempt is
+remembered so later requests go straight to TCP. "http3" forces QUIC (errors if impossible);
+"http2" and "http1" never try it. aioquic is imported when QUIC is first needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from reaper_lsp.net.altsvc import AltSvcCache, Endpoint
+from reaper_lsp.net.h3_state import QuicOptions
+
+if TYPE_CHECKING:
+    from reaper_lsp.net.h3 import H3Transport
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "http3", "http2", "http1")
+EARLY_DATA = "reaper_early_data"  # the request extension h3.py reads (kept free of aioquic)
+_QUIC_UNAVAILABLE = (httpx.ConnectError, httpx.ConnectTimeout)
+"""Failures that prove nothing reached the server over QUIC, so TCP may carry the request."""
+
+
+def origin_of(url: httpx.URL) -> str:
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{url.scheme}://{host}:{port}"
+
+
+class AutoTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over `tcp` (e.g. `httpx.AsyncHTTPTransport(http2=True, ...)`) that
+    moves origins to HTTP/3 when they offer it and QUIC gets through."""
+
+    def __init__(
+        self,
+        tcp: httpx.AsyncBaseTransport,
+        *,
+        mode: str = "auto",
+        quic: QuicOptions | None = None,
+        head_start: float = 0.05,
+        broken_for: float = 300.0,
+        altsvc: AltSvcCache | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown protocol {mode!r} (expected one of {', '.join(MODES)})")
+        self.tcp = tcp
+        self.mode = mode
+        self.quic = quic or QuicOptions()
+        self.head_start = head_start
+        self.broken_for = broken_for
+        self.altsvc = altsvc if altsvc is not None else AltSvcCache(self.quic.state_dir)
+        self._h3: H3Transport | None = None
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        """Background QUIC handshakes per origin; while one runs, requests take TCP."""
+        self._protocols: dict[str, str] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+
+    @property
+    def h3(self) -> H3Transport:
+        if self._h3 is None:
+            from reaper_lsp.net.h3 import H3Transport
+
+            self._h3 = H3Transport(self.quic)
+        return self._h3
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        origin = origin_of(url)
+        if self.mode in ("http1", "http2") or url.scheme != "https":
+            return await self._via_tcp(request, origin)
+        if self.mode == "http3":
+            forced = self.altsvc.lookup(origin) or (url.host, url.port or 443)
+            return await self._via_quic(request, origin, forced)
+        endpoint = self.altsvc.lookup(origin)
+        if endpoint is None or origin in self._pending or self.altsvc.broken(origin):
+            return await self._via_tcp(request, origin)
+        if self.h3.connected(url.host, endpoint):
+            return await self._quic_else_tcp(request, origin, endpoint)
+        if request.extensions.get(EARLY_DATA) and self.h3.can_send_early(url.host, endpoint):
+            return await self._race_requests(request, origin, endpoint)
+        return await self._race_connections(request, origin, endpoint)
+
+    async def _via_tcp(self, request: httpx.Request, origin: str) -> httpx.Response:
+        response = await self.tcp.handle_async_request(request)
+        version = response.extensions.get("http_version", b"HTTP/1.1")
+        self._protocols[origin] = version.decode("ascii", "replace")
+        if self.mode == "auto" and origin.startswith("https:"):
+            self.altsvc.learn(origin, response.headers.get_list("alt-svc"))
+        return response
+
+    async def _via_quic(
+        self, request: httpx.Request, origin: str, endpoint: Endpoint
+    ) -> httpx.Response:
+        response = await self.h3.send(request, endpoint)
+        self._protocols[origin] = "HTTP/3"
+        self._endpoints[origin] = endpoint
+        return response
+
+    async def _quic_else_tcp(
+        self, request: httpx.Request, origin: str, endpoint: Endpoint
+    ) -> httpx.Response:
+        try:
+            return await self._via_quic(request, origin, endpoint)
+        except _QUIC_UNAVAILABLE as exc:
+            self._quic_failed(origin, exc)
+            return await self._via_tcp(request, origin)
+
+    def _connect_timeout(self, request: httpx.Request) -> float:
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        return timeouts.get("connect") or self.quic.connect_timeout
+
+    def _watch(
+        self, request: httpx.Request, origin: str, endpoint: Endpoint
+    ) -> asyncio.Future[Any]:
+        """A QUIC handshake to `endpoint` running in the background; its end decides whether
+        the origin's next requests may try QUIC."""
+        attempt = asyncio.ensure_future(
+            self.h3.connect(
+                request.url.host, endpoint, early=False, timeout=self._connect_timeout(request)
+            )
+        )
+        self._pending[origin] = attempt
+        attempt.add_done_callback(functools.partial(self._settled, origin))
+        return attempt
+
+    def _settled(self, origin: str, attempt: asyncio.Future[Any]) -> None:
+        if self._pending.get(origin) is attempt:
+            del self._pending[origin]
+        if attempt.cancelled():
+            return
+        exc = attempt.exception()
+        if exc is None:
+            self.altsvc.mark_working(origin)
+        else:
+            self._quic_failed(origin, exc)
+
+    def _quic_failed(self, origin: str, exc: BaseException) -> None:
+        log.info("QUIC to %s failed (%s); using TCP for %.0f s", origin, exc, self.broken_for)
+        self.altsvc.mark_broken(origin, self.broken_for)
+
+    async def _race_connections(
+        self, request: httpx.Request, origin: str, endpoint: Endpoint
+    ) -> httpx.Response:
+        """QUIC gets `head_start` to finish its handshake; otherwise TCP carries this request
+        while the handshake goes on for the next ones (a request is never sent twice)."""
+        attempt = self._watch(request, origin, endpoint)
+        await asyncio.wait({attempt}, timeout=self.head_start)
+        if attempt.done() and not attempt.cancelled() and attempt.exception() is None:
+            return await self._quic_else_tcp(request, origin, endpoint)
+        return await self._via_tcp(request, origin)
+
+    async def _race_requests(
+        self, request: httpx.Request, origin: str, endpoint: Endpoint
+    ) -> httpx.Response:
+        """A replay-safe request leaves at once in 0-RTT. If the handshake has not finished
+        within the head start, TCP sends it too and the first answer wins."""
+        quic = asyncio.ensure_future(self._via_quic(request, origin, endpoint))
+        await asyncio.wait({quic}, timeout=self.head_start)
+        if quic.done() or self.h3.connected(request.url.host, endpoint):
+            try:
+                return await quic
+            except _QUIC_UNAVAILABLE as exc:
+                self._quic_failed(origin, exc)
+                return await self._via_tcp(request, origin)
+        self._watch(request, origin, endpoint)
+        tcp = asyncio.ensure_future(self._via_tcp(request, origin))
+        try:
+            return await _first_answer(quic, tcp)
+        finally:
+            for task in (quic, tcp):
+                task.cancel()
+
+    def snapshot(self) -> dict[str, Any]:
+        """For `reaper.status`: per origin the protocol in use and, over HTTP/3, whether the
+        last connection used 0-RTT and the handshake counts."""
+        origins: dict[str, Any] = {}
+        for origin, protocol in self._protocols.items():
+            entry: dict[str, Any] = {"protocol": protocol}
+            endpoint = self._endpoints.get(origin)
+            if self._h3 is not None and endpoint is not None:
+                host = origin.partition("://")[2].rpartition(":")[0].strip("[]")
+                entry.update(self._h3.stats(host, endpoint))
+            origins[origin] = entry
+        return {
+            "mode": self.mode,
+            "origins": origins,
+            **self.altsvc.snapshot(),
+            "quic": self._h3.stats() if self._h3 is not None else None,
+        }
+
+    async def aclose(self) -> None:
+        pending, self._pending = self._pending, {}
+        for attempt in pending.values():
+            attempt.cancel()
+        if self._h3 is not None:
+            await self._h3.aclose()
+        await self.tcp.aclose()
+
+
+async def _first_answer(
+    quic: asyncio.Future[httpx.Response], tcp: asyncio.Future[httpx.Response]
+) -> httpx.Response:
+    """The first response of the two; the other is cancelled or closed. Raises the TCP error
+    when both fail."""
+    waiting: set[asyncio.Future[httpx.Response]] = {quic, tcp}
+    while waiting:
+        done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        winner = next((t for t in (quic, tcp) if t in done and _succeeded(t)), None)
+        if winner is not None:
+            for loser in (quic, tcp):
+                if loser is not winner:
+                    await _discard(loser)
+            return winner.result()
+    tcp.result()  # both failed: report what the TCP path said
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _succeeded(task: asyncio.Future[httpx.Response]) -> bool:
+    return not task.cancelled() and task.exception() is None
+
+
+async def _discard(task: asyncio.Future[httpx.Response]) -> None:
+    if not task.done():
+        task.cancel()  # a QUIC stream resets itself, a TCP request closes its stream
+        task.add_done_callback(_retrieve)
+    elif _succeeded(task):
+        await task.result().aclose()
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _retrieve(task: asyncio.Future[httpx.Response]) -> None:
+    """Close the answer of a race's loser that finished despite being cancelled."""
+    if task.cancelled() or task.exception() is not None:
+        return
+    closing = asyncio.ensure_future(task.result().aclose())
+    _closing.add(closing)
+    closing.add_done_callback(_closing.discard)
