@@ -346,3 +346,71 @@ async def test_http2_mode_never_tries_quic(pair: Pair, tmp_path: Path) -> None:
         versions = [(await _chat(client, pair.tcp.base_url)).http_version for _ in range(2)]
     assert versions == ["HTTP/2", "HTTP/2"]
     assert auto._h3 is None and not pair.fakes.h3.requests
+
+
+async def test_keepalive_pings_keep_an_idle_connection_open(fakes: Fakes) -> None:
+    transport = _transport(fakes, max_idle_timeout=0.6)
+    async with httpx.AsyncClient(transport=transport) as client:
+        await _chat(client, fakes.url)
+        await asyncio.sleep(1.5)  # well past the idle timeout
+        await _chat(client, fakes.url)
+    assert transport.handshakes == 1
+
+
+async def test_without_keepalive_an_idle_connection_times_out(fakes: Fakes) -> None:
+    transport = _transport(fakes, max_idle_timeout=0.6, keepalive_expiry=0.0)
+    async with httpx.AsyncClient(transport=transport) as client:
+        await _chat(client, fakes.url)
+        await asyncio.sleep(1.5)
+        await _chat(client, fakes.url)
+    assert transport.handshakes == 2 and transport.resumed == 1
+
+
+def _black_hole(port: int) -> socket.socket:
+    """A UDP socket that swallows datagrams: QUIC sees neither an answer nor a refusal."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+async def test_silent_udp_costs_one_head_start_then_nothing(tmp_path: Path) -> None:
+    hole = _black_hole(0)
+    pair = Pair(tmp_path, h3_port=hole.getsockname()[1])
+    try:
+        auto = pair.auto(tmp_path, head_start=0.3)
+        async with httpx.AsyncClient(transport=auto) as client:
+            await _chat(client, pair.tcp.base_url)  # learns the (silent) h3 endpoint
+            timings = []
+            for _ in range(2):
+                started = time.perf_counter()
+                r = await _chat(client, pair.tcp.base_url)
+                timings.append(time.perf_counter() - started)
+                assert r.http_version == "HTTP/2"
+    finally:
+        pair.stop()
+        hole.close()
+    assert 0.3 <= timings[0] < 1.0
+    assert timings[1] < 0.2  # the handshake still pending in the background is not waited for
+
+
+async def test_early_data_to_a_vanished_h3_server_is_answered_over_tcp(tmp_path: Path) -> None:
+    pair = Pair(tmp_path)
+    try:
+        async with httpx.AsyncClient(transport=pair.auto(tmp_path)) as client:
+            await _chat(client, pair.tcp.base_url)
+            await _chat(client, pair.tcp.base_url)  # HTTP/3: a ticket is stored
+        port = pair.fakes.h3.port
+        pair.fakes.h3.stop()
+        hole = _black_hole(port)
+        try:
+            fresh = pair.auto(tmp_path, head_start=0.2)
+            async with httpx.AsyncClient(transport=fresh) as client:
+                started = time.perf_counter()
+                r = await _chat(client, pair.tcp.base_url, extensions=SAFE)
+                elapsed = time.perf_counter() - started
+        finally:
+            hole.close()
+    finally:
+        pair.tcp.stop()
+    assert r.http_version == "HTTP/2" and _text(r.content) == "either way"
+    assert fresh.h3.early_data_sent == 1 and elapsed < 1.0

@@ -1,0 +1,94 @@
+"""Alt-Svc parsing (RFC 7838) and the h3 endpoint cache: expiry by `ma`, `clear`, the QUIC
+failure memory, and persistence in an owner-only file."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from reaper_lsp.net.altsvc import ALT_SVC_FILE, AltSvcCache, Alternative, parse_alt_svc
+
+ORIGIN = "https://api.example.com:443"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_parses_the_common_cloudflare_value() -> None:
+    assert parse_alt_svc(['h3=":443"; ma=86400']) == [Alternative("h3", "", 443, 86400.0)]
+
+
+def test_parses_several_entries_quoted_hosts_and_default_max_age() -> None:
+    values = ['h3-29=":8443", h3="alt.example.com:443"; persist=1', 'h2="[::1]:9000"; ma=60']
+    assert parse_alt_svc(values) == [
+        Alternative("h3-29", "", 8443, 86400.0),
+        Alternative("h3", "alt.example.com", 443, 86400.0),
+        Alternative("h2", "::1", 9000, 60.0),
+    ]
+
+
+def test_quoted_parameters_may_hold_separators() -> None:
+    assert parse_alt_svc(['h3=":443"; note="a,b;c"; ma="30"']) == [
+        Alternative("h3", "", 443, 30.0)
+    ]
+
+
+def test_clear_and_malformed_entries() -> None:
+    assert parse_alt_svc(["clear"]) is None
+    assert parse_alt_svc(['h3=":notaport", h3, h3=":0", h3=":443"; ma=x']) == [
+        Alternative("h3", "", 443, 86400.0)
+    ]
+
+
+def test_cache_expires_entries_by_max_age() -> None:
+    clock = Clock()
+    cache = AltSvcCache(clock=clock)
+    cache.learn(ORIGIN, ['h3=":4433"; ma=60'])
+    assert cache.lookup(ORIGIN) == ("api.example.com", 4433)
+    clock.now += 61
+    assert cache.lookup(ORIGIN) is None
+
+
+def test_responses_without_alt_svc_keep_it_and_clear_forgets_it() -> None:
+    cache = AltSvcCache()
+    cache.learn(ORIGIN, ['h3=":443"'])
+    cache.learn(ORIGIN, [])
+    assert cache.lookup(ORIGIN) == ("api.example.com", 443)
+    cache.learn(ORIGIN, ['h2=":443"'])  # a new list without h3 replaces the old one
+    assert cache.lookup(ORIGIN) is None
+    cache.learn(ORIGIN, ['h3=":443"'])
+    cache.learn(ORIGIN, ["clear"])
+    assert cache.lookup(ORIGIN) is None
+
+
+def test_failure_memory_lapses() -> None:
+    clock = Clock()
+    cache = AltSvcCache(clock=clock)
+    cache.mark_broken(ORIGIN, 300)
+    assert cache.broken(ORIGIN)
+    clock.now += 301
+    assert not cache.broken(ORIGIN)
+
+
+def test_cache_persists_privately_and_drops_expired_entries(tmp_path: Path) -> None:
+    clock = Clock()
+    cache = AltSvcCache(tmp_path, clock=clock)
+    cache.learn(ORIGIN, ['h3="quic.example.com:443"; ma=100'])
+    cache.learn("https://other.example.com:443", ['h3=":443"; ma=10'])
+    cache.mark_broken("https://other.example.com:443", 5)
+    assert stat.S_IMODE((tmp_path / ALT_SVC_FILE).stat().st_mode) == 0o600
+    clock.now += 50
+    again = AltSvcCache(tmp_path, clock=clock)
+    assert again.lookup(ORIGIN) == ("quic.example.com", 443)
+    assert again.lookup("https://other.example.com:443") is None
+    assert not again.broken("https://other.example.com:443")
+
+
+def test_an_unreadable_file_is_an_empty_cache(tmp_path: Path) -> None:
+    (tmp_path / ALT_SVC_FILE).write_text("{not json")
+    assert AltSvcCache(tmp_path).lookup(ORIGIN) is None
