@@ -14,6 +14,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -26,7 +27,10 @@ from reaper_lsp.logs import register_secret
 
 log = logging.getLogger(__name__)
 
-KEYRING_SERVICE = "reaper-lsp"
+APP_NAME = "reaper-lsp"
+KEYRING_SERVICE = APP_NAME
+_warned_loose: set[Path] = set()
+"""Token files already reported as readable by others (once per process is enough)."""
 _SECRET_FIELDS = ("token", "access_token", "refresh_token", "oauth_token", "client_secret")
 
 
@@ -40,7 +44,7 @@ class KeyringUnavailable(StoreCorrupted):
 
 
 def default_store_path() -> Path:
-    return Path(platformdirs.user_data_dir("reaper-lsp")) / "auth.json"
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "auth.json"
 
 
 def _register(value: dict[str, Any]) -> None:
@@ -171,6 +175,8 @@ class TokenStore:
             return {}
         except OSError as exc:
             raise self._corrupt(f"cannot be examined ({exc.strerror})") from None
+        if st.st_mode & 0o077:
+            st = self._make_private(st)
         stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
         if self._cache is not None and stamp == self._stamp:
             return self._cache
@@ -198,6 +204,38 @@ class TokenStore:
             _register(value)
         self._cache, self._stamp = data, stamp
         return data
+
+    def _make_private(self, st: os.stat_result) -> os.stat_result:
+        """Tighten a token file other users can read (restored from a backup, copied by hand,
+        written under a loose umask) to 0600, and our own folder to 0700; warn once, because
+        what was readable may already have been copied."""
+        loose = stat.S_IMODE(st.st_mode)
+        fixed = True
+        try:
+            os.chmod(self._path, 0o600)
+        except OSError:
+            fixed = False
+        folder = self._path.parent
+        # Only our own folder: any other was chosen by someone and may be meant to be shared.
+        if folder.name == APP_NAME:
+            with contextlib.suppress(OSError):
+                if stat.S_IMODE(folder.stat().st_mode) & 0o077:
+                    os.chmod(folder, 0o700)
+        if self._path not in _warned_loose:
+            _warned_loose.add(self._path)
+            outcome = "made it private (0600)" if fixed else "could not make it private"
+            log.warning(
+                "the token file %s was readable by other users (mode %04o); reaper-lsp %s. "
+                "Whoever could read it may have copied your sign-ins: sign out and in again "
+                "if that matters.",
+                self._path,
+                loose,
+                outcome,
+            )
+        try:
+            return self._path.stat()
+        except OSError:
+            return st
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -358,3 +358,53 @@ def test_damaged_keyring_entry(tmp_path: Path) -> None:
     ring.data[("reaper-lsp", "github")] = "{not json"
     with pytest.raises(StoreCorrupted, match="reaper-lsp/github"):
         TokenStore(tmp_path / "auth.json", keyring=ring).get("github")
+
+
+# -- a token file others can read ----------------------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_readable_token_file_is_made_private_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "reaper-lsp"
+    folder.mkdir()
+    path = folder / "auth.json"
+    path.write_text(json.dumps({"github": {"token": "ghu_loosefile0123456789"}}))
+    path.chmod(0o644)
+    folder.chmod(0o755)
+    store = file_store(path)
+    with caplog.at_level("WARNING", logger="reaper_lsp.auth.store"):
+        assert store.get("github") == {"token": "ghu_loosefile0123456789"}
+        assert (mode(path), mode(folder)) == (0o600, 0o700)
+        path.chmod(0o640)  # loosened again: fixed again, but the user was already told
+        assert file_store(path).get("github") == {"token": "ghu_loosefile0123456789"}
+        assert mode(path) == 0o600
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    message = warning.getMessage()
+    assert str(path) in message and "0644" in message and "made it private" in message
+    assert "ghu_" not in caplog.text
+
+
+def test_a_folder_we_did_not_create_is_left_as_it_is(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o755)
+    path = folder / "auth.json"
+    path.write_text("{}")
+    path.chmod(0o604)
+    assert file_store(path).get("github") is None
+    assert (mode(path), mode(folder)) == (0o600, 0o755)
+
+
+def test_a_private_file_is_read_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = file_store(tmp_path / "reaper-lsp" / "auth.json")
+    store.put("github", {"token": "t"})
+    with caplog.at_level("WARNING"):
+        assert file_store(store.path).get("github") == {"token": "t"}
+    assert caplog.records == []
