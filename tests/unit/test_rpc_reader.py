@@ -1,0 +1,427 @@
+"""The JSON-RPC boundary in process: the frame reader on raw bytes (every bad frame of the
+fault table, any split of the stream, hypothesis-made garbage) and the guarded protocol on a
+real pygls LanguageServer writing into memory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import tracemalloc
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+
+from reaper_lsp.logs import register_secret
+from reaper_lsp.rpc import (
+    MAX_CONTENT_LENGTH,
+    Event,
+    FrameReader,
+    GuardedProtocol,
+    Message,
+    Rejected,
+    deliver,
+    install_log_guard,
+)
+
+
+def frame(obj: object, header: bytes = b"Content-Length") -> bytes:
+    body = json.dumps(obj).encode()
+    return (
+        header
+        + b": %d\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n" % len(body)
+        + body
+    )
+
+
+def request(msg_id: int | str, method: str, params: object = None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
+
+
+GOOD = request(99, "textDocument/hover")
+
+
+def read(*chunks: bytes, max_length: int = MAX_CONTENT_LENGTH) -> list[Event]:
+    reader = FrameReader(max_length)
+    return [event for chunk in chunks for event in reader.feed(chunk)]
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    pieces, last = [], 0
+    for p in points:
+        pieces.append(data[last:p])
+        last = p
+    pieces.append(data[last:])
+    return pieces
+
+
+# --- the reader ---------------------------------------------------------------------------
+
+
+def test_well_formed_frames_arrive_whole_however_the_bytes_are_split() -> None:
+    stream = frame(request(1, "a")) + frame(request(2, "b", {"x": "é"}))
+    expected = [Message(request(1, "a")), Message(request(2, "b", {"x": "é"}))]
+    assert read(stream) == expected
+    for cut in range(len(stream) + 1):
+        assert read(stream[:cut], stream[cut:]) == expected
+    assert read(*(stream[i : i + 1] for i in range(len(stream)))) == expected
+
+
+def test_header_names_are_case_insensitive_and_other_headers_ignored() -> None:
+    for name in (b"content-length", b"CONTENT-LENGTH", b"Content-length"):
+        assert read(frame(GOOD, name)) == [Message(GOOD)]
+    body = json.dumps(GOOD).encode()
+    odd = b"X-Thing: 1\r\ncontent-type: x\r\nContent-Length : %d\n\n" % len(body) + body
+    assert read(odd) == [Message(GOOD)]
+
+
+BODY = json.dumps(request(7, "textDocument/completion", {"a": 1})).encode()
+BAD_FRAMES = {
+    "length too small": b"Content-Length: 10\r\n\r\n" + BODY,
+    "length too large": b"Content-Length: %d\r\n\r\n" % (len(BODY) + 500) + BODY,
+    "length missing": b"Content-Type: application/json\r\n\r\n" + BODY,
+    "length abc": b"Content-Length: abc\r\n\r\n" + BODY,
+    "length 0": b"Content-Length: 0\r\n\r\n" + BODY,
+    "length -5": b"Content-Length: -5\r\n\r\n" + BODY,
+    "no blank line": b"Content-Length: %d\r\n" % len(BODY) + BODY,
+    "garbage between frames": b"\x00\xffhello\r\n\r\nContent-Type: x\r\nnot a header\r\n\r\n",
+    "length 10^12": b"Content-Length: 1000000000000\r\n\r\n" + BODY,
+}
+
+
+@pytest.mark.parametrize("bad", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_a_bad_frame_is_skipped_and_the_next_one_delivered(bad: bytes) -> None:
+    stream = bad + frame(GOOD)
+    for cut in range(0, len(stream) + 1, 7):
+        events = read(stream[:cut], stream[cut:])
+        assert events[-1] == Message(GOOD)
+        # Before it: errors to answer, or the bad frame's own message when its body was whole.
+        assert all(e == Message(json.loads(BODY)) or isinstance(e, Rejected) for e in events[:-1])
+
+
+def test_a_truncated_body_is_a_parse_error_answered_with_the_recovered_id() -> None:
+    body = json.dumps(request(7, "x", {"text": "a long text"})).encode()
+    events = read(b"Content-Length: 30\r\n\r\n" + body + frame(GOOD))
+    assert events == [Rejected(-32700, events[0].message, 7), Message(GOOD)]  # type: ignore[union-attr]
+    assert events[0].message.startswith("Parse error")  # type: ignore[union-attr]
+
+
+def test_a_body_that_is_not_json_is_a_parse_error_with_a_null_id() -> None:
+    for body in (b"hello", b'{"id": [1', b"\xff\xfe{}", b"[" * 100_000):
+        events = read(b"Content-Length: %d\r\n\r\n" % len(body) + body + frame(GOOD))
+        assert isinstance(events[0], Rejected), body[:10]
+        assert (events[0].code, events[0].msg_id) == (-32700, None)
+        assert events[-1] == Message(GOOD)
+
+
+def test_a_length_too_large_still_delivers_a_complete_body_and_the_next_frame() -> None:
+    body = json.dumps(GOOD).encode()
+    stream = b"Content-Length: %d\r\n\r\n" % (len(body) + 40) + body + frame(request(2, "b"))
+    assert read(stream) == [Message(GOOD), Message(request(2, "b"))]
+
+
+def test_an_over_long_body_is_dropped_with_the_id_it_started_with() -> None:
+    big = json.dumps(request("big", "x", {"text": "y" * 500})).encode()
+    stream = b"Content-Length: %d\r\n\r\n" % len(big) + big + frame(GOOD)
+    events = read(*split_at(stream, [13, 100, 333]), max_length=200)
+    assert [type(e) for e in events] == [Rejected, Message]
+    assert (events[0].code, events[0].msg_id) == (-32600, "big")  # type: ignore[union-attr]
+    assert events[1] == Message(GOOD)
+
+
+def test_a_terabyte_content_length_is_read_and_dropped_in_constant_memory() -> None:
+    reader = FrameReader()
+    chunk = b"x" * 65536
+    tracemalloc.start()
+    try:
+        assert reader.feed(b"Content-Length: 1000000000000\r\n\r\n") == []
+        for _ in range(200):  # 13 MB
+            assert reader.feed(chunk) == []
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+    events = reader.feed(frame(GOOD))
+    assert isinstance(events[0], Rejected) and "1000000000000 bytes" in events[0].message
+    assert events[-1] == Message(GOOD)
+
+
+# --- fuzz: any bytes, then one well-formed request ----------------------------------------
+
+names = st.sampled_from(
+    [b"Content-Length", b"content-length", b"CONTENT-length", b"Content-Type", b"X", b""]
+)
+values = st.one_of(
+    st.integers(-10, 10**13).map(lambda n: str(n).encode()),
+    st.binary(max_size=12),
+    st.sampled_from([b"abc", b"", b" 5 ", b"0", b"-5", b"1e3"]),
+)
+ends = st.sampled_from([b"\r\n", b"\n", b"", b"\r"])
+bodies = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda obj, cut: json.dumps(obj).encode()[:cut], st.just(GOOD), st.integers(0, 80)),
+    st.sampled_from([b"{}", b"[]", b"null", b'{"jsonrpc":"2.0"}', b'"Content-Length: 5"']),
+)
+pieces = st.one_of(
+    st.builds(
+        lambda n, s, v, e, b: n + s + v + e + e + b,
+        names,
+        st.sampled_from([b":", b": "]),
+        values,
+        ends,
+        bodies,
+    ),
+    st.binary(max_size=100),
+    bodies,
+)
+junk = st.lists(pieces, max_size=6).map(b"".join)
+cuts = st.lists(st.integers(0, 10_000), max_size=8)
+
+
+@settings(max_examples=600, deadline=None)
+@given(junk, cuts)
+def test_fuzz_any_garbage_then_a_request_delivers_that_request(
+    garbage: bytes, at: list[int]
+) -> None:
+    final = request("final", "textDocument/hover")
+    events = read(*split_at(garbage + frame(final), at))
+    assert events[-1] == Message(final)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(junk, cuts)
+def test_fuzz_any_garbage_then_initialize_is_answered(garbage: bytes, at: list[int]) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        server, out = make_server()
+        reader = FrameReader()
+        for chunk in split_at(garbage + frame(request("init", "initialize", INIT)), at):
+            for event in reader.feed(chunk):
+                deliver(server.protocol, event)
+        await asyncio.sleep(0)
+        return out.messages()
+
+    answers = [m for m in asyncio.run(scenario()) if m.get("id") == "init"]
+    assert len(answers) == 1
+    assert "result" in answers[0] or answers[0]["error"]["code"] == -32600  # already initialized
+
+
+# --- the guarded protocol on a real pygls server ------------------------------------------
+
+INIT = {"capabilities": {}, "processId": None, "rootUri": None}
+_FRAME = re.compile(rb"Content-Length: (\d+)\r\n(?:[^\r\n]+\r\n)*\r\n")
+
+
+class Capture:
+    """A pygls writer that keeps what the server sends."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        pass
+
+    def messages(self) -> list[dict[str, Any]]:
+        found, pos = [], 0
+        while (m := _FRAME.match(self.data, pos)) is not None:
+            end = m.end() + int(m.group(1))
+            found.append(json.loads(self.data[m.end() : end]))
+            pos = end
+        assert pos == len(self.data), "the server wrote something that is not a frame"
+        return found
+
+
+@attrs.define
+class Job:
+    name: str
+    count: int
+
+
+def make_server() -> tuple[LanguageServer, Capture]:
+    server = LanguageServer("test", "0", protocol_cls=GuardedProtocol)
+    server.calls: list[str] = []  # type: ignore[attr-defined]
+
+    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: Any, params: lsp.HoverParams) -> lsp.Hover | None:
+        ls.calls.append(params.text_document.uri)
+        if params.text_document.uri.endswith("explode"):
+            raise ValueError("cannot hover\n  at some inner detail")
+        return None
+
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION)
+    def completion(ls: Any, params: lsp.CompletionParams) -> None:
+        ls.calls.append("completion")
+
+    @server.command("test.fail")
+    async def fail(ls: Any, *args: Any) -> None:
+        raise RuntimeError(f"upstream said {args[0] if args else ''}")
+
+    @server.command("test.oom")
+    def oom(ls: Any, *args: Any) -> None:
+        raise MemoryError
+
+    @server.command("test.job")
+    def job(ls: Any, spec: Job) -> str:
+        return spec.name * spec.count
+
+    out = Capture()
+    server.protocol.set_writer(out)
+    return server, out
+
+
+async def exchange(server: LanguageServer, out: Capture, *payloads: object) -> list[Any]:
+    """Send each payload as a frame; every message the server wrote, once handlers settle."""
+    reader = FrameReader()
+    for payload in payloads:
+        for event in reader.feed(frame(payload)):
+            deliver(server.protocol, event)
+        await asyncio.sleep(0.01)
+    return out.messages()
+
+
+def answer(messages: list[dict[str, Any]], msg_id: object) -> dict[str, Any]:
+    [found] = [m for m in messages if m.get("id") == msg_id and "method" not in m]
+    return found
+
+
+def hover_params(uri: str = "file:///a.py", line: int = 0, character: int = 0) -> dict[str, Any]:
+    return {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}
+
+
+async def started() -> tuple[LanguageServer, Capture]:
+    server, out = make_server()
+    await exchange(server, out, request(0, "initialize", INIT))
+    out.data.clear()
+    return server, out
+
+
+async def test_requests_before_initialize_are_refused_and_reach_no_handler() -> None:
+    server, out = make_server()
+    opened = {"textDocument": {"uri": "file:///a.py", "languageId": "python", "version": 1,
+                               "text": "x"}}  # fmt: skip
+    sent = await exchange(
+        server,
+        out,
+        request(1, "textDocument/hover", hover_params()),
+        {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": opened},
+        request(2, "initialize", INIT),
+        request(3, "textDocument/hover", hover_params()),
+    )
+    assert answer(sent, 1)["error"]["code"] == -32002
+    assert "result" in answer(sent, 2)
+    assert "result" in answer(sent, 3)
+    assert server.calls == ["file:///a.py"]  # type: ignore[attr-defined]
+    assert len(sent) == 3  # the early notification was dropped silently
+
+
+async def test_a_second_initialize_is_an_invalid_request() -> None:
+    server, out = await started()
+    sent = await exchange(server, out, request(5, "initialize", INIT))
+    assert answer(sent, 5)["error"]["code"] == -32600
+
+
+async def test_requests_after_shutdown_are_invalid_requests() -> None:
+    server, out = await started()
+    sent = await exchange(
+        server, out, request(1, "shutdown"), request(2, "textDocument/hover", hover_params())
+    )
+    assert answer(sent, 1) == {"jsonrpc": "2.0", "id": 1, "result": None}
+    assert answer(sent, 2)["error"]["code"] == -32600
+    assert server.calls == []  # type: ignore[attr-defined]
+
+
+INVALID_PARAMS = {
+    "negative line": ("textDocument/hover", hover_params(line=-1), "Position.line"),
+    "line 2^31": ("textDocument/hover", hover_params(line=2**31), "2147483648"),
+    "character 2^53": ("textDocument/hover", hover_params(character=2**53), "Position.character"),
+    "line is text": ("textDocument/hover", hover_params() | {"position": {"line": "x"}}, "line"),
+    "no document": ("textDocument/completion", {"position": {"line": 0, "character": 0}},
+                    "missing @ params.textDocument"),
+    "executeCommand {}": ("workspace/executeCommand", {}, "command"),
+    "executeCommand null": ("workspace/executeCommand", None, "params"),
+    "command argument": ("workspace/executeCommand",
+                         {"command": "test.job", "arguments": [{"name": "a"}]}, "count"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("method,params,mentions", INVALID_PARAMS.values(), ids=INVALID_PARAMS)
+async def test_invalid_params_are_answered_with_what_was_wrong(
+    method: str, params: object, mentions: str
+) -> None:
+    server, out = await started()
+    sent = await exchange(server, out, request(4, method, params), request(5, "shutdown"))
+    error = answer(sent, 4)["error"]
+    assert error["code"] == -32602
+    assert mentions in error["message"]
+    assert "\n" not in error["message"] and "data" not in error
+    assert answer(sent, 5)["result"] is None  # still serving
+
+
+async def test_a_failing_handler_answers_internal_error_in_one_line_without_traceback() -> None:
+    server, out = await started()
+    sent = await exchange(
+        server, out, request(1, "textDocument/hover", hover_params("file:///explode"))
+    )
+    error = answer(sent, 1)["error"]
+    assert error == {
+        "code": -32603,
+        "message": "textDocument/hover failed: ValueError: cannot hover",
+    }
+
+
+async def test_a_failing_command_answers_request_failed_with_secrets_redacted() -> None:
+    register_secret("sk-live-0123456789abcdef")
+    server, out = await started()
+    call = {"command": "test.fail", "arguments": ["sk-live-0123456789abcdef"]}
+    sent = await exchange(server, out, request(1, "workspace/executeCommand", call))
+    error = answer(sent, 1)["error"]
+    assert error["code"] == -32803
+    assert error["message"] == "test.fail failed: RuntimeError: upstream said ***"
+    assert "data" not in error
+
+
+async def test_memory_error_in_a_handler_is_answered_and_the_server_keeps_serving() -> None:
+    server, out = await started()
+    sent = await exchange(
+        server,
+        out,
+        request(1, "workspace/executeCommand", {"command": "test.oom"}),
+        request(2, "workspace/executeCommand", {"command": "test.job",
+                                                "arguments": [{"name": "ab", "count": 2}]}),
+    )  # fmt: skip
+    assert answer(sent, 1)["error"] == {"code": -32803, "message": "test.oom failed: out of memory"}
+    assert answer(sent, 2)["result"] == "abab"
+
+
+@pytest.mark.parametrize(
+    "payload,msg_id",
+    [([1, 2], None), ({"jsonrpc": "1.0", "id": 3, "method": "x"}, 3),
+     ({"jsonrpc": "2.0", "id": 1.5, "method": "x"}, None), ({"jsonrpc": "2.0"}, None),
+     ({"jsonrpc": "2.0", "id": 4, "method": 5}, 4)],
+)  # fmt: skip
+async def test_json_that_is_not_a_message_is_an_invalid_request(
+    payload: object, msg_id: object
+) -> None:
+    server, out = await started()
+    sent = await exchange(server, out, payload)
+    assert [m["id"] for m in sent] == [msg_id]
+    assert sent[0]["error"]["code"] == -32600
+
+
+async def test_pygls_initialize_params_line_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    install_log_guard()
+    server, out = make_server()
+    caplog.set_level(logging.INFO)
+    params = INIT | {"initializationOptions": {"providers": {"openai": {"api_key": "kEy123456"}}}}
+    await exchange(server, out, request(1, "initialize", params))
+    assert "result" in answer(out.messages(), 1)
+    assert "kEy123456" not in caplog.text
