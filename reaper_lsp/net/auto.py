@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from reaper_lsp.config import HttpSettings
 from reaper_lsp.net.altsvc import AltSvcCache, Endpoint
 from reaper_lsp.net.h3_state import QuicOptions
 
@@ -34,6 +37,37 @@ def origin_of(url: httpx.URL) -> str:
     port = url.port or (443 if url.scheme == "https" else 80)
     host = f"[{url.host}]" if ":" in url.host else url.host
     return f"{url.scheme}://{host}:{port}"
+
+
+def transport_for(
+    http: HttpSettings, *, verify: ssl.SSLContext | bool, state_dir: Path | None
+) -> AutoTransport:
+    """The transport `[http]` asks for. `verify` is the TCP client's TLS policy (an SSLContext
+    with system roots + `ca_file` and the minimum version, or False); QUIC applies the same
+    settings itself. Timeouts stay on the httpx.AsyncClient, which hands them to transports."""
+    limit = max(1, min(http.pool.max_per_host, http.pool.max_total))
+    protocols = {http.protocol, http.fallback}
+    tcp = httpx.AsyncHTTPTransport(
+        verify=verify,
+        http1="http1" in protocols,
+        http2=http.protocol != "http1",
+        limits=httpx.Limits(
+            max_connections=limit,
+            max_keepalive_connections=limit,
+            keepalive_expiry=http.pool.idle_timeout,
+        ),
+    )
+    quic = QuicOptions(
+        verify=http.tls.verify_certificates,
+        cafile=http.tls.ca_file or None,
+        min_version=http.tls.min_version,
+        enable_0rtt=http.quic.enable_0rtt,
+        max_idle_timeout=http.quic.max_idle_timeout,
+        keepalive_expiry=http.pool.idle_timeout,
+        connect_timeout=http.connect_timeout / 1000,
+        state_dir=state_dir,
+    )
+    return AutoTransport(tcp, mode=http.protocol, quic=quic)
 
 
 class AutoTransport(httpx.AsyncBaseTransport):

@@ -17,7 +17,6 @@ import time
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -34,7 +33,7 @@ from aioquic.quic.events import (
 )
 from aioquic.tls import SessionTicket
 
-from reaper_lsp.net.h3_state import QuicOptions, TicketStore
+from reaper_lsp.net.h3_state import EndpointStats, QuicOptions, TicketStore, trust_bundle
 
 log = logging.getLogger(__name__)
 # certifi's bundle holds a root with a negative serial; cryptography warns each time aioquic
@@ -48,26 +47,6 @@ TOO_EARLY = 425
 _HOP_BY_HOP = {b"connection", b"host", b"keep-alive", b"proxy-connection", b"te",
                b"transfer-encoding", b"upgrade"}  # fmt: skip
 _Fail = Callable[[str], httpx.TransportError]
-
-
-@dataclass(slots=True)
-class EndpointStats:
-    """Per endpoint figures for status."""
-
-    handshakes: int = 0
-    resumed: int = 0
-    early_data_sent: int = 0
-    early_data_accepted: int = 0
-    last_used_0rtt: bool = False
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "handshakes": self.handshakes,
-            "resumed": self.resumed,
-            "earlyDataSent": self.early_data_sent,
-            "earlyDataAccepted": self.early_data_accepted,
-            "lastUsed0rtt": self.last_used_0rtt,
-        }
 
 
 class _Stream:
@@ -436,23 +415,11 @@ class H3Transport(httpx.AsyncBaseTransport):
         if not self.options.verify:
             config.verify_mode = ssl.CERT_NONE
         elif self.options.cafile:
-            config.cadata = self._trusted()
+            if self._trust is None:
+                self._trust = trust_bundle(self.options.cafile)
+            config.cadata = self._trust
         config.session_ticket = self.tickets.take(key)
         return config
-
-    def _trusted(self) -> bytes:
-        """The system roots plus `cafile`, as the TCP client trusts them (aioquic would
-        otherwise trust only the cafile)."""
-        if self._trust is None:
-            import certifi
-
-            with open(certifi.where(), "rb") as roots:
-                trust = roots.read()
-            assert self.options.cafile
-            with open(self.options.cafile, "rb") as extra:
-                trust += b"\n" + extra.read()
-            self._trust = trust
-        return self._trust
 
     @staticmethod
     def _give_up(conn: _Connection) -> None:

@@ -53,6 +53,35 @@ class QuicOptions:
             raise ValueError("max_idle_timeout must be positive")
 
 
+@dataclass(slots=True)
+class EndpointStats:
+    """HTTP/3 figures for status, per endpoint and in total."""
+
+    handshakes: int = 0
+    resumed: int = 0
+    early_data_sent: int = 0
+    early_data_accepted: int = 0
+    last_used_0rtt: bool = False
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "handshakes": self.handshakes,
+            "resumed": self.resumed,
+            "earlyDataSent": self.early_data_sent,
+            "earlyDataAccepted": self.early_data_accepted,
+            "lastUsed0rtt": self.last_used_0rtt,
+        }
+
+
+def trust_bundle(cafile: str) -> bytes:
+    """The system roots plus `cafile` as PEM, the roots the TCP client trusts (given only a
+    cafile, aioquic would trust nothing else)."""
+    import certifi
+
+    with open(certifi.where(), "rb") as roots, open(cafile, "rb") as extra:
+        return roots.read() + b"\n" + extra.read()
+
+
 def write_private(path: Path, data: dict[str, Any]) -> None:
     """Replace `path` with `data` as JSON, atomically, readable by the owner only."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
