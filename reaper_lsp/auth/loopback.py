@@ -1,6 +1,10 @@
 """The browser half of a native app's OAuth sign-in (RFC 8252 loopback redirect, RFC 7636
 PKCE): a one-shot HTTP listener on 127.0.0.1 and an ephemeral port that takes the
-authorization code from the redirect, checks `state`, answers one page and closes."""
+authorization code from the redirect, checks `state`, answers one page and closes.
+
+Whatever the page shows is HTML-escaped, and the page may run no script at all (its
+Content-Security-Policy): the query it answers can be crafted by anyone who can make the
+browser visit the port."""
 
 from __future__ import annotations
 
@@ -8,14 +12,22 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import html
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
+from reaper_lsp.core.sanitize import sanitize_terminal
+
 MAX_REQUEST_BYTES = 16 * 1024
+MAX_ERROR_CHARS = 200
+"""How much of the provider's `error` the page and the message quote."""
 _PAGE = (
     "<!doctype html><meta charset=utf-8><title>reaper-lsp</title>"
     "<body style='font-family:sans-serif'><h2>{title}</h2><p>{text}</p></body>"
 )
+
+
+_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
 
 
 class OAuthStateMismatch(Exception):
@@ -104,7 +116,7 @@ class LoopbackReceiver:
             )
             return
         if "error" in query:
-            error = query["error"][0]
+            error = sanitize_terminal(query["error"][0])[:MAX_ERROR_CHARS]
             await _answer(writer, 200, "Sign-in cancelled", f"Google said: {error}.")
             result.set_exception(OAuthDenied(f"the sign-in was not granted ({error})"))
             return
@@ -118,10 +130,13 @@ class LoopbackReceiver:
 
 
 async def _answer(writer: asyncio.StreamWriter, status: int, title: str, text: str) -> None:
-    body = _PAGE.format(title=title, text=text).encode()
+    body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 410: "Gone"}.get(status, "Error")
     writer.write(
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"Content-Security-Policy: {_POLICY}\r\nX-Content-Type-Options: nosniff\r\n"
+        # The address bar holds the authorization code: no page it links to may see it.
+        "Referrer-Policy: no-referrer\r\nCache-Control: no-store\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
         + body
     )

@@ -13,7 +13,13 @@ import pytest
 import pytest_asyncio
 
 from reaper_lsp.auth.google import GoogleAuth, GoogleNotConfigured, GoogleSignInRequired
-from reaper_lsp.auth.loopback import make_pkce
+from reaper_lsp.auth.loopback import (
+    LoopbackReceiver,
+    OAuthDenied,
+    OAuthStateMismatch,
+    make_pkce,
+    make_state,
+)
 from reaper_lsp.auth.store import TokenStore
 from reaper_lsp.config import GoogleAuthSettings
 from tests.fakes import google as fake_google
@@ -124,3 +130,38 @@ async def test_missing_client_id_explains_what_to_do(
     with pytest.raises(GoogleNotConfigured, match=r"\[auth.google\] client_id"):
         await auth.start_sign_in()
     assert not auth.signed_in()
+
+
+# -- the loopback page ---------------------------------------------------------------------------
+
+
+async def test_the_loopback_page_escapes_what_it_reflects() -> None:
+    state = make_state()
+    receiver = LoopbackReceiver(state)
+    await receiver.start()
+    hostile = "<script>alert(document.cookie)</script>\x1b]52;c;aGk=\x07&\"'" + "x" * 5000
+    async with httpx.AsyncClient(timeout=5) as http:
+        answer = await http.get(receiver.redirect_uri, params={"state": state, "error": hostile})
+    with pytest.raises(OAuthDenied) as caught:
+        await receiver.wait(5)
+    page = answer.text
+    assert answer.status_code == 200 and "Sign-in cancelled" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(document.cookie)&lt;/script&gt;" in page
+    assert "&quot;&#x27;" in page and "\x1b" not in page and "52;c;" not in page
+    assert len(page) < 1000  # the reflected error is capped
+    assert "script-src" not in answer.headers["content-security-policy"]
+    assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+    assert answer.headers["referrer-policy"] == "no-referrer"
+    assert "\x1b" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+async def test_a_forged_state_is_refused_without_reflecting_anything() -> None:
+    receiver = LoopbackReceiver(make_state())
+    await receiver.start()
+    async with httpx.AsyncClient(timeout=5) as http:
+        answer = await http.get(
+            receiver.redirect_uri, params={"state": "<b>forged</b>", "code": "<i>c</i>"}
+        )
+    with pytest.raises(OAuthStateMismatch):
+        await receiver.wait(5)
+    assert answer.status_code == 400 and "forged" not in answer.text and "<i>" not in answer.text
