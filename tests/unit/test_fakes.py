@@ -158,7 +158,8 @@ async def test_ollama_ndjson_and_no_insert_model() -> None:
         server.script.queue(Reply(text="abc def"))
         async with httpx.AsyncClient() as client:
             response = await client.post(
-                server.base_url + "/api/generate", json={"model": "qwen", "prompt": "x"}
+                server.base_url + "/api/generate",
+                json={"model": "qwen", "prompt": "x", "suffix": "\n"},  # FIM needs a suffix
             )
             refused = await client.post(
                 server.base_url + "/api/generate",
