@@ -141,6 +141,8 @@ class _Connection(QuicConnectionProtocol):
         return min(local, remote) if remote else local
 
     def open_stream(self, request: httpx.Request, body: bytes, *, early: bool) -> _Stream:
+        if self.terminated:  # closed while the caller waited: nothing was sent
+            raise httpx.ConnectError("QUIC connection closed before the request was sent")
         stream_id = self.quic.get_next_available_stream_id()
         stream = self.streams[stream_id] = _Stream(self, stream_id, early)
         url = request.url

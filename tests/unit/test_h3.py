@@ -414,3 +414,30 @@ async def test_early_data_to_a_vanished_h3_server_is_answered_over_tcp(tmp_path:
         pair.tcp.stop()
     assert r.http_version == "HTTP/2" and _text(r.content) == "either way"
     assert fresh.h3.early_data_sent == 1 and elapsed < 1.0
+
+
+async def test_transport_for_follows_the_http_settings(tmp_path: Path) -> None:
+    from reaper_lsp.config import HttpSettings, QuicSettings, TlsSettings
+    from reaper_lsp.net.auto import transport_for
+
+    http = HttpSettings(
+        protocol="auto",
+        connect_timeout=2500,
+        quic=QuicSettings(enable_0rtt=False, max_idle_timeout=42.0),
+        tls=TlsSettings(ca_file="/etc/ca.pem", min_version="tls_1_3"),
+    )
+    auto = transport_for(http, verify=False, state_dir=tmp_path)
+    assert auto.mode == "auto"
+    assert auto.quic == QuicOptions(
+        verify=True,
+        cafile="/etc/ca.pem",
+        min_version="tls_1_3",
+        enable_0rtt=False,
+        max_idle_timeout=42.0,
+        keepalive_expiry=http.pool.idle_timeout,
+        connect_timeout=2.5,
+        state_dir=tmp_path,
+    )
+    await auto.aclose()
+    with pytest.raises(ValueError):
+        transport_for(HttpSettings(protocol="http4"), verify=False, state_dir=None)
