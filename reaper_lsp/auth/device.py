@@ -5,6 +5,7 @@ requests, JSON answers only with `Accept: application/json`, and "pending" repor
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ import httpx
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_INTERVAL = 5
 SLOW_DOWN_STEP = 5
+MIN_INTERVAL = 1.0
+"""The shortest wait between polls, whatever the server answers (`interval: 0` would make us
+poll back to back until the code expires). Lower only for a server on this machine."""
 MAX_TRANSIENT_FAILURES = 3
 """Network errors or 5xx answers in a row tolerated while polling before giving up."""
 
@@ -110,7 +114,7 @@ def _error(payload: dict[str, Any]) -> DeviceFlowError:
 
 def _seconds(value: Any, default: int) -> int:
     """A non-negative whole number of seconds, `default` when absent or not a number. (An
-    explicit 0 is honoured: only test servers send it, to run sign-ins without waiting.)"""
+    explicit 0 is kept here; `poll_for_token` applies the floor.)"""
     if value is None or isinstance(value, bool):
         return default
     try:
@@ -118,6 +122,28 @@ def _seconds(value: Any, default: int) -> int:
     except (TypeError, ValueError):
         return default
     return seconds if seconds >= 0 else default
+
+
+def is_loopback(url: str) -> bool:
+    """Whether `url` points at this machine (localhost, 127.0.0.0/8, ::1)."""
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def poll_floor(url: str, requested: float | None = None) -> float:
+    """The shortest wait between polls of `url`: `requested` (default 0) for a loopback host,
+    which only a test or a local mock runs; never under `MIN_INTERVAL` for any other."""
+    if is_loopback(url):
+        return max(0.0, requested if requested is not None else 0.0)
+    return max(MIN_INTERVAL, requested if requested is not None else MIN_INTERVAL)
 
 
 async def request_device_code(
@@ -156,15 +182,19 @@ async def poll_for_token(
     code: DeviceCode,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
+    min_interval: float | None = None,
 ) -> dict[str, Any]:
     """Poll `url` (e.g. `https://github.com/login/oauth/access_token`) every `interval` seconds
     until the user has entered the code; the token answer (with `access_token`).
 
     `slow_down` changes the interval for this and all later polls: to the `interval` the answer
-    carries (GitHub sends the new one), else 5 s more. Raises DeviceFlowError once the code's
-    `expires_in` has passed, the user denied access, or the server answers any other error.
+    carries (GitHub sends the new one), else 5 s more. No interval is shorter than
+    `poll_floor(url, min_interval)`: 1 s unless `url` is on this machine. Raises
+    DeviceFlowError once the code's `expires_in` has passed, the user denied access, or the
+    server answers any other error.
     """
-    interval = float(max(0, code.interval))
+    floor = poll_floor(url, min_interval)
+    interval = max(floor, float(code.interval))
     deadline = clock() + code.expires_in
     data = {"client_id": client_id, "device_code": code.device_code, "grant_type": GRANT_TYPE}
     failures = 0
@@ -188,6 +218,6 @@ async def poll_for_token(
             continue
         if error == "slow_down":
             given = _seconds(payload.get("interval"), -1)
-            interval = float(given) if given >= 0 else interval + SLOW_DOWN_STEP
+            interval = max(floor, float(given) if given >= 0 else interval + SLOW_DOWN_STEP)
             continue
         raise _error(payload)

@@ -13,7 +13,13 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from reaper_lsp.auth.device import DeviceCode, DeviceFlowError, poll_for_token, request_device_code
+from reaper_lsp.auth.device import (
+    DeviceCode,
+    DeviceFlowError,
+    poll_floor,
+    poll_for_token,
+    request_device_code,
+)
 from reaper_lsp.auth.github import (
     CLIENT_ID,
     DEFAULT_API,
@@ -543,3 +549,55 @@ async def test_no_token_in_reprs_or_errors(
     with pytest.raises(CopilotUnavailable) as caught:
         await auth.copilot_token(force=True)
     assert github not in str(caught.value) and github not in repr(caught.value)
+
+
+# -- the poll interval's floor -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("min_interval", [None, 0.0, 0.2])
+async def test_a_zero_interval_still_waits_a_second_on_a_remote_server(
+    min_interval: float | None,
+) -> None:
+    answers = iter(
+        [
+            {"error": "authorization_pending"},
+            {"error": "slow_down", "interval": 0},
+            {"error": "authorization_pending"},
+            {"access_token": "gho_floor0123456789", "token_type": "bearer"},
+        ]
+    )
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=next(answers)))
+    t = FakeTime()
+    code = DeviceCode("dc", "UC", "https://github.com/login/device", expires_in=900, interval=0)
+    async with httpx.AsyncClient(transport=transport) as remote:
+        answer = await poll_for_token(
+            remote,
+            "https://github.com/login/oauth/access_token",
+            client_id=CLIENT_ID,
+            code=code,
+            sleep=t.sleep,
+            clock=t.clock,
+            min_interval=min_interval,
+        )
+    assert answer["access_token"] == "gho_floor0123456789"
+    assert t.sleeps == [1.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("url", "requested", "floor"),
+    [
+        ("http://127.0.0.1:8080/login/oauth/access_token", None, 0.0),
+        ("http://localhost/x", None, 0.0),
+        ("http://[::1]:9/x", 0.25, 0.25),
+        ("http://127.3.4.5/x", None, 0.0),
+        ("https://github.com/login/oauth/access_token", None, 1.0),
+        ("https://github.com/x", 0.0, 1.0),
+        ("https://github.com/x", 3.0, 3.0),
+        ("https://127.0.0.1.example.com/x", None, 1.0),
+        ("https://ghe.corp.example/x", None, 1.0),
+    ],
+)
+def test_only_a_loopback_server_may_be_polled_faster_than_once_a_second(
+    url: str, requested: float | None, floor: float
+) -> None:
+    assert poll_floor(url, requested) == floor
