@@ -137,6 +137,17 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _WithoutInitializeParams(logging.Filter):
+    """pygls logs the client's whole `InitializeParams` at INFO, before any handler of ours could
+    register the keys in its `initializationOptions`: the line is kept, the parameters are not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Language server initialized"):
+            record.msg = "Language server initialized (parameters not logged: they can hold keys)"
+            record.args = None
+        return True
+
+
 def setup_logging(level: str = "INFO", log_file: str | None = None) -> None:
     """Log to `log_file` if given, else stderr (editors show a server's stderr as its log).
 
@@ -159,3 +170,10 @@ def setup_logging(level: str = "INFO", log_file: str | None = None) -> None:
     # Their request logs could carry headers; our own lines say what matters.
     for noisy in ("httpx", "httpcore", "hpack", "h2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pygls logs every message it sends and receives at INFO; that is debugging output.
+    wire = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for chatty in ("pygls.protocol", "pygls.feature_manager", "pygls.server"):
+        logging.getLogger(chatty).setLevel(wire)
+    initialize = logging.getLogger("pygls.protocol.language_server")
+    if not any(isinstance(f, _WithoutInitializeParams) for f in initialize.filters):
+        initialize.addFilter(_WithoutInitializeParams())

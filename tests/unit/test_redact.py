@@ -8,9 +8,17 @@ import json
 import logging
 import secrets
 import threading
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from reaper_lsp.logs import MASK, RedactingFilter, redact, redact_obj, register_secret
+from reaper_lsp.logs import (
+    MASK,
+    RedactingFilter,
+    redact,
+    redact_obj,
+    register_secret,
+    setup_logging,
+)
 from reaper_lsp.providers.errors import error_from_response
 
 
@@ -153,3 +161,32 @@ def test_secrets_registered_from_many_threads_are_all_redacted() -> None:
     assert leaks == []
     text = " ".join(values)
     assert redact(text) == " ".join([MASK] * len(values))
+
+
+def test_pygls_never_logs_initialize_params_or_message_bodies(tmp_path: Path) -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    pygls_loggers = [logging.getLogger(n) for n in ("pygls.protocol", "pygls.server")]
+    saved_levels = [logger.level for logger in pygls_loggers]
+    log_file = tmp_path / "server.log"
+    key = "unregistered-" + secrets.token_hex(16)  # arrives in initializationOptions
+    try:
+        setup_logging("INFO", str(log_file))
+        pygls = logging.getLogger("pygls.protocol.language_server")
+        pygls.info("Language server initialized %s", {"initializationOptions": {"api_key": key}})
+        logging.getLogger("pygls.protocol.json_rpc").info("Sending data: %s", '{"x": 1}')
+        logging.getLogger("reaper_lsp.test").info("our own line")
+        setup_logging("DEBUG", str(log_file))  # even when debugging the wire
+        pygls.info("Language server initialized %s", {"initializationOptions": {"api_key": key}})
+        logging.getLogger("pygls.protocol.json_rpc").debug("Sending data: %s", '{"y": 2}')
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for logger, level in zip(pygls_loggers, saved_levels, strict=True):
+            logger.setLevel(level)
+    text = log_file.read_text()
+    assert key not in text
+    assert text.count("parameters not logged") == 1  # at INFO, pygls's lines are not logged
+    assert '{"x": 1}' not in text and "our own line" in text and '{"y": 2}' in text
