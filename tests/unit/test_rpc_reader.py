@@ -18,17 +18,9 @@ from hypothesis import strategies as st
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
+from reaper_lsp.frames import MAX_CONTENT_LENGTH, Event, FrameReader, Message, Rejected
 from reaper_lsp.logs import register_secret
-from reaper_lsp.rpc import (
-    MAX_CONTENT_LENGTH,
-    Event,
-    FrameReader,
-    GuardedProtocol,
-    Message,
-    Rejected,
-    deliver,
-    install_log_guard,
-)
+from reaper_lsp.rpc import GuardedProtocol, deliver, install_log_guard
 
 
 def frame(obj: object, header: bytes = b"Content-Length") -> bytes:
