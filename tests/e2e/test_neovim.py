@@ -9,12 +9,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import isolated_env
+from tests.fakes import github as fake_github
 from tests.fakes.runner import FakeServer
 from tests.fakes.script import Reply
 
@@ -206,3 +208,80 @@ def test_menu_inserts_a_multi_word_multi_line_suggestion_whole(
     assert result["block_lines"] == [*BOX.splitlines()[:2], *BOX_BODY.splitlines()]
     assert result["block_cursor"] == [4, len(BOX_BODY.splitlines()[1])]
     assert result["dot_lines"][-1] == "        self.width = width  # $ and } kept"
+
+
+@pytest.fixture
+def github_fake() -> Iterator[FakeServer]:
+    server = FakeServer(fake_github.create_app())
+    server.start()
+    state = server.app.state
+    state.base_url = server.base_url
+    state.device_interval = 0
+    state.slow_down_interval = 0
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@needs_012
+def test_reaper_commands_sign_in_show_status_chat_and_sign_out(
+    tmp_path: Path, home: Path, github_fake: FakeServer
+) -> None:
+    assert NVIM is not None
+    github_fake.script.default = Reply(text="Hello from the chat model.")
+    source = write_source(tmp_path, "greet.py", "def greet(name):\n    return \n")
+    setup = {
+        "ghost_text": False,
+        "init_options": {
+            "completion": {"providers": ["copilot"], "debounce_ms": 0},
+            "providers": {
+                "copilot": {
+                    "github_url": github_fake.base_url,
+                    "github_api_url": github_fake.base_url,
+                }
+            },
+        },
+    }
+    result = run_plugin(NVIM, "plugin_commands.lua", tmp_path, home, source, setup)
+    code = result["register"]
+    assert code.startswith("ABCD-")
+    assert code in result["code_note"]
+    assert f"{github_fake.base_url}/login/device" in result["code_note"]
+    assert result["signed_in_note"] == "reaper-lsp: signed in to copilot as octocat"
+    assert result["statusline_before"] == "reaper"
+    assert result["statusline_signed_in"] == "reaper: copilot"
+    summary = result["status"].splitlines()
+    assert summary[0].startswith("reaper-lsp: reaper-lsp ")
+    assert "suggestions from: copilot → local" in summary
+    assert "accounts: github signed in" in summary
+    assert result["chat"][0] == "> Say hello"
+    assert "Hello from the chat model." in result["chat"]
+    assert result["chat"][-1] == "— copilot"
+    assert result["signed_out_note"] == "reaper-lsp: signed out of copilot"
+    assert result["statusline_signed_out"] == "reaper: copilot signed out"
+    assert not [n for n in result["notes"] if "ghu_" in n["message"] or "tid=" in n["message"]]
+
+
+@needs_012
+def test_autotrigger_inserts_nothing_unasked_and_the_menu_comes_when_asked(
+    tmp_path: Path, home: Path, openai_fake: FakeServer
+) -> None:
+    assert NVIM is not None
+    openai_fake.script.default = Reply(text="read()")
+    source = write_source(tmp_path, "load.py", "def load(path):\n\n")
+    setup = openai_setup(openai_fake) | {
+        "ghost_text": False,
+        "menu": {"enabled": True, "autotrigger": True},
+    }
+    result = run_plugin(
+        NVIM, "autotrigger.lua", tmp_path, home, source, setup, OPENAI_API_KEY="sk-test"
+    )
+    assert "noinsert" not in result["completeopt"]
+    assert result["after_typing"] == [
+        "def load(path):",
+        "    with open(path) as f:",
+        "        data = f.",
+    ]
+    assert result["asked_line"] == "        data = f.read()"
+    assert len(openai_fake.script.requests) == 1, "the space, the dot or the newline asked"

@@ -33,31 +33,35 @@ local function run(name, args, done)
   end)
 end
 
+-- Put `text` where the user can paste it; says where.
 local function copy(text)
   vim.fn.setreg('"', text)
-  if vim.fn.has('clipboard') == 1 then
-    pcall(vim.fn.setreg, '+', text)
+  if vim.fn.has('clipboard') == 1 and pcall(vim.fn.setreg, '+', text) then
+    return 'copied to the clipboard'
   end
+  return 'copied: paste it with p'
 end
 
 function M.signin(provider)
   provider = provider or 'copilot'
   run('reaper.signIn', { { provider = provider } }, function(started)
     if started.userCode then
-      copy(started.userCode)
+      local where = copy(started.userCode)
       notify(
-        ('to sign in to %s, open %s and enter the code %s (copied to the clipboard); waiting…'):format(
+        ('to sign in to %s, open %s and enter the code %s (%s); waiting…'):format(
           started.provider or provider,
           started.verificationUri or 'the sign-in page',
-          started.userCode
+          started.userCode,
+          where
         )
       )
     elseif started.authorizeUrl then
-      copy(started.authorizeUrl)
+      local where = copy(started.authorizeUrl)
       notify(
-        ('to sign in to %s, open %s (copied to the clipboard); waiting…'):format(
+        ('to sign in to %s, open %s (%s); waiting…'):format(
           started.provider or provider,
-          started.authorizeUrl
+          started.authorizeUrl,
+          where
         )
       )
     end
@@ -109,10 +113,21 @@ function M.summary(status)
     table.insert(lines, 'suggestions from: ' .. table.concat(status.completionChain, ' → '))
   end
   local providers = type(status.providers) == 'table' and status.providers or {}
+  local chain = type(status.completionChain) == 'table' and status.completionChain or {}
   local names = vim.tbl_keys(providers)
   table.sort(names)
+  local unused = {}
   for _, name in ipairs(names) do
-    table.insert(lines, provider_line(name, providers[name]))
+    local info = providers[name]
+    -- A provider nobody set up and the chain does not name is one word, not a line.
+    if type(info) == 'table' and info.configured == false and not vim.tbl_contains(chain, name) then
+      table.insert(unused, name)
+    else
+      table.insert(lines, provider_line(name, info))
+    end
+  end
+  if #unused > 0 then
+    table.insert(lines, '  not set up: ' .. table.concat(unused, ', '))
   end
   if type(status.signIn) == 'table' then
     local accounts = {}
