@@ -14,12 +14,16 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from reaper_lsp.core.sanitize import sanitize_terminal
+
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_INTERVAL = 5
 SLOW_DOWN_STEP = 5
 MIN_INTERVAL = 1.0
 """The shortest wait between polls, whatever the server answers (`interval: 0` would make us
 poll back to back until the code expires). Lower only for a server on this machine."""
+MAX_SHOWN_CHARS = 2000
+"""The most of a server's text (user code, address, error description) passed on to the user."""
 MAX_TRANSIENT_FAILURES = 3
 """Network errors or 5xx answers in a row tolerated while polling before giving up."""
 
@@ -107,7 +111,8 @@ async def _post_form(client: httpx.AsyncClient, url: str, data: dict[str, str]) 
 
 def _error(payload: dict[str, Any]) -> DeviceFlowError:
     code = str(payload.get("error") or "protocol")
-    description = str(payload.get("error_description") or "").strip()
+    description = sanitize_terminal(str(payload.get("error_description") or "")).strip()
+    description = description[:MAX_SHOWN_CHARS]
     message = _MESSAGES.get(code) or description or f"sign-in failed ({code})"
     return DeviceFlowError(code, message)
 
@@ -160,15 +165,21 @@ async def request_device_code(
             raise DeviceFlowError("unsupported", f"{error} ({error.kind})")
         raise error
     device_code = payload.get("device_code")
-    user_code = payload.get("user_code")
+    # Both are shown to the user (a terminal, an editor's message): plain text only.
+    user_code = sanitize_terminal(str(payload.get("user_code") or ""))[:MAX_SHOWN_CHARS]
     # verification_url: Google's spelling of the RFC's verification_uri.
-    uri = payload.get("verification_uri") or payload.get("verification_url")
-    if not (device_code and user_code and uri):
+    uri = sanitize_terminal(
+        str(payload.get("verification_uri") or payload.get("verification_url") or "")
+    )
+    if not (device_code and user_code.strip() and uri):
         raise DeviceFlowError("protocol", "the device code answer lacks required fields")
+    if not uri.lower().startswith(("https://", "http://")) or len(uri) > MAX_SHOWN_CHARS:
+        # The editor may open it: no javascript:, file: or data: address.
+        raise DeviceFlowError("protocol", "the device code answer names no web address")
     return DeviceCode(
         device_code=str(device_code),
-        user_code=str(user_code),
-        verification_uri=str(uri),
+        user_code=user_code,
+        verification_uri=uri,
         expires_in=_seconds(payload.get("expires_in"), 900) or 900,
         interval=_seconds(payload.get("interval"), DEFAULT_INTERVAL),
     )

@@ -601,3 +601,44 @@ def test_only_a_loopback_server_may_be_polled_faster_than_once_a_second(
     url: str, requested: float | None, floor: float
 ) -> None:
     assert poll_floor(url, requested) == floor
+
+
+def device_server(answer: dict[str, object]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+    )
+
+
+async def test_what_a_device_server_says_reaches_the_user_as_plain_text() -> None:
+    answer = {
+        "device_code": "dc",
+        "user_code": "ABCD-\x1b]52;c;cHduZWQ=\x07EFGH\u202e",
+        "verification_uri": "https://github.com/login/device\x1b[2J",
+        "interval": 5,
+        "expires_in": 900,
+    }
+    async with device_server(answer) as remote:
+        code = await request_device_code(
+            remote, "https://github.com/login/device/code", client_id=CLIENT_ID, scope=""
+        )
+    assert code.user_code == "ABCD-EFGH"
+    assert code.verification_uri == "https://github.com/login/device"
+    denied = {"error": "access_denied_x", "error_description": "no\x1b[31m \x9b2J" + "x" * 9000}
+    async with device_server(denied) as remote:
+        with pytest.raises(DeviceFlowError) as caught:
+            await request_device_code(
+                remote, "https://github.com/login/device/code", client_id=CLIENT_ID, scope=""
+            )
+    assert str(caught.value).startswith("no x") and len(str(caught.value)) <= 2000
+    assert "\x1b" not in str(caught.value) and "\x9b" not in str(caught.value)
+
+
+@pytest.mark.parametrize("uri", ["javascript:alert(1)", "file:///etc/passwd", "data:,x", "//x"])
+async def test_a_device_code_must_send_the_user_to_a_web_address(uri: str) -> None:
+    answer = {"device_code": "dc", "user_code": "ABCD-EFGH", "verification_uri": uri}
+    async with device_server(answer) as remote:
+        with pytest.raises(DeviceFlowError) as caught:
+            await request_device_code(
+                remote, "https://github.com/login/device/code", client_id=CLIENT_ID, scope=""
+            )
+    assert caught.value.kind == "protocol"
