@@ -174,12 +174,11 @@ function M.on_chat_delta(params)
   if type(params) ~= 'table' or type(params.delta) ~= 'string' then
     return
   end
+  -- Handlers run on the main loop, in the order the server sent: a delta is never applied
+  -- after the final answer, which ends the conversation's streaming.
   local chat = chats[params.conversationId]
   if chat then
-    chat.streamed = true
-    vim.schedule(function()
-      append(chat.bufnr, params.delta)
-    end)
+    append(chat.bufnr, params.delta)
   end
 end
 
@@ -216,7 +215,7 @@ function M.chat(prompt)
   if vim.bo[source].buftype == '' and vim.api.nvim_buf_get_name(source) ~= '' then
     request.textDocument = { uri = vim.uri_from_bufnr(source) }
   end
-  local chat = { bufnr = open_chat(prompt), streamed = false }
+  local chat = { bufnr = open_chat(prompt) }
   chats[id] = chat
   run('reaper.chat', { request }, function(answer)
     chats[id] = nil
