@@ -1,0 +1,306 @@
+/**
+ * The VS Code side of reaper-lsp: starts the server over stdio, lets the language client provide
+ * ghost text (`textDocument/inlineCompletion`) and menu completion, and adds the sign-in, sign-out,
+ * status and restart commands with a status bar item fed by `reaper/status` notifications.
+ */
+
+import * as os from 'os';
+import * as vscode from 'vscode';
+import {
+  DidChangeConfigurationNotification,
+  DynamicFeature,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  ResponseError,
+  ServerOptions,
+  State,
+  StaticFeature,
+} from 'vscode-languageclient/node';
+
+import * as logic from './logic';
+
+/**
+ * The language client, minus its habit of registering every command the server advertises as a
+ * VS Code command: the server's `reaper.signIn` and `reaper.signOut` share their names with this
+ * extension's own commands, and a second `registerCommand` for a name throws and stops the client.
+ * The extension sends `workspace/executeCommand` itself.
+ */
+class ReaperClient extends LanguageClient {
+  override registerFeature(feature: StaticFeature | DynamicFeature<unknown>): void {
+    if (
+      DynamicFeature.is(feature) &&
+      feature.registrationType.method === ExecuteCommandRequest.method
+    ) {
+      return;
+    }
+    super.registerFeature(feature);
+  }
+}
+
+class Reaper implements vscode.Disposable {
+  private client: ReaperClient | undefined;
+  private readonly board = new logic.StatusBoard();
+  private readonly item: vscode.StatusBarItem;
+  private readonly log: vscode.LogOutputChannel;
+  private readonly report: vscode.OutputChannel;
+  /** While our own sign-in prompt is up, the server's request to open the page is ours to do. */
+  private signingIn = false;
+
+  constructor() {
+    this.item = vscode.window.createStatusBarItem('reaper.status', vscode.StatusBarAlignment.Right, 100);
+    this.item.name = 'reaper-lsp';
+    this.item.command = 'reaper.showStatus';
+    this.log = vscode.window.createOutputChannel('reaper-lsp', { log: true });
+    this.report = vscode.window.createOutputChannel('reaper-lsp status');
+    this.render();
+    this.item.show();
+  }
+
+  async start(): Promise<void> {
+    const config = vscode.workspace.getConfiguration('reaper');
+    const serverPath = logic.expandHome(config.get<string>('serverPath') || 'reaper-lsp', os.homedir());
+    const serverArgs = config.get<string[]>('serverArgs') ?? ['serve', '--stdio'];
+    // No `transport`: with TransportKind.stdio the client would append its own `--stdio`.
+    const server: ServerOptions = { command: serverPath, args: serverArgs };
+    const options: LanguageClientOptions = {
+      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      initializationOptions: logic.settingsPayload(config.get('settings')).reaper,
+      outputChannel: this.log,
+      middleware: {
+        window: {
+          showDocument: async (params, token, next) => {
+            if (this.signingIn && params.external) {
+              return { success: true }; // the prompt opens it once the code is on the clipboard
+            }
+            const result = await next(params, token);
+            return result instanceof ResponseError ? { success: false } : result;
+          },
+        },
+      },
+    };
+    const client = new ReaperClient('reaper-lsp', 'reaper-lsp', server, options);
+    // Inline completion needs no code here: vscode-languageclient 10 registers VS Code's
+    // InlineCompletionItemProvider when the server advertises `inlineCompletionProvider`. (9.x had
+    // it as a proposed feature sending the pre-3.18 trigger kinds, 0 and 1, which the server
+    // rejects or misreads.)
+    client.onNotification('reaper/status', (params: unknown) => {
+      const status = logic.parseStatus(params);
+      if (status !== undefined && this.board.update(status)) {
+        this.render();
+      }
+    });
+    client.onDidChangeState((event) => {
+      if (event.newState === State.Stopped && this.client === client) {
+        this.board.setServer('stopped', 'the server stopped; see the "reaper-lsp" output');
+        this.render();
+      }
+    });
+    this.client = client;
+    this.board.setServer('starting');
+    this.render();
+    try {
+      await client.start();
+    } catch (error) {
+      const message = logic.startFailureMessage(serverPath, error);
+      this.board.setServer('failed', message);
+      this.render();
+      void vscode.window.showErrorMessage(message, 'Open Settings').then((choice) => {
+        if (choice === 'Open Settings') {
+          void vscode.commands.executeCommand('workbench.action.openSettings', 'reaper.serverPath');
+        }
+      });
+      return;
+    }
+    this.board.setServer('running');
+    this.render();
+    // Fill the status bar now rather than at the first change the server reports.
+    try {
+      for (const status of logic.statusesFromReport(await this.execute('reaper.status'))) {
+        this.board.update(status);
+      }
+      this.render();
+    } catch (error) {
+      this.log.warn(`reaper.status failed: ${logic.errorText(error)}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client !== undefined && client.isRunning()) {
+      await client.stop();
+    }
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** `workspace/didChangeConfiguration` with the `reaper` section as the server reads it. */
+  async sendSettings(): Promise<void> {
+    const client = this.client;
+    if (client === undefined || !client.isRunning()) {
+      return;
+    }
+    const settings = logic.settingsPayload(vscode.workspace.getConfiguration('reaper').get('settings'));
+    await client.sendNotification(DidChangeConfigurationNotification.type, { settings });
+  }
+
+  async signIn(requested?: unknown): Promise<void> {
+    const provider = await this.pickProvider(requested, 'Sign in to');
+    if (provider === undefined) {
+      return;
+    }
+    this.signingIn = true;
+    let start: logic.SignInStart;
+    try {
+      start = logic.parseSignInStart(provider, await this.execute('reaper.signIn', { provider }));
+    } catch (error) {
+      this.signingIn = false;
+      void vscode.window.showErrorMessage(`Sign-in could not start: ${logic.errorText(error)}`);
+      return;
+    }
+    const prompt = logic.signInPrompt(start);
+    try {
+      const choice = await vscode.window.showInformationMessage(
+        prompt.message,
+        { modal: true, detail: prompt.detail },
+        prompt.action,
+      );
+      if (choice !== prompt.action) {
+        return; // cancelled: the server's pending sign-in simply expires
+      }
+      if (prompt.copy !== undefined) {
+        await vscode.env.clipboard.writeText(prompt.copy);
+      }
+      await vscode.env.openExternal(vscode.Uri.parse(prompt.url));
+    } finally {
+      this.signingIn = false;
+    }
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: prompt.waiting, cancellable: true },
+      async (_progress, token) => {
+        try {
+          return { result: await this.execute('reaper.signInConfirm', { provider }, token) };
+        } catch (error) {
+          return { error };
+        }
+      },
+    );
+    this.show(logic.signInOutcome(provider, outcome));
+  }
+
+  async signOut(requested?: unknown): Promise<void> {
+    const provider = await this.pickProvider(requested, 'Sign out of');
+    if (provider === undefined) {
+      return;
+    }
+    const before = this.board.get(provider)?.state;
+    const wasSignedIn = before === undefined ? undefined : before === 'signedIn';
+    let outcome: { result: unknown } | { error: unknown };
+    try {
+      outcome = { result: await this.execute('reaper.signOut', { provider }) };
+    } catch (error) {
+      outcome = { error };
+    }
+    this.show(logic.signOutOutcome(provider, wasSignedIn, outcome));
+  }
+
+  async showStatus(): Promise<void> {
+    this.report.clear();
+    try {
+      this.report.append(logic.formatStatusReport(await this.execute('reaper.status')));
+    } catch (error) {
+      this.report.appendLine(`reaper-lsp: ${logic.errorText(error)}`);
+      this.report.appendLine(this.board.view().tooltip);
+    }
+    this.report.show(true);
+  }
+
+  dispose(): void {
+    this.item.dispose();
+    this.log.dispose();
+    this.report.dispose();
+  }
+
+  private async execute(
+    command: string,
+    argument?: object,
+    token?: vscode.CancellationToken,
+  ): Promise<unknown> {
+    const client = this.client;
+    if (client === undefined || !client.isRunning()) {
+      throw new Error('the server is not running (see the "reaper-lsp" output, then "Reaper: Restart Server")');
+    }
+    const params = { command, arguments: argument === undefined ? [] : [argument] };
+    return token === undefined
+      ? client.sendRequest(ExecuteCommandRequest.type, params)
+      : client.sendRequest(ExecuteCommandRequest.type, params, token);
+  }
+
+  private async pickProvider(requested: unknown, verb: string): Promise<string | undefined> {
+    const known = logic.SIGN_IN_PROVIDERS.map((p) => p.provider as string);
+    if (typeof requested === 'string' && known.includes(requested)) {
+      return requested; // from a keybinding or another extension: `{"args": "google"}`
+    }
+    const picked = await vscode.window.showQuickPick(
+      logic.SIGN_IN_PROVIDERS.map((p) => ({ label: p.label, description: p.description, provider: p.provider })),
+      { placeHolder: `${verb} which account?` },
+    );
+    return picked?.provider;
+  }
+
+  private show(message: logic.UserMessage | undefined): void {
+    if (message === undefined) {
+      return;
+    }
+    const show =
+      message.level === 'error'
+        ? vscode.window.showErrorMessage
+        : message.level === 'warning'
+          ? vscode.window.showWarningMessage
+          : vscode.window.showInformationMessage;
+    void show(message.text);
+  }
+
+  private render(): void {
+    const view = this.board.view();
+    this.item.text = view.text;
+    this.item.tooltip = view.tooltip;
+    this.item.backgroundColor =
+      view.severity === 'error'
+        ? new vscode.ThemeColor('statusBarItem.errorBackground')
+        : view.severity === 'warning'
+          ? new vscode.ThemeColor('statusBarItem.warningBackground')
+          : undefined;
+  }
+}
+
+let reaper: Reaper | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const extension = new Reaper();
+  reaper = extension;
+  context.subscriptions.push(
+    extension,
+    vscode.commands.registerCommand('reaper.signIn', (provider?: unknown) => extension.signIn(provider)),
+    vscode.commands.registerCommand('reaper.signOut', (provider?: unknown) => extension.signOut(provider)),
+    vscode.commands.registerCommand('reaper.showStatus', () => extension.showStatus()),
+    vscode.commands.registerCommand('reaper.restart', () => extension.restart()),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration('reaper.serverPath') || event.affectsConfiguration('reaper.serverArgs')) {
+        void extension.restart(); // a different executable needs a new process
+      } else if (event.affectsConfiguration('reaper.settings')) {
+        void extension.sendSettings();
+      }
+    }),
+  );
+  await extension.start();
+}
+
+export async function deactivate(): Promise<void> {
+  await reaper?.stop();
+  reaper = undefined;
+}

@@ -1,0 +1,105 @@
+"""The VS Code extension in editors/vscode builds with npm, passes its own tests (unit tests of
+its logic, and the real server driven through VS Code's protocol library), and packages to a
+`.vsix` that carries everything `out/extension.js` loads at run time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXTENSION = ROOT / "editors" / "vscode"
+SERVER = Path(sys.executable).parent / "reaper-lsp"
+NODE = shutil.which("node")
+NPM = shutil.which("npm")
+
+
+def _node_major() -> int:
+    assert NODE is not None
+    out = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=True).stdout
+    return int(out.strip().lstrip("v").split(".")[0])
+
+
+pytestmark = pytest.mark.skipif(
+    NODE is None or NPM is None or _node_major() < 20,
+    reason="needs Node.js 20+ with npm (apt-get install nodejs npm) to build the VS Code extension",
+)
+
+# `require('vscode')` exists only inside VS Code; every other module the extension loads must
+# come from the .vsix itself. Any property of the stand-in is another stand-in, callable and
+# constructible, so the language client's module-level `class … extends vscode.X` loads.
+LOAD_CHECK = r"""
+const Module = require('module');
+const path = require('path');
+const stand = () => new Proxy(function () {}, {
+  get: (target, name) => (name === 'prototype' ? {} : stand()),
+  construct: () => ({}),
+  apply: () => stand(),
+});
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest);
+};
+require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: stand() };
+const extension = require(path.resolve(process.argv[1], 'extension', 'out', 'extension.js'));
+const client = require.resolve('vscode-languageclient/node', {
+  paths: [path.resolve(process.argv[1], 'extension', 'out')],
+});
+console.log(JSON.stringify({
+  activate: typeof extension.activate,
+  deactivate: typeof extension.deactivate,
+  client: path.relative(process.argv[1], client),
+}));
+"""
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (
+        f"{' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    )
+    return done.stdout
+
+
+def test_extension_builds_passes_its_tests_and_packages_a_complete_vsix(tmp_path: Path) -> None:
+    assert NPM is not None and NODE is not None
+    work = tmp_path / "vscode"
+    # A copy, so a developer's node_modules, out/ and .vsix neither help nor get clobbered.
+    shutil.copytree(EXTENSION, work, ignore=shutil.ignore_patterns("node_modules", "out", "*.vsix"))
+    env = {
+        **os.environ,
+        "REAPER_LSP": str(SERVER),
+        "npm_config_fund": "false",
+        "npm_config_audit": "false",
+        "npm_config_update_notifier": "false",
+    }
+
+    _run([NPM, "ci"], work, env)
+    tests = _run([NPM, "test"], work, env)
+    assert "# fail 0" in tests
+    # The server tests run (not skipped) when the server is installed, as it is here.
+    assert SERVER.exists()
+    assert "# skipped 0" in tests, tests[-2000:]
+    assert "inline completion answers from the open document" in tests
+
+    _run([NPM, "run", "package"], work, env)
+    [vsix] = work.glob("reaper-lsp-*.vsix")
+    with zipfile.ZipFile(vsix) as archive:
+        names = set(archive.namelist())
+        archive.extractall(tmp_path / "unpacked")
+    assert "extension/out/extension.js" in names
+    assert "extension/out/logic.js" in names
+    assert "extension/node_modules/vscode-languageclient/package.json" in names
+    assert not any(n.startswith("extension/src/") or "/out/test/" in n for n in names)
+    assert not any(n.startswith("extension/node_modules/typescript/") for n in names)
+
+    loaded = _run([NODE, "-e", LOAD_CHECK, str(tmp_path / "unpacked")], tmp_path, env)
+    assert '"activate":"function"' in loaded
+    assert '"deactivate":"function"' in loaded
+    assert '"client":"extension/node_modules/vscode-languageclient/lib/node/main.js"' in loaded
