@@ -20,6 +20,7 @@ import pytest
 from tests.e2e.conftest import isolated_env
 from tests.fakes import github as fake_github
 from tests.fakes.runner import FakeServer
+from tests.fakes.script import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).parent / "emacs" / "complete.el"
@@ -125,6 +126,18 @@ def run_emacs(tmp_path: Path, home: Path, client: str, **extra: str) -> dict[str
     )
 
 
+def chat_through_openai(home: Path, fake: FakeServer, answer: str) -> None:
+    """Chat goes to the fake OpenAI server; completion stays with the offline engine."""
+    fake.script.default = Reply(text=answer, chunk_size=5)
+    config = home / "config" / "reaper-lsp"
+    config.mkdir(parents=True)
+    (config / "reaper.toml").write_text(
+        f'[completion]\nproviders = []\n\n[chat]\nproviders = ["openai"]\n\n'
+        f'[providers.openai]\nbase_url = "{fake.base_url}/v1"\n',
+        encoding="utf-8",
+    )
+
+
 def assert_status(result: dict[str, Any]) -> None:
     assert result["status_chain"][-1] == "local"
     assert result["status_message"].startswith(f"reaper-lsp {result['status_version']} · ")
@@ -162,6 +175,22 @@ def test_eglot_sign_in_shows_and_copies_the_code_and_finishes(
     assert result["browsed"] == [github_fake.base_url + "/login/device"]
     assert result["signed_in"].startswith("reaper-lsp: signed in to copilot as ")
     assert result["signed_out"] == "reaper-lsp: signed out of copilot"
+
+
+@needs_emacs
+@needs_eglot
+def test_eglot_chat_shows_the_answer_in_its_buffer(
+    tmp_path: Path, home: Path, openai_fake: FakeServer
+) -> None:
+    chat_through_openai(home, openai_fake, "Use sum(items).")
+    result = run_emacs(
+        tmp_path, home, "eglot", REAPER_TEST_CHAT="How do I add them up?", OPENAI_API_KEY="sk-test"
+    )
+    assert result["text"] == COMPLETED  # the offline engine still completes
+    assert result["chat_buffer"] == "\n> How do I add them up?\n\nUse sum(items).\n"
+    assert result["chat_message"] == "reaper-lsp: chat answered by openai"
+    asked = openai_fake.script.requests[-1].body["messages"][-1]["content"]
+    assert asked.startswith("How do I add them up?") and "def second(items):" in asked
 
 
 @needs_emacs

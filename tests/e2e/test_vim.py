@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import isolated_env
-from tests.e2e.test_emacs import ROOT, github_fake, run_editor, write_source
+from tests.e2e.test_emacs import ROOT, chat_through_openai, github_fake, run_editor, write_source
 from tests.fakes.runner import FakeServer
 
 __all__ = ["github_fake"]  # a fixture, used by name
@@ -93,3 +93,20 @@ def test_sign_in_and_out_through_ale(tmp_path: Path, home: Path, github_fake: Fa
     )
     assert signed_in.startswith("reaper-lsp: signed in to copilot as ")
     assert signed_out == "reaper-lsp: signed out of copilot"
+
+
+def test_chat_through_ale_opens_the_answer_in_a_split(
+    tmp_path: Path, home: Path, openai_fake: FakeServer
+) -> None:
+    chat_through_openai(home, openai_fake, "Use sum(items).\nOr a loop.")
+    result = run_vim(
+        tmp_path,
+        home,
+        document("add them up", "total += item"),
+        REAPER_TEST_CHAT="How do I add them up?",
+        OPENAI_API_KEY="sk-test",
+    )
+    assert result["chat_window"] == "[reaper-chat]"
+    assert result["chat_buffer"] == "Use sum(items).\nOr a loop."
+    asked = openai_fake.script.requests[-1].body["messages"][-1]["content"]
+    assert asked.startswith("How do I add them up?") and "def second(items):" in asked

@@ -4,8 +4,9 @@
 ;; named by REAPER_TEST_CLIENT (eglot or lsp-mode) with editors/emacs/reaper-lsp.el exactly as
 ;; its README says, opens REAPER_TEST_FILE at REAPER_TEST_LINE:REAPER_TEST_COLUMN (1-based line,
 ;; 0-based column), completes there (`completion-at-point', or company's `company-complete'
-;; when REAPER_TEST_UI is "company") and runs `reaper-status', and writes what happened to
-;; REAPER_TEST_OUT as JSON.  Every failure is written there too.
+;; when REAPER_TEST_UI is "company") and runs `reaper-status' (and, when asked by
+;; REAPER_TEST_SIGN_IN / REAPER_TEST_CHAT, `reaper-sign-in', `reaper-sign-out', `reaper-chat'),
+;; and writes what happened to REAPER_TEST_OUT as JSON.  Every failure is written there too.
 
 (require 'package)
 (require 'json)
@@ -99,7 +100,12 @@
                           (lambda () (reaper-test-message-matching "signed in to")))
         (reaper-test-note 'signed_in (reaper-test-message-matching "signed in to"))
         (reaper-sign-out)
-        (reaper-test-note 'signed_out (reaper-test-message-matching "signed out of"))))))
+        (reaper-test-note 'signed_out (reaper-test-message-matching "signed out of"))))
+    (when-let ((prompt (getenv "REAPER_TEST_CHAT")))
+      (reaper-chat prompt)
+      (reaper-test-wait "the chat answer" (lambda () (reaper-test-message-matching "chat answered")))
+      (reaper-test-note 'chat_message (reaper-test-message-matching "chat answered"))
+      (reaper-test-note 'chat_buffer (with-current-buffer "*reaper-chat*" (buffer-string))))))
 
 (condition-case err
     (reaper-test-run)

@@ -2,8 +2,8 @@
 "   vim -N -u NONE -i NONE -n --not-a-term -S complete.vim
 " Loads Debian's ALE and editors/vim/reaper.vim as the README says, opens $REAPER_TEST_FILE,
 " appends to line $REAPER_TEST_LINE with ALE's omni completion (<C-x><C-o>), runs :ReaperStatus
-" (and, with $REAPER_TEST_SIGN_IN, :ReaperSignIn and :ReaperSignOut) and writes what happened to
-" $REAPER_TEST_OUT as JSON; failures are written there too.
+" (and, with $REAPER_TEST_SIGN_IN / $REAPER_TEST_CHAT, :ReaperSignIn, :ReaperSignOut, :ReaperChat)
+" and writes what happened to $REAPER_TEST_OUT as JSON; failures are written there too.
 
 let s:result = {}
 
@@ -42,6 +42,12 @@ function! s:Run() abort
     ReaperSignOut
     call s:Wait('the sign-out', "execute('messages') =~# 'signed out of'")
     let s:result.messages = filter(split(execute('messages'), "\n"), "v:val =~# '^reaper-lsp: '")
+  endif
+  if !empty($REAPER_TEST_CHAT)
+    execute 'ReaperChat ' . $REAPER_TEST_CHAT
+    call s:Wait('the chat answer', "exists('g:reaper_lsp_last_chat')")
+    let s:result.chat_buffer = join(getline(1, '$'), "\n")
+    let s:result.chat_window = bufname('')
   endif
 endfunction
 
