@@ -124,6 +124,10 @@ def deliver(protocol: JsonRPCProtocol, event: Event) -> None:
         if method is not None and msg_id is not None:
             _answer(protocol, msg_id, INVALID_PARAMS, text)
         return
+    if msg_id is not None and method is not None and not hasattr(message, "id"):
+        # pygls structured it as a notification (the id dropped): it would never be answered.
+        _answer(protocol, msg_id, INVALID_REQUEST, f"{method} is a notification: it takes no id")
+        return
     try:
         protocol.handle_message(message)
     except BrokenPipeError:
@@ -338,7 +342,8 @@ def run_tcp(server: JsonRPCServer, host: str, port: int) -> None:
         async def read() -> bytes:
             return await reader.read(CHUNK)
 
-        await serve_stream(read, server.protocol, stop)
+        with contextlib.suppress(SystemExit):  # `exit` ends the server, through shutdown()
+            await serve_stream(read, server.protocol, stop)
         server.shutdown()  # type: ignore[no-untyped-call]
 
     async def listen() -> None:

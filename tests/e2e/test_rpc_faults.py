@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -114,11 +115,13 @@ class RawClient:
 async def start(home: Path, workspace: Path) -> AsyncIterator[Any]:
     clients: list[RawClient] = []
 
-    async def launch(*, faulty: bool = False, env: dict[str, str] | None = None) -> RawClient:
+    async def launch(
+        *, faulty: bool = False, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> RawClient:
         if WIRED and not faulty:
-            command = [*SERVER_COMMAND, "--log-level", "debug"]
+            command = [*SERVER_COMMAND, *args, "--log-level", "debug"]
         else:
-            command = [sys.executable, "-c", LAUNCHER, "--log-level", "debug"]
+            command = [sys.executable, "-c", LAUNCHER, *args, "--log-level", "debug"]
             command += ["--faulty"] if faulty else []
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -309,3 +312,26 @@ async def test_row19_a_crashing_handler_and_memory_error_are_answered_cleanly(
     assert memory["error"] == {"code": -32803, "message": "test.exhaust failed: out of memory"}
     await client.still_serving()
     assert "KeyError" in server_log(home)  # the traceback is logged, not sent
+
+
+async def test_tcp_mode_uses_the_same_reader(start: Any) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client: RawClient = await start(args=("serve", "--tcp", f"127.0.0.1:{port}"))
+    for _ in range(100):
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            break
+        except OSError:
+            await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the server never listened")
+    init = request(1, "initialize", {"processId": None, "capabilities": {}})
+    writer.write(b"content-length: abc\r\n\r\n{}" + frame(init))
+    header = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    length = int(header.split(b"\r\n")[0].split(b": ")[1])
+    answer = json.loads(await reader.readexactly(length))
+    assert answer["id"] == 1 and "capabilities" in answer["result"]
+    writer.close()
+    assert client.process.returncode is None

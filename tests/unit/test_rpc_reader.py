@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import default_converter
 
 from reaper_lsp.frames import MAX_CONTENT_LENGTH, Event, FrameReader, Message, Rejected
 from reaper_lsp.logs import register_secret
@@ -187,7 +188,7 @@ def test_fuzz_any_garbage_then_a_request_delivers_that_request(
     assert events[-1] == Message(final)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(junk, cuts)
 def test_fuzz_any_garbage_then_initialize_is_answered(garbage: bytes, at: list[int]) -> None:
     async def scenario() -> list[dict[str, Any]]:
@@ -238,8 +239,13 @@ class Job:
     count: int
 
 
+CONVERTER = default_converter()  # one for all servers: each new one compiles its hooks again
+
+
 def make_server() -> tuple[LanguageServer, Capture]:
-    server = LanguageServer("test", "0", protocol_cls=GuardedProtocol)
+    server = LanguageServer(
+        "test", "0", protocol_cls=GuardedProtocol, converter_factory=lambda: CONVERTER
+    )
     server.calls: list[str] = []  # type: ignore[attr-defined]
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
@@ -276,7 +282,7 @@ async def exchange(server: LanguageServer, out: Capture, *payloads: object) -> l
     for payload in payloads:
         for event in reader.feed(frame(payload)):
             deliver(server.protocol, event)
-        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)
     return out.messages()
 
 
@@ -417,3 +423,40 @@ async def test_pygls_initialize_params_line_is_not_logged(caplog: pytest.LogCapt
     await exchange(server, out, request(1, "initialize", params))
     assert "result" in answer(out.messages(), 1)
     assert "kEy123456" not in caplog.text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+positions = st.fixed_dictionaries(
+    {"line": st.integers(-5, 2**54), "character": st.integers(-5, 2**54) | st.text(max_size=3)}
+)
+random_params = st.one_of(
+    json_values,
+    st.builds(lambda p: {"textDocument": {"uri": "file:///a.py"}, "position": p}, positions),
+    st.fixed_dictionaries({
+        "command": st.sampled_from(["test.fail", "test.oom", "test.job", "nope"]) | json_values,
+        "arguments": st.lists(json_values, max_size=3) | json_values,
+    }),
+)  # fmt: skip
+methods = st.sampled_from([
+    "textDocument/hover", "textDocument/completion", "workspace/executeCommand", "initialize",
+    "shutdown", "textDocument/didOpen", "$/cancelRequest", "initialized", "test/unknown",
+])  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(methods, random_params), min_size=1, max_size=6))
+def test_fuzz_every_request_gets_exactly_one_answer(calls: list[tuple[str, object]]) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        server, out = make_server()
+        await exchange(server, out, request(0, "initialize", INIT))
+        await exchange(server, out, *(request(n, m, p) for n, (m, p) in enumerate(calls, 1)))
+        return out.messages()
+
+    answered = [m["id"] for m in asyncio.run(scenario()) if "id" in m and "method" not in m]
+    assert sorted(answered) == list(range(len(calls) + 1))
