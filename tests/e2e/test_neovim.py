@@ -285,3 +285,30 @@ def test_autotrigger_inserts_nothing_unasked_and_the_menu_comes_when_asked(
     ]
     assert result["asked_line"] == "        data = f.read()"
     assert len(openai_fake.script.requests) == 1, "the space, the dot or the newline asked"
+
+
+@pytest.mark.skipif(
+    LEGACY_NVIM is None or _version(LEGACY_NVIM) >= (0, 11),
+    reason="needs a Neovim older than 0.11 at /usr/bin/nvim (Debian 12: apt-get install neovim)",
+)
+def test_neovim_before_0_11_gets_a_clear_message_and_a_working_menu(
+    tmp_path: Path, home: Path, openai_fake: FakeServer
+) -> None:
+    assert LEGACY_NVIM is not None
+    openai_fake.script.default = Reply(text=BOX_BODY.lstrip(" "))
+    source = write_source(tmp_path, "box.py", BOX)
+    result = run_plugin(
+        LEGACY_NVIM,
+        "legacy_menu.lua",
+        tmp_path,
+        home,
+        source,
+        openai_setup(openai_fake),
+        OPENAI_API_KEY="sk-test",
+    )
+    [warning] = [n["message"] for n in result["notes"] if "0.11" in n["message"]]
+    assert warning.startswith("reaper-lsp's plugin needs Neovim 0.11+ for ghost text")
+    assert "menu-only set-up" in warning and "<C-x><C-o>" in warning
+    assert result["omnifunc"] == "v:lua.vim.lsp.omnifunc"
+    assert result["lines"] == [*BOX.splitlines()[:2], *BOX_BODY.splitlines()]
+    assert result["statusline"] == "reaper: openai"

@@ -40,12 +40,21 @@ end
 
 --- The reaper-lsp client for `bufnr` (default: current buffer), else any running one.
 function M.client(bufnr)
-  local get = vim.lsp.get_clients or vim.lsp.get_active_clients
-  local attached = get({ name = NAME, bufnr = bufnr or vim.api.nvim_get_current_buf() })
-  if attached[1] then
-    return attached[1]
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  if vim.lsp.get_clients then
+    return vim.lsp.get_clients({ name = NAME, bufnr = bufnr })[1]
+      or vim.lsp.get_clients({ name = NAME })[1]
   end
-  return get({ name = NAME })[1]
+  local running -- before 0.10 get_active_clients() has no filter (0.7) or no name filter
+  for _, client in pairs(vim.lsp.get_active_clients()) do
+    if client.name == NAME then
+      if vim.lsp.buf_is_attached(bufnr, client.id) then
+        return client
+      end
+      running = running or client
+    end
+  end
+  return running
 end
 
 local function on_status(_, params)

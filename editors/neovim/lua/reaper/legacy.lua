@@ -4,7 +4,7 @@
 local M = {}
 
 M.MESSAGE = "reaper-lsp's plugin needs Neovim 0.11+ for ghost text, its keymaps and vim.lsp.config; "
-  .. 'menu-only set-up: the suggestion is the first item of <C-x><C-o> (single-line there)'
+  .. 'menu-only set-up: the suggestion is the first item of <C-x><C-o>'
 
 local client_id
 
@@ -22,6 +22,28 @@ local function root_dir(path, markers)
     end
   end
   return vim.fn.getcwd()
+end
+
+-- These versions insert a completion word's newlines as NUL characters (shown as ^@): once our
+-- item is accepted, break the inserted text into its lines.
+local function split_lines()
+  local item = vim.tbl_get(vim.v.completed_item or {}, 'user_data', 'nvim', 'lsp', 'completion_item')
+  local detail = type(item) == 'table' and item.detail or ''
+  if type(detail) ~= 'string' or detail:sub(1, 10) ~= 'reaper-lsp' then
+    return
+  end
+  local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+  local line = vim.api.nvim_get_current_line()
+  local before, after = line:sub(1, col), line:sub(col + 1)
+  before = before:gsub('%z', '\n')
+  if not before:find('\n') then
+    return
+  end
+  local lines = vim.split(before, '\n', { plain = true })
+  local last = lines[#lines]
+  lines[#lines] = last .. after
+  vim.api.nvim_buf_set_lines(0, row - 1, row, false, lines)
+  vim.api.nvim_win_set_cursor(0, { row + #lines - 1, #last })
 end
 
 local function attach(config, bufnr)
@@ -43,6 +65,11 @@ local function attach(config, bufnr)
   if client_id then
     vim.lsp.buf_attach_client(bufnr, client_id)
     vim.bo[bufnr].omnifunc = 'v:lua.vim.lsp.omnifunc'
+    vim.api.nvim_create_autocmd('CompleteDone', {
+      group = vim.api.nvim_create_augroup('reaper.legacy.' .. bufnr, { clear = true }),
+      buffer = bufnr,
+      callback = split_lines,
+    })
   end
 end
 
