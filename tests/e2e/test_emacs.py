@@ -213,3 +213,25 @@ def test_lsp_mode_bare_completion_at_point_inserts_the_first_line_only(
     lines = result["text"].split("\n")
     assert lines[LINE - 1] == "    for item in items:"
     assert result["text"].count("print(item, flush=True)") == 1
+
+
+@needs_emacs
+@needs_eglot
+@needs_lsp_mode
+def test_reaper_lsp_el_byte_compiles_without_warnings(tmp_path: Path) -> None:
+    assert EMACS is not None
+    source = tmp_path / "reaper-lsp.el"
+    shutil.copy(ROOT / "editors" / "emacs" / "reaper-lsp.el", source)
+    setup = (
+        "(progn (require 'package)"
+        f' (add-to-list \'package-directory-list "{ELPA}") (package-initialize)'
+        " (setq byte-compile-error-on-warn t))"
+    )
+    done = subprocess.run(
+        [EMACS, "--batch", "-Q", "--eval", setup, "-f", "batch-byte-compile", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "reaper-lsp.elc").exists()
