@@ -1,4 +1,4 @@
-" reaper-lsp for Vim 9 (and Neovim) through ALE or vim-lsp.
+" reaper-lsp for Vim 9 through ALE or vim-lsp (Neovim: see editors/neovim instead).
 "
 " Copy this file to ~/.vim/plugin/reaper.vim (or `source` it from your vimrc). It registers
 " the `reaper-lsp` server with whichever of the two clients is installed and adds:
