@@ -312,3 +312,4 @@ def test_neovim_before_0_11_gets_a_clear_message_and_a_working_menu(
     assert result["omnifunc"] == "v:lua.vim.lsp.omnifunc"
     assert result["lines"] == [*BOX.splitlines()[:2], *BOX_BODY.splitlines()]
     assert result["statusline"] == "reaper: openai"
+    assert "suggestions from: openai → local" in result["status"].splitlines()

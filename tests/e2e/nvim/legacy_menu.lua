@@ -1,5 +1,5 @@
 -- Neovim before 0.11 (Debian's 0.7): the plugin says what it needs, then its menu-only set-up
--- attaches the server and <C-x><C-o> inserts the suggestion, all its lines.
+-- attaches the server and <C-x><C-o> inserts the suggestion, all its lines; :Reaper works.
 local t = dofile(assert(os.getenv('REAPER_TEST_LIB')))
 local result = t.result
 
@@ -24,7 +24,14 @@ vim.api.nvim_create_autocmd('CompleteDone', {
 local function finish()
   result.lines = t.lines(bufnr)
   result.statusline = require('reaper').statusline()
-  t.finish(nil)
+  -- The commands work on these versions too.
+  vim.cmd('Reaper status')
+  t.poll('status', function()
+    return t.note('reaper-lsp: reaper-lsp ')
+  end, 15000, function(summary)
+    result.status = summary
+    t.finish(nil)
+  end)
 end
 
 t.poll('attach', t.attached(bufnr), 30000, function()

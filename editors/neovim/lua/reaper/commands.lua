@@ -16,8 +16,9 @@ local function request(client, method, params, handler)
   return client.request(method, params, handler)
 end
 
---- Run server command `name` with `args`; `done(result)` on success, errors are notified.
-local function run(name, args, done)
+--- Run server command `name` with `args`; `done(result)` on success, errors are notified
+--- (and given to `failed(message)` when there is one).
+local function run(name, args, done, failed)
   local client = reaper.client()
   if not client then
     notify('the server is not running in this buffer (see :checkhealth vim.lsp)', vim.log.levels.ERROR)
@@ -26,7 +27,11 @@ local function run(name, args, done)
   local params = { command = name, arguments = args }
   request(client, 'workspace/executeCommand', params, function(err, result)
     if err then
-      notify(err.message or tostring(err), vim.log.levels.ERROR)
+      local message = err.message or tostring(err)
+      notify(message, vim.log.levels.ERROR)
+      if failed then
+        failed(message)
+      end
     else
       done(result or {})
     end
@@ -229,6 +234,11 @@ function M.chat(prompt)
       text = text .. '\n\n— ' .. answer.provider
     end
     vim.api.nvim_buf_set_lines(chat.bufnr, keep, -1, false, vim.split(text, '\n', { plain = true }))
+  end, function(message)
+    chats[id] = nil
+    if vim.api.nvim_buf_is_valid(chat.bufnr) then
+      append(chat.bufnr, '(no answer: ' .. message .. ')')
+    end
   end)
 end
 
