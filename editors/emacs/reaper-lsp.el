@@ -105,8 +105,9 @@ in a mode hook) starts both."
       :new-connection (lsp-stdio-connection (lambda () reaper-lsp-program))
       :activation-fn (lambda (&rest _) t)
       :server-id 'reaper-lsp
+      ;; An add-on starts next to the buffer's main server instead of competing with it
+      ;; on priority.
       :add-on? t
-      :priority -2
       :initialization-options (lambda () reaper-lsp-initialization-options)
       :notification-handlers
       (let ((handlers (make-hash-table :test #'equal)))
@@ -186,12 +187,17 @@ Call ON-RESULT with its result, or ON-ERROR with the error's message."
 
 ;;;; Commands
 
+(defun reaper-lsp--read-provider (prompt)
+  "With a prefix argument, ask which account with PROMPT; nil means the default."
+  (when current-prefix-arg
+    (completing-read prompt '("copilot" "google") nil t nil nil reaper-lsp-sign-in-provider)))
+
 ;;;###autoload
 (defun reaper-sign-in (&optional provider)
-  "Sign in to PROVIDER (default `reaper-lsp-sign-in-provider').
+  "Sign in to PROVIDER: `reaper-lsp-sign-in-provider', or asked with a prefix.
 For Copilot the one-time code is shown and copied to the kill ring; paste it on
-the page the server opens in your browser.  The sign-in finishes on its own."
-  (interactive)
+the page opened in your browser.  The sign-in finishes on its own."
+  (interactive (list (reaper-lsp--read-provider "Sign in to: ")))
   (let* ((provider (or provider reaper-lsp-sign-in-provider))
          (request (list :provider provider))
          (started (reaper-lsp-execute "reaper.signIn" request))
@@ -214,7 +220,7 @@ the page the server opens in your browser.  The sign-in finishes on its own."
 ;;;###autoload
 (defun reaper-sign-out (&optional provider)
   "Forget the sign-in to PROVIDER (default `reaper-lsp-sign-in-provider')."
-  (interactive)
+  (interactive (list (reaper-lsp--read-provider "Sign out of: ")))
   (let ((provider (or provider reaper-lsp-sign-in-provider)))
     (reaper-lsp-execute "reaper.signOut" (list :provider provider))
     (message "reaper-lsp: signed out of %s" provider)))
@@ -261,8 +267,9 @@ A summary goes to the echo area, the details to `*reaper-status*'."
   "Ask PROMPT about the current buffer; the answer streams into `*reaper-chat*'."
   (interactive "sAsk reaper-lsp: ")
   (let ((buffer (get-buffer-create reaper-lsp--chat-buffer))
-        (request (list :prompt prompt
-                       :textDocument (list :uri (reaper-lsp--uri)))))
+        (request (append (list :prompt prompt)
+                         (when buffer-file-name
+                           (list :textDocument (list :uri (reaper-lsp--uri)))))))
     (with-current-buffer buffer
       (let ((inhibit-read-only t))
         (goto-char (point-max))
