@@ -313,3 +313,25 @@ def test_neovim_before_0_11_gets_a_clear_message_and_a_working_menu(
     assert result["lines"] == [*BOX.splitlines()[:2], *BOX_BODY.splitlines()]
     assert result["statusline"] == "reaper: openai"
     assert "suggestions from: openai → local" in result["status"].splitlines()
+
+
+@needs_012
+def test_plugin_accept_line_takes_one_line_of_a_multi_line_suggestion(
+    tmp_path: Path, home: Path, openai_fake: FakeServer
+) -> None:
+    assert NVIM is not None
+    openai_fake.script.queue(Reply(text="y = x * 2\n    return y"))
+    openai_fake.script.default = Reply(text="")
+    source = write_source(tmp_path, "double.py", "def double(x):\n    \n")
+    result = run_plugin(
+        NVIM,
+        "plugin_accept_line.lua",
+        tmp_path,
+        home,
+        source,
+        openai_setup(openai_fake),
+        OPENAI_API_KEY="sk-test",
+    )
+    assert result["ghost_text"] == "y = x * 2\n    return y"
+    assert result["after_line"] == ["def double(x):", "    y = x * 2"]
+    assert result["rest_ghost_text"] == "\n    return y"

@@ -13,7 +13,7 @@ local function line2()
   return vim.api.nvim_buf_get_lines(bufnr, 1, 2, false)[1]
 end
 
-t.poll('attach', t.attached(bufnr), 15000, function()
+t.poll('attach', t.attached(bufnr), 30000, function()
   vim.api.nvim_win_set_cursor(0, { 2, 0 })
   vim.cmd('startinsert!')
   t.poll('ghost text', function()
