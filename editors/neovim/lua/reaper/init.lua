@@ -91,8 +91,8 @@ local WORDS = {
   ['half-open'] = 'retrying',
 }
 
---- A short statusline string: '' when no reaper-lsp client runs; otherwise 'reaper', the
---- provider last seen working, or the first provider that needs attention.
+--- A short statusline string: '' when no reaper-lsp client runs; otherwise the first provider
+--- (by name) that needs attention, else one that answered, else just 'reaper'.
 function M.statusline()
   if not M.client() then
     return ''
