@@ -174,6 +174,25 @@ class FrameReader:
         events.append(Message(payload))
         return True
 
+    @property
+    def waiting_for_body(self) -> bool:
+        return self._state is _State.BODY and len(self._buf) > 0
+
+    def idle(self) -> list[Event]:
+        """The stream paused in the middle of a body. If what came is already a whole JSON
+        value, the Content-Length was too large: deliver it now rather than when the next
+        message arrives (a proper prefix of a JSON object is never valid JSON)."""
+        if not self.waiting_for_body:
+            return []
+        try:
+            payload = json.loads(bytes(self._buf).decode("utf-8"))
+        except (ValueError, RecursionError, MemoryError):
+            return []
+        log.warning("JSON-RPC frame shorter than its Content-Length %d", self._need)
+        self._buf.clear()
+        self._state = _State.SEEK
+        return [Message(payload)]
+
     def _discard(self, events: list[Event]) -> bool:
         embedded = _HEADER_LINE.search(self._buf)
         if embedded is not None and embedded.start() < self._need:

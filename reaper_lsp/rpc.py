@@ -51,6 +51,7 @@ INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
 REQUEST_FAILED = -32803
 CHUNK = 64 * 1024
+IDLE_SECONDS = 0.5
 _MAX_MESSAGE = 300
 _SNAKE = re.compile(r"_([a-z])")
 
@@ -307,11 +308,20 @@ async def serve_stream(
 ) -> None:
     """Read until end of stream (or `stop`), delivering every event to `protocol`."""
     frames = FrameReader(max_length)
+    reading: asyncio.Future[bytes] | None = None
     while not stop.is_set():
-        data = await read()
-        if not data:
-            break
-        for event in frames.feed(data):
+        reading = reading or asyncio.ensure_future(read())
+        # A body that stops short may be a whole message under a too-large Content-Length.
+        pause = IDLE_SECONDS if frames.waiting_for_body else None
+        done, _ = await asyncio.wait({reading}, timeout=pause)
+        if not done:
+            events = frames.idle()
+        else:
+            data, reading = reading.result(), None
+            if not data:
+                break
+            events = frames.feed(data)
+        for event in events:
             deliver(protocol, event)
 
 

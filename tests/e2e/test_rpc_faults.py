@@ -178,6 +178,14 @@ async def test_row1_after_a_bad_frame_the_next_request_is_answered(start: Any, b
     await client.still_serving()
 
 
+async def test_row1_a_too_large_length_is_answered_when_the_client_pauses(start: Any) -> None:
+    client: RawClient = await start()
+    await client.initialize()
+    client.send(BAD_FRAMES["length too large"])  # and nothing more: the client waits
+    assert isinstance((await client.answer(7))["result"], dict)
+    await client.still_serving()
+
+
 async def test_row2_a_terabyte_content_length_is_dropped_in_constant_memory(start: Any) -> None:
     client: RawClient = await start()
     await client.initialize()

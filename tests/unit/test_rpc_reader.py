@@ -120,6 +120,16 @@ def test_a_length_too_large_still_delivers_a_complete_body_and_the_next_frame() 
     assert read(stream) == [Message(GOOD), Message(request(2, "b"))]
 
 
+def test_a_pause_after_a_whole_body_delivers_it_despite_a_too_large_length() -> None:
+    reader = FrameReader()
+    body = json.dumps(GOOD).encode()
+    assert reader.feed(b"Content-Length: %d\r\n\r\n" % (len(body) + 9) + body[:-1]) == []
+    assert reader.waiting_for_body and reader.idle() == []  # not yet a whole JSON value
+    assert reader.feed(body[-1:] + b"  ") == []
+    assert reader.idle() == [Message(GOOD)]
+    assert reader.feed(b"\r\n" + frame(request(2, "b"))) == [Message(request(2, "b"))]
+
+
 def test_an_over_long_body_is_dropped_with_the_id_it_started_with() -> None:
     big = json.dumps(request("big", "x", {"text": "y" * 500})).encode()
     stream = b"Content-Length: %d\r\n\r\n" % len(big) + big + frame(GOOD)
@@ -179,13 +189,19 @@ cuts = st.lists(st.integers(0, 10_000), max_size=8)
 
 
 @settings(max_examples=600, deadline=None)
-@given(junk, cuts)
+@given(junk, cuts, st.booleans())
 def test_fuzz_any_garbage_then_a_request_delivers_that_request(
-    garbage: bytes, at: list[int]
+    garbage: bytes, at: list[int], pauses: bool
 ) -> None:
     final = request("final", "textDocument/hover")
-    events = read(*split_at(garbage + frame(final), at))
+    reader = FrameReader()
+    events: list[Event] = []
+    for chunk in split_at(garbage + frame(final), at):
+        events += reader.feed(chunk)
+        if pauses:  # the client goes quiet between reads
+            events += reader.idle()
     assert events[-1] == Message(final)
+    assert events.count(Message(final)) == 1
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
