@@ -89,7 +89,10 @@ def _envelope_problem(payload: object) -> str | None:
 def _conversion_problem(method: str, exc: BaseException, *, lsp_names: bool = True) -> str:
     """What was wrong with the params, from cattrs's errors: paths, never a traceback."""
     cause = exc.__cause__ or exc
-    parts = [p.replace("$.", "") for p in cattrs.transform_error(cause)]
+    try:
+        parts = [p.replace("$.", "") for p in cattrs.transform_error(cause)]
+    except Exception:
+        parts = [type(cause).__name__]
     if lsp_names:  # lsprotocol's attributes are the protocol's camelCase names in snake_case
         parts = [_SNAKE.sub(lambda m: m.group(1).upper(), p) for p in parts]
     pending: list[BaseException] = [cause]
@@ -117,6 +120,8 @@ def deliver(protocol: JsonRPCProtocol, event: Event) -> None:
         return
     assert isinstance(payload, dict)
     method, msg_id = payload.get("method"), payload.get("id")
+    if method is not None and "params" not in payload:  # optional in JSON-RPC, not to pygls
+        payload = {**payload, "params": None}
     try:
         message = protocol.structure_message(payload)
     except Exception as exc:

@@ -431,6 +431,17 @@ async def test_json_that_is_not_a_message_is_an_invalid_request(
     assert sent[0]["error"]["code"] == -32600
 
 
+async def test_a_request_without_params_is_dispatched_like_one_with_null_params() -> None:
+    server, out = await started()
+    bare = [{"jsonrpc": "2.0", "id": n, "method": m} for n, m in enumerate(
+        ["test/unknown", "textDocument/hover", "shutdown"], 1)]  # fmt: skip
+    sent = await exchange(server, out, *bare)
+    assert answer(sent, 1)["error"]["code"] == -32601  # method not found
+    assert answer(sent, 2)["error"]["code"] == -32602
+    assert "params" in answer(sent, 2)["error"]["message"]
+    assert answer(sent, 3)["result"] is None
+
+
 async def test_pygls_initialize_params_line_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
     install_log_guard()
     server, out = make_server()
