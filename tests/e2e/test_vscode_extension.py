@@ -1,17 +1,23 @@
 """The VS Code extension in editors/vscode builds with npm, passes its own tests (unit tests of
-its logic, and the real server driven through VS Code's protocol library), and packages to a
-`.vsix` that carries everything `out/extension.js` loads at run time."""
+its logic; the real server driven through VS Code's protocol library; the extension itself with
+the real language client in a stand-in editor, signing in against the fake GitHub), and packages
+to a `.vsix` that carries everything `out/extension.js` loads at run time."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fakes import github as fake_github
+from tests.fakes.runner import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSION = ROOT / "editors" / "vscode"
@@ -67,7 +73,23 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def test_extension_builds_passes_its_tests_and_packages_a_complete_vsix(tmp_path: Path) -> None:
+@pytest.fixture
+def github_fake() -> Iterator[FakeServer]:
+    server = FakeServer(fake_github.create_app())
+    server.start()
+    state = server.app.state
+    state.base_url = server.base_url
+    state.device_interval = 0  # the device-flow polls answer at once
+    state.slow_down_interval = 0
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_extension_builds_passes_its_tests_and_packages_a_complete_vsix(
+    tmp_path: Path, github_fake: FakeServer
+) -> None:
     assert NPM is not None and NODE is not None
     work = tmp_path / "vscode"
     # A copy, so a developer's node_modules, out/ and .vsix neither help nor get clobbered.
@@ -75,6 +97,7 @@ def test_extension_builds_passes_its_tests_and_packages_a_complete_vsix(tmp_path
     env = {
         **os.environ,
         "REAPER_LSP": str(SERVER),
+        "REAPER_FAKE_GITHUB": github_fake.base_url,
         "npm_config_fund": "false",
         "npm_config_audit": "false",
         "npm_config_update_notifier": "false",
@@ -83,10 +106,16 @@ def test_extension_builds_passes_its_tests_and_packages_a_complete_vsix(tmp_path
     _run([NPM, "ci"], work, env)
     tests = _run([NPM, "test"], work, env)
     assert "# fail 0" in tests
-    # The server tests run (not skipped) when the server is installed, as it is here.
+    # Nothing skipped: the server is installed here and the fake GitHub is up.
     assert SERVER.exists()
     assert "# skipped 0" in tests, tests[-2000:]
-    assert "inline completion answers from the open document" in tests
+    for name in (
+        "inline completion answers from the open document",
+        "ghost text comes from the inline provider the language client registered",
+        "sign-in shows the code, copies it, opens the page once, waits, and names the user",
+    ):
+        assert re.search(rf"^\s*ok \d+ - {re.escape(name)}$", tests, re.M), name
+    assert github_fake.app.state.github_tokens, "the sign-in never reached the fake GitHub"
 
     _run([NPM, "run", "package"], work, env)
     [vsix] = work.glob("reaper-lsp-*.vsix")
