@@ -1,29 +1,48 @@
-"""Command line: argument parsing and printing only; the work is done by the engine/server."""
+"""Command line: argument parsing and printing only; the work is done by the app/server."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import TextIO
 
 from reaper_lsp import __version__
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
-    common.add_argument("--log-file", default=None, help="log here instead of stderr")
-
-    parser = argparse.ArgumentParser(
-        prog="reaper-lsp",
-        description="AI code completion and chat for any editor that speaks LSP.",
-        parents=[common],
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options accepted before and after the subcommand. A subcommand's copy has no
+    defaults (SUPPRESS), so it only sets a value the user typed after the subcommand and
+    never overwrites one typed before it."""
+    unset = argparse.SUPPRESS
+    parser.add_argument(
+        "--log-level",
+        default="WARNING" if defaults else unset,
+        help="DEBUG, INFO, WARNING or ERROR",
+    )
+    parser.add_argument(
+        "--log-file", default=None if defaults else unset, help="log here instead of stderr"
     )
     parser.add_argument("--version", action="version", version=f"reaper-lsp {__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reaper-lsp",
+        description="AI code completion and chat for any editor that speaks LSP. Without a "
+        "command, runs the language server on stdin/stdout (what editors start).",
+    )
+    _global_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command")
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, defaults=False)
 
     serve = sub.add_parser("serve", parents=[common], help="run the language server (default)")
     mode = serve.add_mutually_exclusive_group()
@@ -31,33 +50,62 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP port (debugging)")
 
     complete = sub.add_parser(
-        "complete", parents=[common], help="print one completion for a position in a file"
+        "complete",
+        parents=[common],
+        help="print one completion for a position in a file",
+        description="Print one completion for a position in FILE through the same provider "
+        "chain as the server (the provider on stderr, the suggestion on stdout). The file's "
+        "project (its version-control root, else the nearest folder with a project file, else "
+        "its folder) is the workspace the offline engine reads. Exit 1: no suggestion.",
     )
     complete.add_argument("file", type=Path)
     complete.add_argument("--line", type=int, required=True, help="1-based line")
     complete.add_argument("--col", type=int, required=True, help="1-based column (characters)")
 
     login = sub.add_parser(
-        "login", parents=[common], help="sign in: GitHub for Copilot, Google for Claude on Vertex"
+        "login",
+        parents=[common],
+        help="sign in: GitHub for Copilot, Google for Claude on Vertex",
+        description="Sign in from a terminal, into the token store the server reads (a running "
+        "server uses it from its next request). copilot: prints a one-time code and "
+        "https://github.com/login/device, where you enter it (any device will do), then waits "
+        "until GitHub confirms. google: prints an address to open in a browser on this machine "
+        "(the answer comes back to a one-shot listener on 127.0.0.1).",
     )
     login.add_argument("provider", choices=["copilot", "google"])
-    login.add_argument("--no-browser", action="store_true", help="only print the address to open")
-    logout = sub.add_parser("logout", parents=[common], help="forget a sign-in")
+    login.add_argument(
+        "--no-browser", action="store_true", help="only print the address; do not open a browser"
+    )
+    logout = sub.add_parser(
+        "logout",
+        parents=[common],
+        help="forget a sign-in",
+        description="Forget reaper-lsp's own sign-in (copilot.vim's or gcloud's stay theirs).",
+    )
     logout.add_argument("provider", choices=["copilot", "google"])
 
     sub.add_parser("config", parents=[common], help="print the effective configuration")
-    sub.add_parser("status", parents=[common], help="providers, config file, last run figures")
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="which providers answer now, sign-ins, config file, the last server run",
+    )
+    status.add_argument("--json", action="store_true", help="everything, as JSON")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGINT, _quit_quietly)
     args = build_parser().parse_args(argv)
     from reaper_lsp.logs import setup_logging
 
     setup_logging(args.log_level, args.log_file)
     command = args.command or "serve"
     if command == "serve":
-        return _serve(getattr(args, "tcp", None))
+        tcp = getattr(args, "tcp", None)
+        if tcp is None and sys.stdin.isatty():
+            print(_TERMINAL_NOTICE, file=sys.stderr, flush=True)
+        return _serve(tcp)
     if command == "complete":
         return asyncio.run(_complete(args.file, args.line, args.col))
     if command == "login":
@@ -71,64 +119,131 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "config":
         return _config()
     if command == "status":
-        return _status()
+        return _status(as_json=args.json)
     raise AssertionError(command)
 
 
+_TERMINAL_NOTICE = """\
+reaper-lsp is a language server: an editor starts it and talks LSP to it over stdin/stdout.
+  Set up an editor: ready configurations are in the editors/ folder of the reaper-lsp
+                    source (Neovim, VS Code, Helix, Zed, ...); the command to start is `reaper-lsp`.
+  Try it here:      reaper-lsp complete FILE --line L --col C    (reaper-lsp --help for more)
+Serving LSP on stdin now; Ctrl-C quits."""
+
+
+def _quit_quietly(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C ends any command at once, with exit status 130 and no traceback. Exiting here
+    rather than raising KeyboardInterrupt is deliberate: the stdio server's reader thread sits
+    in a blocking read() that no exception reaches, so interpreter shutdown would wait for it
+    until a second Ctrl-C aborted the process. Only os.write here: the signal may arrive in
+    the middle of a write to sys.stderr, which must not be re-entered."""
+    with contextlib.suppress(OSError):
+        if os.isatty(2):
+            os.write(2, b"\r\033[K")  # clear a spinner or the echoed ^C, print nothing
+    os._exit(130)
+
+
 def _serve(tcp: str | None) -> int:
+    from reaper_lsp.rpc import install_log_guard, run_stdio, run_tcp
     from reaper_lsp.server import create_server
 
+    install_log_guard()
     server = create_server()
     if tcp:
         host, _, port = tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
+        run_tcp(server, host or "127.0.0.1", int(port))
     else:
-        server.start_io()
+        run_stdio(server)
     return 0
 
 
-def _workspace_of(file: Path) -> tuple[Path, Path]:
-    """(absolute file, workspace root): the current directory when the file is in it, else
-    the file's folder."""
-    path = file.absolute()
-    root = Path.cwd()
-    return path, root if path.is_relative_to(root) else path.parent
+_VCS_MARKERS = (".git", ".hg", ".svn", ".jj")
+_PROJECT_MARKERS = (
+    "pyproject.toml", "setup.py", "setup.cfg", "package.json", "Cargo.toml", "go.mod",
+    "pom.xml", "build.gradle", "build.gradle.kts", "Gemfile", "composer.json", "mix.exs",
+    "CMakeLists.txt",
+)  # fmt: skip
+
+
+def project_root(file: Path) -> Path:
+    """The workspace `complete` reads for an absolute `file`: its version-control root, else
+    the nearest folder with a project file, else the file's folder. Never the current
+    directory: run from / or a home folder, that is thousands of unrelated files."""
+    for markers in (_VCS_MARKERS, _PROJECT_MARKERS):
+        for folder in file.parents:
+            if any((folder / marker).exists() for marker in markers):
+                return folder
+    return file.parent
+
+
+def position_problem(text: str, line: int, col: int, name: str) -> str | None:
+    """What is wrong with a 1-based (line, column) in `text`, naming the valid range; None
+    when the position exists. The line after a final newline exists (a cursor can be there);
+    the column just after a line's last character too."""
+    from reaper_lsp.core.document import split_lines, strip_terminator
+
+    lines = split_lines(text)
+    if not 1 <= line <= len(lines):
+        where = "past the end of" if line > len(lines) else "not a line of"
+        return f"--line {line} is {where} {name}: lines are 1 to {len(lines)}"
+    last = len(strip_terminator(lines[line - 1])) + 1
+    if not 1 <= col <= last:
+        return (
+            f"--col {col} is outside line {line} of {name}: columns are 1 to {last}"
+            f" ({last} is just after the line's last character)"
+        )
+    return None
+
+
+def _out(text: str, stream: TextIO) -> None:
+    """Write what a model or a config file supplied: no escape sequence or control character
+    of theirs reaches the terminal."""
+    from reaper_lsp.core.sanitize import sanitize_terminal
+
+    stream.write(sanitize_terminal(text) + "\n")
+    stream.flush()
 
 
 async def _complete(file: Path, line: int, col: int) -> int:
     from reaper_lsp import config
+    from reaper_lsp.app import App
     from reaper_lsp.core.document import Position, index_to_utf16
-    from reaper_lsp.engine import Engine, language_of
     from reaper_lsp.logs import register_secret
+    from reaper_lsp.workspace import language_of
 
+    path = await asyncio.to_thread(file.absolute)
     try:
-        path, root = await asyncio.to_thread(_workspace_of, file)
         text = await asyncio.to_thread(path.read_text, encoding="utf-8", errors="replace")
     except OSError as exc:
-        print(f"reaper-lsp: cannot read {file}: {exc.strerror}", file=sys.stderr)
+        _out(f"reaper-lsp complete: error: cannot read {file}: {exc.strerror or exc}", sys.stderr)
         return 2
+    problem = position_problem(text, line, col, str(file))
+    if problem is not None:
+        _out(f"reaper-lsp complete: error: {problem}", sys.stderr)
+        return 2
+    root = await asyncio.to_thread(project_root, path)
     loaded = config.load(workspace_root=root)
-    for problem in loaded.errors:
-        print(f"reaper-lsp: config: {problem}", file=sys.stderr)
-    engine = Engine(loaded, workspace_roots=[root])
-    for secret in engine.secrets():
+    for error in loaded.errors:
+        _out(f"reaper-lsp: config: {error}", sys.stderr)
+    app = App(loaded, workspace_roots=[root])
+    for secret in app.secrets():
         register_secret(secret)
     try:
         uri = path.as_uri()
-        doc = engine.documents.open(uri, language_of(file), 1, text)
+        doc = app.workspace.documents.open(uri, language_of(file), 1, text)
         line_text = doc.line_text(line - 1)
         position = Position(line - 1, index_to_utf16(line_text, max(0, col - 1)))
-        await engine.start()
-        await engine.local.wait_scanned()
-        suggestion = await engine.complete(uri, position)
+        await app.start()
+        await app.local.wait_scanned()
+        suggestion = await app.completion.complete(uri, position, invoked=True)
     finally:
-        await engine.aclose()
+        await app.aclose()
     if suggestion is None:
         print("reaper-lsp: no suggestion", file=sys.stderr)
         return 1
     model = f" ({suggestion.model})" if suggestion.model else ""
-    print(f"# {suggestion.provider}{model}", file=sys.stderr)
-    sys.stdout.write(suggestion.text + "\n")
+    _out(f"# {suggestion.provider}{model}", sys.stderr)
+    _out(suggestion.text, sys.stdout)
     return 0
 
 
@@ -146,33 +261,36 @@ def _config() -> int:
     return 1 if loaded.errors else 0
 
 
-def _status() -> int:
+def _status(*, as_json: bool) -> int:
     from reaper_lsp import config
-    from reaper_lsp.engine import Engine, status_file
+    from reaper_lsp.app import App
+    from reaper_lsp.status import status_file
+    from reaper_lsp.status_text import probe_all, summary
 
     loaded = config.load(workspace_root=Path.cwd())
-    engine = Engine(loaded)
-    status = engine.status()
-    print(f"config file: {status['configFile'] or '(none)'}")
-    print("completion chain: " + " → ".join(map(str, status["completionChain"])))  # type: ignore[call-overload]
+    status = App(loaded).status().to_json()
     providers = status["providers"]
     assert isinstance(providers, dict)
-    for name, info in providers.items():
-        ok = "ready" if info["configured"] else f"not usable: {info['reason']}"
-        print(f"  {name:8} {ok}")
+    used = {*map(str, status["completionChain"]), *loaded.settings.chat.providers}  # type: ignore[call-overload]
+    wanted = [n for n, info in providers.items() if info["configured"] and n in used]
+    probes = asyncio.run(probe_all(wanted, loaded.settings))
     path = status_file()
-    if path.exists():
-        last = json.loads(path.read_text(encoding="utf-8"))
-        print(f"last server run ({path}):")
-        print(
-            json.dumps(
-                {
-                    "cache": last.get("cache"),
-                    "providers": {n: p.get("http") for n, p in last.get("providers", {}).items()},
-                },
-                indent=2,
-            )
-        )
-    else:
-        print("no server run recorded yet")
+    last = _read_json(path)
+    if as_json:
+        reachable = {name: problem or "ok" for name, problem in probes.items()}
+        print(json.dumps({**status, "reachable": reachable, "lastRun": last}, indent=2))
+        return 0
+    explicit = bool(os.environ.get("REAPER_CONFIG", "").strip())
+    for line in summary(
+        status, loaded, probes, explicit_config=explicit, last_run=last, last_run_path=path
+    ):
+        _out(line, sys.stdout)
     return 0
+
+
+def _read_json(path: Path) -> dict[str, object] | None:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None

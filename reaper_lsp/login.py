@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import TypeVar
 
 from reaper_lsp import config
-from reaper_lsp.engine import Engine
+from reaper_lsp.app import App
 
 T = TypeVar("T")
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 @contextlib.asynccontextmanager
-async def _engine() -> AsyncIterator[Engine]:
-    engine = Engine(config.load(workspace_root=Path.cwd()))
+async def _app() -> AsyncIterator[App]:
+    app = App(config.load(workspace_root=Path.cwd()))
     try:
-        yield engine
+        yield app
     finally:
-        await engine.aclose()
+        await app.aclose()
 
 
 async def _with_spinner(message: str, work: Awaitable[T]) -> T:
@@ -51,24 +51,24 @@ def _open(url: str, enabled: bool) -> None:
 
 
 async def login(provider: str, *, open_browser: bool = True) -> int:
-    async with _engine() as engine:
+    async with _app() as app:
         try:
             if provider == "copilot":
-                code = await engine.github.start_sign_in()
+                code = await app.github.start_sign_in()
                 print(
                     f"Open {code.verification_uri} and enter the code: {code.user_code}", flush=True
                 )
                 _open(code.verification_uri, open_browser)
-                user = await _with_spinner("waiting for GitHub…", engine.github.confirm_sign_in())
-                await engine.github.copilot_token()
+                user = await _with_spinner("waiting for GitHub…", app.github.confirm_sign_in())
+                await app.github.copilot_token()
                 print(f"Signed in to GitHub as {user}; Copilot is ready.")
             else:
-                url = await engine.google.start_sign_in()
+                url = await app.google.start_sign_in()
                 print(
                     f"Open this address in a browser on this machine to sign in:\n{url}", flush=True
                 )
                 _open(url, open_browser)
-                who = await _with_spinner("waiting for Google…", engine.google.confirm_sign_in())
+                who = await _with_spinner("waiting for Google…", app.google.confirm_sign_in())
                 print(f"Signed in ({who}); Claude on Vertex AI is ready.")
         except Exception as exc:  # every failure is the user's to read, never a traceback
             print(f"reaper-lsp: sign-in failed: {exc}", file=sys.stderr)
@@ -77,10 +77,20 @@ async def login(provider: str, *, open_browser: bool = True) -> int:
 
 
 async def logout(provider: str) -> int:
-    async with _engine() as engine:
-        if provider == "copilot":
-            await engine.github.sign_out()
-        else:
-            await engine.google.sign_out()
+    """Forget reaper-lsp's own sign-in. Exit 0 also when there was none: either way the user
+    is now signed out of reaper-lsp, which is what they asked for."""
+    async with _app() as app:
+        auth = app.github if provider == "copilot" else app.google
+        source = auth.token_source()
+        if source != "reaper-lsp" and not getattr(auth, "store_problem", None):
+            print(f"Not signed in to {provider}; nothing to forget.")
+            if source:
+                print(f"(The sign-in found in {source} is not reaper-lsp's: sign out there.)")
+            return 0
+        try:
+            await auth.sign_out()
+        except Exception as exc:  # a broken token store: say so, never a traceback
+            print(f"reaper-lsp: sign-out failed: {exc}", file=sys.stderr)
+            return 1
     print(f"Signed out of {provider}.")
     return 0
