@@ -13,7 +13,6 @@ import {
   LanguageClient,
   LanguageClientOptions,
   ResponseError,
-  ServerOptions,
   State,
   StaticFeature,
 } from 'vscode-languageclient/node';
@@ -36,6 +35,17 @@ class ReaperClient extends LanguageClient {
     }
     super.registerFeature(feature);
   }
+
+  /** A server that cannot start gets the extension's own message, which says what to install or
+   * set, instead of a second one from the client ("couldn't create connection to server"). */
+  override error(
+    message: string,
+    data?: unknown,
+    showNotification: boolean | 'force' = true,
+  ): void {
+    const replaced = message.endsWith("couldn't create connection to server.");
+    super.error(message, data, replaced ? false : showNotification);
+  }
 }
 
 class Reaper implements vscode.Disposable {
@@ -48,7 +58,11 @@ class Reaper implements vscode.Disposable {
   private signingIn = false;
 
   constructor() {
-    this.item = vscode.window.createStatusBarItem('reaper.status', vscode.StatusBarAlignment.Right, 100);
+    this.item = vscode.window.createStatusBarItem(
+      'reaper.status',
+      vscode.StatusBarAlignment.Right,
+      100,
+    );
     this.item.name = 'reaper-lsp';
     this.item.command = 'reaper.showStatus';
     this.log = vscode.window.createOutputChannel('reaper-lsp', { log: true });
@@ -59,50 +73,21 @@ class Reaper implements vscode.Disposable {
 
   async start(): Promise<void> {
     const config = vscode.workspace.getConfiguration('reaper');
-    const serverPath = logic.expandHome(config.get<string>('serverPath') || 'reaper-lsp', os.homedir());
-    const serverArgs = config.get<string[]>('serverArgs') ?? ['serve', '--stdio'];
+    const command = logic.expandHome(
+      config.get<string>('serverPath') || 'reaper-lsp',
+      os.homedir(),
+    );
+    const args = config.get<string[]>('serverArgs') ?? ['serve', '--stdio'];
     // No `transport`: with TransportKind.stdio the client would append its own `--stdio`.
-    const server: ServerOptions = { command: serverPath, args: serverArgs };
-    const options: LanguageClientOptions = {
-      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
-      initializationOptions: logic.settingsPayload(config.get('settings')).reaper,
-      outputChannel: this.log,
-      middleware: {
-        window: {
-          showDocument: async (params, token, next) => {
-            if (this.signingIn && params.external) {
-              return { success: true }; // the prompt opens it once the code is on the clipboard
-            }
-            const result = await next(params, token);
-            return result instanceof ResponseError ? { success: false } : result;
-          },
-        },
-      },
-    };
-    const client = new ReaperClient('reaper-lsp', 'reaper-lsp', server, options);
-    // Inline completion needs no code here: vscode-languageclient 10 registers VS Code's
-    // InlineCompletionItemProvider when the server advertises `inlineCompletionProvider`. (9.x had
-    // it as a proposed feature sending the pre-3.18 trigger kinds, 0 and 1, which the server
-    // rejects or misreads.)
-    client.onNotification('reaper/status', (params: unknown) => {
-      const status = logic.parseStatus(params);
-      if (status !== undefined && this.board.update(status)) {
-        this.render();
-      }
-    });
-    client.onDidChangeState((event) => {
-      if (event.newState === State.Stopped && this.client === client) {
-        this.board.setServer('stopped', 'the server stopped; see the "reaper-lsp" output');
-        this.render();
-      }
-    });
+    const client = new ReaperClient('reaper-lsp', 'reaper-lsp', { command, args }, this.options());
+    this.watch(client);
     this.client = client;
     this.board.setServer('starting');
     this.render();
     try {
       await client.start();
     } catch (error) {
-      const message = logic.startFailureMessage(serverPath, error);
+      const message = logic.startFailureMessage(command, error);
       this.board.setServer('failed', message);
       this.render();
       void vscode.window.showErrorMessage(message, 'Open Settings').then((choice) => {
@@ -125,6 +110,54 @@ class Reaper implements vscode.Disposable {
     }
   }
 
+  /**
+   * Inline completion needs nothing here: vscode-languageclient 10 registers VS Code's
+   * InlineCompletionItemProvider when the server advertises `inlineCompletionProvider`. (9.x had
+   * it as a proposed feature sending the pre-3.18 trigger kinds, 0 and 1, which the server
+   * rejects or misreads.)
+   */
+  private options(): LanguageClientOptions {
+    const settings = vscode.workspace.getConfiguration('reaper').get('settings');
+    return {
+      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      initializationOptions: logic.settingsPayload(settings).reaper,
+      outputChannel: this.log,
+      middleware: {
+        window: {
+          showDocument: async (params, token, next) => {
+            if (this.signingIn && params.external) {
+              return { success: true }; // the prompt opens it once the code is on the clipboard
+            }
+            const result = await next(params, token);
+            return result instanceof ResponseError ? { success: false } : result;
+          },
+        },
+      },
+    };
+  }
+
+  /** Feeds the status bar from the server's notifications and the client's own state. */
+  private watch(client: ReaperClient): void {
+    client.onNotification('reaper/status', (params: unknown) => {
+      const status = logic.parseStatus(params);
+      if (status !== undefined && this.board.update(status)) {
+        this.render();
+      }
+    });
+    // The client restarts a server that crashed by itself; the status bar follows it there too.
+    client.onDidChangeState((event) => {
+      if (this.client !== client) {
+        return;
+      }
+      if (event.newState === State.Stopped) {
+        this.board.setServer('stopped', 'the server stopped; see the "reaper-lsp" output');
+      } else {
+        this.board.setServer(event.newState === State.Running ? 'running' : 'starting');
+      }
+      this.render();
+    });
+  }
+
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
@@ -144,7 +177,9 @@ class Reaper implements vscode.Disposable {
     if (client === undefined || !client.isRunning()) {
       return;
     }
-    const settings = logic.settingsPayload(vscode.workspace.getConfiguration('reaper').get('settings'));
+    const settings = logic.settingsPayload(
+      vscode.workspace.getConfiguration('reaper').get('settings'),
+    );
     await client.sendNotification(DidChangeConfigurationNotification.type, { settings });
   }
 
@@ -232,7 +267,9 @@ class Reaper implements vscode.Disposable {
   ): Promise<unknown> {
     const client = this.client;
     if (client === undefined || !client.isRunning()) {
-      throw new Error('the server is not running (see the "reaper-lsp" output, then "Reaper: Restart Server")');
+      throw new Error(
+        'the server is not running (see the "reaper-lsp" output, then "Reaper: Restart Server")',
+      );
     }
     const params = { command, arguments: argument === undefined ? [] : [argument] };
     return token === undefined
@@ -246,7 +283,11 @@ class Reaper implements vscode.Disposable {
       return requested; // from a keybinding or another extension: `{"args": "google"}`
     }
     const picked = await vscode.window.showQuickPick(
-      logic.SIGN_IN_PROVIDERS.map((p) => ({ label: p.label, description: p.description, provider: p.provider })),
+      logic.SIGN_IN_PROVIDERS.map((p) => ({
+        label: p.label,
+        description: p.description,
+        provider: p.provider,
+      })),
       { placeHolder: `${verb} which account?` },
     );
     return picked?.provider;
@@ -285,12 +326,19 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   reaper = extension;
   context.subscriptions.push(
     extension,
-    vscode.commands.registerCommand('reaper.signIn', (provider?: unknown) => extension.signIn(provider)),
-    vscode.commands.registerCommand('reaper.signOut', (provider?: unknown) => extension.signOut(provider)),
+    vscode.commands.registerCommand('reaper.signIn', (provider?: unknown) =>
+      extension.signIn(provider),
+    ),
+    vscode.commands.registerCommand('reaper.signOut', (provider?: unknown) =>
+      extension.signOut(provider),
+    ),
     vscode.commands.registerCommand('reaper.showStatus', () => extension.showStatus()),
     vscode.commands.registerCommand('reaper.restart', () => extension.restart()),
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration('reaper.serverPath') || event.affectsConfiguration('reaper.serverArgs')) {
+      if (
+        event.affectsConfiguration('reaper.serverPath') ||
+        event.affectsConfiguration('reaper.serverArgs')
+      ) {
         void extension.restart(); // a different executable needs a new process
       } else if (event.affectsConfiguration('reaper.settings')) {
         void extension.sendSettings();

@@ -142,7 +142,11 @@ export class StatusBoard {
   view(): StatusBarView {
     const footer = 'Click for details.';
     if (this.server === 'starting') {
-      return { text: '$(loading~spin) Reaper', tooltip: 'reaper-lsp is starting…', severity: 'info' };
+      return {
+        text: '$(loading~spin) Reaper',
+        tooltip: 'reaper-lsp is starting…',
+        severity: 'info',
+      };
     }
     if (this.server !== 'running') {
       const why = this.serverProblem || 'the server is not running';
@@ -170,7 +174,13 @@ export class StatusBoard {
 }
 
 export type SignInStart =
-  | { kind: 'device'; provider: string; userCode: string; verificationUri: string; expiresIn?: number }
+  | {
+      kind: 'device';
+      provider: string;
+      userCode: string;
+      verificationUri: string;
+      expiresIn?: number;
+    }
   | { kind: 'browser'; provider: string; authorizeUrl: string };
 
 /** `reaper.signIn`'s result; throws with a readable reason when the server answered nonsense. */
@@ -211,7 +221,8 @@ function minutes(seconds: number): string {
 export function signInPrompt(start: SignInStart): SignInPrompt {
   const name = providerLabel(start.provider);
   if (start.kind === 'device') {
-    const expiry = start.expiresIn !== undefined ? ` The code expires in ${minutes(start.expiresIn)}.` : '';
+    const expiry =
+      start.expiresIn !== undefined ? ` The code expires in ${minutes(start.expiresIn)}.` : '';
     return {
       message: `Sign in to ${name} with the code ${start.userCode}`,
       detail: `Copy the code, open ${start.verificationUri} and paste it there.${expiry}`,
@@ -242,7 +253,8 @@ export function errorText(error: unknown): string {
 }
 
 function errorCode(error: unknown): number | undefined {
-  const code = isObject(error) || error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const code =
+    isObject(error) || error instanceof Error ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'number' ? code : undefined;
 }
 
@@ -259,7 +271,10 @@ export function signInOutcome(
     return { level: 'error', text: `${name}: ${errorText(outcome.error)}` };
   }
   const user = isObject(outcome.result) ? text(outcome.result.user) : undefined;
-  return { level: 'info', text: user ? `Signed in to ${name} as ${user}.` : `Signed in to ${name}.` };
+  return {
+    level: 'info',
+    text: user ? `Signed in to ${name} as ${user}.` : `Signed in to ${name}.`,
+  };
 }
 
 /** What to tell the user after `reaper.signOut`. */
@@ -281,7 +296,8 @@ export function signOutOutcome(
 
 /** Why the server did not start, with what to do about it. */
 export function startFailureMessage(serverPath: string, error: unknown): string {
-  const code = isObject(error) || error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const code =
+    isObject(error) || error instanceof Error ? (error as { code?: unknown }).code : undefined;
   if (code === 'ENOENT' || /ENOENT/.test(errorText(error))) {
     return (
       `reaper-lsp could not start: "${serverPath}" was not found. Install reaper-lsp (see the ` +
@@ -310,7 +326,11 @@ export function statusesFromReport(report: unknown): ProviderStatus[] {
     for (const [account, info] of Object.entries(report.signIn)) {
       if (isObject(info) && typeof info.signedIn === 'boolean') {
         const provider = account === 'github' ? 'copilot' : account;
-        out.push({ provider, state: info.signedIn ? 'signedIn' : 'signedOut', user: text(info.user) });
+        out.push({
+          provider,
+          state: info.signedIn ? 'signedIn' : 'signedOut',
+          user: text(info.user),
+        });
       }
     }
   }

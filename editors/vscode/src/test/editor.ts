@@ -54,7 +54,14 @@ export class Uri {
   static parse(value: string): Uri {
     const url = new URL(value);
     const path = decodeURIComponent(url.pathname);
-    return new Uri(url.protocol.replace(/:$/, ''), url.host, path, url.search.slice(1), url.hash.slice(1), value);
+    return new Uri(
+      url.protocol.replace(/:$/, ''),
+      url.host,
+      path,
+      url.search.slice(1),
+      url.hash.slice(1),
+      value,
+    );
   }
   static file(path: string): Uri {
     return Uri.parse(`file://${encodeURI(path)}`);
@@ -216,11 +223,17 @@ export class Editor {
   answer: (prompt: string, items: string[]) => string | undefined = () => undefined;
   /** Settles once a message matching the pattern has been shown. */
   shownMatching(pattern: RegExp, timeoutMs = 10000): Promise<Shown> {
-    return waitFor(() => this.shown.find((s) => pattern.test(s.message)), timeoutMs, `a message matching ${pattern}`);
+    return waitFor(
+      () => this.shown.find((s) => pattern.test(s.message)),
+      timeoutMs,
+      `a message matching ${pattern}`,
+    );
   }
 
   readonly onDidOpen = new EventEmitter<TextDocument>();
-  readonly onDidChangeConfiguration = new EventEmitter<{ affectsConfiguration(section: string): boolean }>();
+  readonly onDidChangeConfiguration = new EventEmitter<{
+    affectsConfiguration(section: string): boolean;
+  }>();
 
   open(path: string, text: string, languageId = 'python'): TextDocument {
     const document = new TextDocument(Uri.file(path), languageId, text);
@@ -236,18 +249,23 @@ export class Editor {
     }
     const keys = Object.keys(values);
     this.onDidChangeConfiguration.fire({
-      affectsConfiguration: (section) => keys.some((k) => k === section || k.startsWith(`${section}.`)),
+      affectsConfiguration: (section) =>
+        keys.some((k) => k === section || k.startsWith(`${section}.`)),
     });
   }
 
   /** The `vscode` module as the extension sees it. */
   api(): unknown {
-    const show = (level: Shown['level']) => async (message: string, ...rest: unknown[]) => {
-      const options = typeof rest[0] === 'object' && rest[0] !== null ? rest.shift() : undefined;
-      const items = rest.map((item) => (typeof item === 'string' ? item : String((item as { title?: string }).title)));
-      this.shown.push({ level, message, options, items });
-      return this.answer(message, items);
-    };
+    const show =
+      (level: Shown['level']) =>
+      async (message: string, ...rest: unknown[]) => {
+        const options = typeof rest[0] === 'object' && rest[0] !== null ? rest.shift() : undefined;
+        const items = rest.map((item) =>
+          typeof item === 'string' ? item : String((item as { title?: string }).title),
+        );
+        this.shown.push({ level, message, options, items });
+        return this.answer(message, items);
+      };
     const editor = this;
     const api: Record<string, unknown> = {
       __esModule: true,
@@ -298,12 +316,16 @@ export class Editor {
           editor.commands.set(id, handler);
           return new Disposable(() => editor.commands.delete(id));
         },
-        executeCommand: async (id: string, ...args: unknown[]) => editor.commands.get(id)?.(...args),
+        executeCommand: async (id: string, ...args: unknown[]) =>
+          editor.commands.get(id)?.(...args),
       },
       languages: new Proxy(
         {
           match: (selector: unknown, document: TextDocument) => {
-            const filters = (Array.isArray(selector) ? selector : [selector]) as Record<string, string>[];
+            const filters = (Array.isArray(selector) ? selector : [selector]) as Record<
+              string,
+              string
+            >[];
             const hit = filters.some(
               (f) =>
                 (f.scheme === undefined || f.scheme === document.uri.scheme) &&
@@ -314,7 +336,9 @@ export class Editor {
           registerInlineCompletionItemProvider: (selector: unknown, provider: unknown) => {
             const entry = { selector, provider };
             editor.inlineProviders.push(entry);
-            return new Disposable(() => editor.inlineProviders.splice(editor.inlineProviders.indexOf(entry), 1));
+            return new Disposable(() =>
+              editor.inlineProviders.splice(editor.inlineProviders.indexOf(entry), 1),
+            );
           },
         },
         { get: known },
@@ -345,7 +369,10 @@ export class Editor {
           showWarningMessage: show('warning'),
           showErrorMessage: show('error'),
           showQuickPick: async (items: { label: string }[], options?: { placeHolder?: string }) => {
-            const label = editor.answer(options?.placeHolder ?? '', items.map((i) => i.label));
+            const label = editor.answer(
+              options?.placeHolder ?? '',
+              items.map((i) => i.label),
+            );
             return items.find((i) => i.label === label);
           },
           withProgress: async (
@@ -407,12 +434,19 @@ export class Editor {
   /** Makes `require('vscode')` return this editor's API from now on. */
   install(): void {
     const api = this.api();
-    const resolver = Module as unknown as { _resolveFilename(request: string, ...rest: unknown[]): string };
+    const resolver = Module as unknown as {
+      _resolveFilename(request: string, ...rest: unknown[]): string;
+    };
     const resolve = resolver._resolveFilename;
     resolver._resolveFilename = function (request: string, ...rest: unknown[]) {
       return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest);
     };
-    require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: api } as NodeJS.Module;
+    require.cache.vscode = {
+      id: 'vscode',
+      filename: 'vscode',
+      loaded: true,
+      exports: api,
+    } as NodeJS.Module;
   }
 
   channel(name: string): Channel {
@@ -440,7 +474,11 @@ function inert(): any {
   return proxy;
 }
 
-export async function waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();

@@ -36,7 +36,13 @@ describe('the extension in an editor', { skip: SKIP }, () => {
   before(async () => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'reaper-vscode-ext-'));
     // The server inherits this environment: no keys, no sign-in, every user directory in `home`.
-    for (const name of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'REAPER_CONFIG', 'GH_TOKEN', 'GITHUB_TOKEN']) {
+    for (const name of [
+      'OPENAI_API_KEY',
+      'ANTHROPIC_API_KEY',
+      'REAPER_CONFIG',
+      'GH_TOKEN',
+      'GITHUB_TOKEN',
+    ]) {
       delete process.env[name];
     }
     Object.assign(process.env, {
@@ -113,17 +119,28 @@ describe('the extension in an editor', { skip: SKIP }, () => {
   test('signing out when never signed in says so', async () => {
     await editor.commands.get('reaper.signOut')!('copilot');
     const shown = await editor.shownMatching(/GitHub Copilot/);
-    assert.deepEqual([shown.level, shown.message], ['info', 'You were not signed in to GitHub Copilot.']);
+    assert.deepEqual(
+      [shown.level, shown.message],
+      ['info', 'You were not signed in to GitHub Copilot.'],
+    );
   });
 
   test(
     'sign-in shows the code, copies it, opens the page once, waits, and names the user',
-    { skip: GITHUB === undefined ? 'no fake GitHub (REAPER_FAKE_GITHUB; the e2e test starts one)' : false },
+    {
+      skip:
+        GITHUB === undefined
+          ? 'no fake GitHub (REAPER_FAKE_GITHUB; the e2e test starts one)'
+          : false,
+    },
     async () => {
       // The user picks GitHub Copilot, then "Copy code and open" in the modal.
-      editor.answer = (_prompt, items) => items.find((i) => i === 'GitHub Copilot' || i === 'Copy code and open');
+      editor.answer = (_prompt, items) =>
+        items.find((i) => i === 'GitHub Copilot' || i === 'Copy code and open');
       await editor.commands.get('reaper.signIn')!();
-      const prompt = editor.shown.find((s) => /^Sign in to GitHub Copilot with the code/.test(s.message));
+      const prompt = editor.shown.find((s) =>
+        /^Sign in to GitHub Copilot with the code/.test(s.message),
+      );
       assert.ok(prompt, 'no sign-in prompt');
       const code = /ABCD-\d{4}/.exec(prompt.message)?.[0];
       assert.ok(code, prompt.message);
@@ -134,13 +151,24 @@ describe('the extension in an editor', { skip: SKIP }, () => {
       // The server also asks to open the page (window/showDocument); it must open once, after the copy.
       assert.deepEqual(editor.opened, [`${GITHUB}/login/device`]);
       const done = await editor.shownMatching(/^Signed in to GitHub Copilot/);
-      assert.deepEqual([done.level, done.message], ['info', 'Signed in to GitHub Copilot as octocat.']);
-      await waitFor(() => /signed in as octocat/.test(status().tooltip ?? ''), 5000, 'the status bar');
+      assert.deepEqual(
+        [done.level, done.message],
+        ['info', 'Signed in to GitHub Copilot as octocat.'],
+      );
+      await waitFor(
+        () => /signed in as octocat/.test(status().tooltip ?? ''),
+        5000,
+        'the status bar',
+      );
 
       await editor.commands.get('reaper.signOut')!('copilot');
       const out = await editor.shownMatching(/^Signed out of GitHub Copilot/);
       assert.equal(out.message, 'Signed out of GitHub Copilot.');
-      await waitFor(() => /GitHub Copilot: signed out/.test(status().tooltip ?? ''), 5000, 'the status bar');
+      await waitFor(
+        () => /GitHub Copilot: signed out/.test(status().tooltip ?? ''),
+        5000,
+        'the status bar',
+      );
     },
   );
 
@@ -153,11 +181,13 @@ describe('the extension in an editor', { skip: SKIP }, () => {
   });
 
   test('a missing server is explained, in the status bar too, and a restart recovers', async () => {
+    const before = editor.shown.length;
     editor.configure({ 'reaper.serverPath': path.join(home, 'no-such-reaper-lsp') });
     const shown = await editor.shownMatching(/could not start/);
     assert.equal(shown.level, 'error');
     assert.match(shown.message, /was not found.*reaper\.serverPath/);
     assert.deepEqual(shown.items, ['Open Settings']);
+    assert.equal(editor.shown.length, before + 1, 'more than one message for one problem');
     await waitFor(() => status().text === '$(error) Reaper', 5000, 'the error icon');
     assert.equal(editor.inlineProviders.length, 0, 'a stopped client left its provider behind');
 

@@ -11,12 +11,15 @@ describe('parseStatus', () => {
       logic.parseStatus({ provider: 'openai', state: 'failing', message: '', extra: 1 }),
       { provider: 'openai', state: 'failing', message: undefined, user: undefined },
     );
-    assert.deepEqual(logic.parseStatus({ provider: 'copilot', state: 'signedIn', user: 'octocat' }), {
-      provider: 'copilot',
-      state: 'signedIn',
-      message: undefined,
-      user: 'octocat',
-    });
+    assert.deepEqual(
+      logic.parseStatus({ provider: 'copilot', state: 'signedIn', user: 'octocat' }),
+      {
+        provider: 'copilot',
+        state: 'signedIn',
+        message: undefined,
+        user: 'octocat',
+      },
+    );
   });
 
   test('rejects what is not a status', () => {
@@ -50,7 +53,11 @@ describe('StatusBoard', () => {
   test('the worst provider decides the icon and colour, and the reason is shown', () => {
     const board = new logic.StatusBoard();
     board.setServer('running');
-    board.update({ provider: 'openai', state: 'failing', message: 'OpenAI rejected the API key (401)' });
+    board.update({
+      provider: 'openai',
+      state: 'failing',
+      message: 'OpenAI rejected the API key (401)',
+    });
     assert.equal(board.view().severity, 'warning');
     assert.equal(board.view().text, '$(warning) Reaper');
     assert.match(board.view().tooltip, /OpenAI: failing — OpenAI rejected the API key \(401\)/);
@@ -136,28 +143,50 @@ describe('sign-in', () => {
   });
 
   test('an answer with neither shape is an error naming what came back', () => {
-    assert.throws(() => logic.parseSignInStart('copilot', { status: 'OK' }), /neither a user code.*"status"/);
+    assert.throws(
+      () => logic.parseSignInStart('copilot', { status: 'OK' }),
+      /neither a user code.*"status"/,
+    );
     assert.throws(() => logic.parseSignInStart('copilot', null), /neither/);
   });
 
   test('confirm: success names the user, failure shows the server message, cancel says nothing', () => {
-    assert.deepEqual(logic.signInOutcome('copilot', { result: { status: 'OK', user: 'octocat' } }), {
-      level: 'info',
-      text: 'Signed in to GitHub Copilot as octocat.',
-    });
     assert.deepEqual(
-      logic.signInOutcome('copilot', { error: { code: -32603, message: 'sign-in to copilot failed: the code expired' } }),
+      logic.signInOutcome('copilot', { result: { status: 'OK', user: 'octocat' } }),
+      {
+        level: 'info',
+        text: 'Signed in to GitHub Copilot as octocat.',
+      },
+    );
+    assert.deepEqual(
+      logic.signInOutcome('copilot', {
+        error: { code: -32603, message: 'sign-in to copilot failed: the code expired' },
+      }),
       { level: 'error', text: 'GitHub Copilot: sign-in to copilot failed: the code expired' },
     );
-    assert.equal(logic.signInOutcome('google', { error: { code: logic.REQUEST_CANCELLED, message: 'cancelled' } }), undefined);
+    assert.equal(
+      logic.signInOutcome('google', {
+        error: { code: logic.REQUEST_CANCELLED, message: 'cancelled' },
+      }),
+      undefined,
+    );
     const thrown = Object.assign(new Error('access denied'), { code: 1 });
     assert.equal(logic.signInOutcome('google', { error: thrown })?.text, 'Google: access denied');
   });
 
   test('sign-out does not claim to undo a sign-in that never happened', () => {
-    assert.equal(logic.signOutOutcome('copilot', true, { result: {} }).text, 'Signed out of GitHub Copilot.');
-    assert.equal(logic.signOutOutcome('copilot', undefined, { result: {} }).text, 'Signed out of GitHub Copilot.');
-    assert.equal(logic.signOutOutcome('copilot', false, { result: {} }).text, 'You were not signed in to GitHub Copilot.');
+    assert.equal(
+      logic.signOutOutcome('copilot', true, { result: {} }).text,
+      'Signed out of GitHub Copilot.',
+    );
+    assert.equal(
+      logic.signOutOutcome('copilot', undefined, { result: {} }).text,
+      'Signed out of GitHub Copilot.',
+    );
+    assert.equal(
+      logic.signOutOutcome('copilot', false, { result: {} }).text,
+      'You were not signed in to GitHub Copilot.',
+    );
     const failed = logic.signOutOutcome('google', true, { error: new Error('keyring locked') });
     assert.equal(failed.level, 'error');
     assert.match(failed.text, /keyring locked/);
@@ -170,7 +199,10 @@ describe('server start and settings', () => {
     const text = logic.startFailureMessage('reaper-lsp', missing);
     assert.match(text, /"reaper-lsp" was not found/);
     assert.match(text, /reaper\.serverPath/);
-    assert.match(logic.startFailureMessage('/x', new Error('EACCES')), /could not start \(\/x\): EACCES/);
+    assert.match(
+      logic.startFailureMessage('/x', new Error('EACCES')),
+      /could not start \(\/x\): EACCES/,
+    );
   });
 
   test('settings travel under `reaper`, without the editor-only keys', () => {
@@ -181,7 +213,10 @@ describe('server start and settings', () => {
   });
 
   test('~ in the server path is expanded, other paths are left alone', () => {
-    assert.equal(logic.expandHome('~/.venv/bin/reaper-lsp', '/home/ann/'), '/home/ann/.venv/bin/reaper-lsp');
+    assert.equal(
+      logic.expandHome('~/.venv/bin/reaper-lsp', '/home/ann/'),
+      '/home/ann/.venv/bin/reaper-lsp',
+    );
     assert.equal(logic.expandHome('reaper-lsp', '/home/ann'), 'reaper-lsp');
     assert.equal(logic.expandHome('/opt/~x', '/home/ann'), '/opt/~x');
   });
@@ -190,7 +225,10 @@ describe('server start and settings', () => {
 describe('status report', () => {
   const report = {
     version: '0.3.0',
-    signIn: { github: { signedIn: true, source: 'auth.json' }, google: { signedIn: false, source: '' } },
+    signIn: {
+      github: { signedIn: true, source: 'auth.json' },
+      google: { signedIn: false, source: '' },
+    },
     configFile: '/home/ann/.config/reaper-lsp/reaper.toml',
     completionChain: ['copilot', 'openai', 'local'],
     providers: {

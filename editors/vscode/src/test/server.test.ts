@@ -64,7 +64,10 @@ describe('the real server, as the extension talks to it', { skip: SKIP }, () => 
       XDG_CACHE_HOME: path.join(home, 'cache'),
       LANG: 'C.UTF-8',
     };
-    server = spawn(SERVER as string, ['serve', '--stdio'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    server = spawn(SERVER as string, ['serve', '--stdio'], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stderr = '';
     server.stderr!.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
@@ -90,7 +93,8 @@ describe('the real server, as the extension talks to it', { skip: SKIP }, () => 
       rootUri: pathToFileURL(path.join(home, 'project')).href,
       workspaceFolders: [{ uri: pathToFileURL(path.join(home, 'project')).href, name: 'project' }],
       capabilities: { textDocument: { inlineCompletion: { dynamicRegistration: true } } },
-      initializationOptions: logic.settingsPayload({ completion: { providers: ['copilot'] } }).reaper,
+      initializationOptions: logic.settingsPayload({ completion: { providers: ['copilot'] } })
+        .reaper,
     });
     initialized = await Promise.race([initializing, died]);
     await connection.sendNotification(InitializedNotification.type, {});
@@ -120,7 +124,12 @@ describe('the real server, as the extension talks to it', { skip: SKIP }, () => 
   test('advertises inline completion and every command the extension sends', () => {
     assert.ok(initialized.capabilities.inlineCompletionProvider, 'no inlineCompletionProvider');
     const commands = initialized.capabilities.executeCommandProvider?.commands ?? [];
-    for (const name of ['reaper.signIn', 'reaper.signInConfirm', 'reaper.signOut', 'reaper.status']) {
+    for (const name of [
+      'reaper.signIn',
+      'reaper.signInConfirm',
+      'reaper.signOut',
+      'reaper.status',
+    ]) {
       assert.ok(commands.includes(name), `${name} not advertised: ${commands.join(', ')}`);
     }
   });
@@ -136,7 +145,9 @@ describe('the real server, as the extension talks to it', { skip: SKIP }, () => 
       context: { triggerKind: InlineCompletionTriggerKind.Invoked },
     });
     const items = Array.isArray(result) ? result : (result?.items ?? []);
-    const texts = items.map((item) => (typeof item.insertText === 'string' ? item.insertText : item.insertText.value));
+    const texts = items.map((item) =>
+      typeof item.insertText === 'string' ? item.insertText : item.insertText.value,
+    );
     assert.deepEqual(texts, ['ute_total(items)']);
   });
 
