@@ -10,10 +10,11 @@ import sys
 import webbrowser
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from reaper_lsp import config
 from reaper_lsp.app import App
+from reaper_lsp.core.sanitize import sanitize_terminal
 
 T = TypeVar("T")
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -44,6 +45,14 @@ async def _with_spinner(message: str, work: Awaitable[T]) -> T:
     return task.result()
 
 
+def _say(text: str, stream: TextIO | None = None) -> None:
+    """Print what a sign-in server sent (codes, addresses, user names, errors) with no
+    escape sequence of theirs reaching the terminal."""
+    out = stream or sys.stdout
+    out.write(sanitize_terminal(text) + "\n")
+    out.flush()
+
+
 def _open(url: str, enabled: bool) -> None:
     if enabled:
         with contextlib.suppress(Exception):
@@ -55,23 +64,19 @@ async def login(provider: str, *, open_browser: bool = True) -> int:
         try:
             if provider == "copilot":
                 code = await app.github.start_sign_in()
-                print(
-                    f"Open {code.verification_uri} and enter the code: {code.user_code}", flush=True
-                )
+                _say(f"Open {code.verification_uri} and enter the code: {code.user_code}")
                 _open(code.verification_uri, open_browser)
                 user = await _with_spinner("waiting for GitHub…", app.github.confirm_sign_in())
                 await app.github.copilot_token()
-                print(f"Signed in to GitHub as {user}; Copilot is ready.")
+                _say(f"Signed in to GitHub as {user}; Copilot is ready.")
             else:
                 url = await app.google.start_sign_in()
-                print(
-                    f"Open this address in a browser on this machine to sign in:\n{url}", flush=True
-                )
+                _say(f"Open this address in a browser on this machine to sign in:\n{url}")
                 _open(url, open_browser)
                 who = await _with_spinner("waiting for Google…", app.google.confirm_sign_in())
-                print(f"Signed in ({who}); Claude on Vertex AI is ready.")
+                _say(f"Signed in ({who}); Claude on Vertex AI is ready.")
         except Exception as exc:  # every failure is the user's to read, never a traceback
-            print(f"reaper-lsp: sign-in failed: {exc}", file=sys.stderr)
+            _say(f"reaper-lsp: sign-in failed: {exc}", sys.stderr)
             return 1
     return 0
 
@@ -85,12 +90,12 @@ async def logout(provider: str) -> int:
         if source != "reaper-lsp" and not getattr(auth, "store_problem", None):
             print(f"Not signed in to {provider}; nothing to forget.")
             if source:
-                print(f"(The sign-in found in {source} is not reaper-lsp's: sign out there.)")
+                _say(f"(The sign-in found in {source} is not reaper-lsp's: sign out there.)")
             return 0
         try:
             await auth.sign_out()
         except Exception as exc:  # a broken token store: say so, never a traceback
-            print(f"reaper-lsp: sign-out failed: {exc}", file=sys.stderr)
+            _say(f"reaper-lsp: sign-out failed: {exc}", sys.stderr)
             return 1
     print(f"Signed out of {provider}.")
     return 0

@@ -356,17 +356,22 @@ def github_fake() -> Iterator[FakeServer]:
         server.stop()
 
 
+def github_config(home: Path, fake: FakeServer) -> Path:
+    path = home / "github.toml"
+    path.write_text(
+        f'[providers.copilot]\ngithub_url = "{fake.base_url}"\n'
+        f'github_api_url = "{fake.base_url}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
 def test_ctrl_c_while_login_waits_for_github_ends_it_quietly(
     home: Path, github_fake: FakeServer
 ) -> None:
     github_fake.app.state.device_interval = 1
     github_fake.app.state.polls = ["authorization_pending"] * 600
-    config = home / "github.toml"
-    config.write_text(
-        f'[providers.copilot]\ngithub_url = "{github_fake.base_url}"\n'
-        f'github_api_url = "{github_fake.base_url}"\n',
-        encoding="utf-8",
-    )
+    config = github_config(home, github_fake)
     process = start(home, "login", "copilot", "--no-browser", REAPER_CONFIG=str(config))
     assert process.stdout is not None
     assert "ABCD-" in process.stdout.readline().decode()
@@ -378,6 +383,24 @@ def test_ctrl_c_while_login_waits_for_github_ends_it_quietly(
 
 
 # -- login / logout ----------------------------------------------------------------------------
+
+
+def test_login_shows_what_github_sent_without_its_escape_sequences(
+    home: Path, github_fake: FakeServer
+) -> None:
+    github_fake.app.state.device_interval = 0
+    github_fake.app.state.polls = []
+    github_fake.app.state.user = "octo\x1b]52;c;SGVsbG8=\x07\x1b[2Jcat\u202e"
+    done = run(
+        home,
+        "login",
+        "copilot",
+        "--no-browser",
+        REAPER_CONFIG=str(github_config(home, github_fake)),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Signed in to GitHub as octocat; Copilot is ready." in done.stdout
+    assert "\x1b" not in done.stdout + done.stderr and "\u202e" not in done.stdout
 
 
 def test_logout_when_never_signed_in_says_so(home: Path) -> None:
