@@ -25,12 +25,26 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     parser.add_argument(
         "--log-level",
         default="WARNING" if defaults else unset,
-        help="DEBUG, INFO, WARNING or ERROR",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING (default) or ERROR",
     )
     parser.add_argument(
-        "--log-file", default=None if defaults else unset, help="log here instead of stderr"
+        "--log-file",
+        default=None if defaults else unset,
+        metavar="PATH",
+        help="log here instead of stderr",
     )
     parser.add_argument("--version", action="version", version=f"reaper-lsp {__version__}")
+
+
+def _host_port(value: str) -> str:
+    """`--tcp`'s value, checked here so a typo is a usage error rather than a traceback."""
+    port = value.rpartition(":")[2]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (or :PORT), got {value!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the language server (default)")
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (default)")
-    mode.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP port (debugging)")
+    mode.add_argument(
+        "--tcp", metavar="HOST:PORT", type=_host_port, help="listen on a TCP port (debugging)"
+    )
 
     complete = sub.add_parser(
         "complete",

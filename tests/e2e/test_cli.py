@@ -137,6 +137,24 @@ def test_version_and_help_after_a_subcommand(home: Path, command: str) -> None:
     assert "--log-level" in helped.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--log-level", "chatty", "status"), "argument --log-level: invalid choice: 'CHATTY'"),
+        (("status", "--log-level", "chatty"), "argument --log-level: invalid choice: 'CHATTY'"),
+        (("serve", "--tcp", "localhost"), "argument --tcp: expected HOST:PORT"),
+        (("complete", "examples/demo.py", "--line", "x", "--col", "1"), "argument --line"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(
+    home: Path, args: tuple[str, ...], expected: str
+) -> None:
+    done = run(home, *args)
+    assert done.returncode == 2
+    assert expected in done.stderr and "usage: reaper-lsp" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # -- complete: positions, files, the project, what reaches the terminal -----------------------
 
 
