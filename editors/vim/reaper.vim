@@ -84,6 +84,23 @@ function! s:AttachAle(filetype) abort
 endfunction
 let s:ale_defaults = {}
 
+" ALE passes on no notification it does not know: reaper/status (a provider failing, a key
+" rejected, a sign-in ending) is shown from a callback on reaper-lsp's connections.
+function! s:OnAleStarted() abort
+  let l:prefix = g:reaper_lsp_command[0] . ':'
+  for l:id in keys(ale#lsp#GetConnections())
+    if stridx(l:id, l:prefix) == 0
+      call ale#lsp#RegisterCallback(l:id, function('s:OnAleMessage'))
+    endif
+  endfor
+endfunction
+
+function! s:OnAleMessage(conn_id, message) abort
+  if get(a:message, 'method', '') is# 'reaper/status'
+    call ReaperShowStatusChange(get(a:message, 'params', {}))
+  endif
+endfunction
+
 function! s:AleRunning() abort
   return s:HaveAle() && has_key(s:ale_defined, &filetype)
   \   && get(g:, 'loaded_ale', 0) && get(g:, 'ale_enabled', 1)
@@ -99,6 +116,14 @@ function! s:RegisterVimLsp() abort
   \   'initialization_options': g:reaper_lsp_init_options,
   \   'allowlist': ['*'],
   \})
+  call lsp#register_notifications('reaper-lsp', function('s:OnVimLspMessage'))
+endfunction
+
+function! s:OnVimLspMessage(server_name, data) abort
+  let l:message = get(a:data, 'response', {})
+  if a:server_name is# 'reaper-lsp' && get(l:message, 'method', '') is# 'reaper/status'
+    call ReaperShowStatusChange(get(l:message, 'params', {}))
+  endif
 endfunction
 
 function! s:VimLspRunning() abort
@@ -110,6 +135,7 @@ augroup reaper_lsp
   autocmd!
   autocmd FileType * call s:AttachAle(expand('<amatch>'))
   autocmd User lsp_setup call s:RegisterVimLsp()
+  autocmd User ALELSPStarted call s:OnAleStarted()
 augroup END
 
 " -- commands -----------------------------------------------------------------------------
@@ -140,6 +166,12 @@ function! s:Answer(response, Handler) abort
     return
   endif
   call a:Handler(get(a:response, 'result', v:null))
+endfunction
+
+function! ReaperShowStatusChange(params) abort
+  let l:text = get(a:params, 'message', '')
+  echomsg printf('reaper-lsp: %s %s%s', get(a:params, 'provider', '?'),
+  \   get(a:params, 'state', '?'), empty(l:text) ? '' : ' — ' . l:text)
 endfunction
 
 function! s:Provider(args) abort

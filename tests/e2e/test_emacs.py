@@ -138,6 +138,20 @@ def chat_through_openai(home: Path, fake: FakeServer, answer: str) -> None:
     )
 
 
+def reject_the_key(home: Path, fake: FakeServer) -> None:
+    """Completion asks the fake OpenAI server first, which turns every key away with a 401."""
+    fake.script.default = Reply(
+        status=401, body={"error": {"message": "Incorrect API key provided."}}
+    )
+    config = home / "config" / "reaper-lsp"
+    config.mkdir(parents=True)
+    (config / "reaper.toml").write_text(
+        f'[completion]\nproviders = ["openai"]\n\n'
+        f'[providers.openai]\nbase_url = "{fake.base_url}/v1"\n',
+        encoding="utf-8",
+    )
+
+
 def assert_status(result: dict[str, Any]) -> None:
     assert result["status_chain"][-1] == "local"
     assert result["status_message"].startswith(f"reaper-lsp {result['status_version']} · ")
@@ -191,6 +205,21 @@ def test_eglot_chat_shows_the_answer_in_its_buffer(
     assert result["chat_message"] == "reaper-lsp: chat answered by openai"
     asked = openai_fake.script.requests[-1].body["messages"][-1]["content"]
     assert asked.startswith("How do I add them up?") and "def second(items):" in asked
+
+
+@needs_emacs
+@needs_eglot
+def test_eglot_shows_a_rejected_api_key_and_the_offline_engine_completes(
+    tmp_path: Path, home: Path, openai_fake: FakeServer
+) -> None:
+    reject_the_key(home, openai_fake)
+    result = run_emacs(
+        tmp_path, home, "eglot", OPENAI_API_KEY="sk-wrong", REAPER_TEST_WAIT_MESSAGE="401"
+    )
+    assert result["text"] == COMPLETED
+    shown = [m for m in result["messages"] if "401" in m]
+    assert shown and "openai" in shown[0].lower(), result["messages"]
+    assert "sk-wrong" not in " ".join(result["messages"])
 
 
 @needs_emacs

@@ -89,6 +89,9 @@
       (reaper-test-note 'status_chain (append (reaper-lsp--get status :completionChain) nil)))
     (reaper-test-note 'status_message (reaper-test-message-matching "^reaper-lsp [0-9]"))
     (reaper-test-note 'status_buffer (with-current-buffer "*reaper-status*" (buffer-string)))
+    (when-let ((expected (getenv "REAPER_TEST_WAIT_MESSAGE")))
+      (reaper-test-wait (format "a message like %s" expected)
+                        (lambda () (reaper-test-message-matching expected))))
     (when (getenv "REAPER_TEST_SIGN_IN")
       (let (browsed)
         (setq browse-url-browser-function (lambda (url &rest _) (push url browsed)))
@@ -110,6 +113,8 @@
 (condition-case err
     (reaper-test-run)
   (error (reaper-test-note 'error (error-message-string err))))
+
+(reaper-test-note 'messages (reverse reaper-test-messages))
 
 (with-temp-file (getenv "REAPER_TEST_OUT")
   (insert (json-encode reaper-test-result)))

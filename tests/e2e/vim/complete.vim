@@ -33,7 +33,11 @@ function! s:Run() abort
   ReaperStatus
   call s:Wait('the status', "exists('g:reaper_lsp_last_status')")
   let s:result.status_line = ReaperStatusLine(g:reaper_lsp_last_status)
-  let s:result.status_message = split(execute('messages'), "\n")[-1]
+  let s:result.status_message = filter(split(execute('messages'), "\n"), "v:val =~# '^reaper-lsp [0-9]'")[-1]
+  if !empty($REAPER_TEST_WAIT_MESSAGE)
+    call s:Wait('a message like ' . $REAPER_TEST_WAIT_MESSAGE,
+    \   "execute('messages') =~# $REAPER_TEST_WAIT_MESSAGE")
+  endif
   if !empty($REAPER_TEST_SIGN_IN)
     ReaperSignIn
     call s:Wait('the sign-in code', "exists('g:reaper_lsp_last_sign_in')")
@@ -41,7 +45,6 @@ function! s:Run() abort
     call s:Wait('the sign-in to finish', "execute('messages') =~# 'signed in to'")
     ReaperSignOut
     call s:Wait('the sign-out', "execute('messages') =~# 'signed out of'")
-    let s:result.messages = filter(split(execute('messages'), "\n"), "v:val =~# '^reaper-lsp: '")
   endif
   if !empty($REAPER_TEST_CHAT)
     execute 'ReaperChat ' . $REAPER_TEST_CHAT
@@ -53,6 +56,7 @@ endfunction
 
 try
   call s:Run()
+  let s:result.messages = filter(split(execute('messages'), "\n"), "v:val =~# '^reaper-lsp: '")
 catch
   let s:result.error = v:exception . ' at ' . v:throwpoint
 endtry
