@@ -123,6 +123,10 @@ class Reaper implements vscode.Disposable {
       initializationOptions: logic.settingsPayload(settings).reaper,
       outputChannel: this.log,
       middleware: {
+        provideCompletionItem: (document, position, context, token, next) =>
+          vscode.workspace.getConfiguration('reaper').get<boolean>('menuCompletion')
+            ? next(document, position, context, token)
+            : undefined,
         window: {
           showDocument: async (params, token, next) => {
             if (this.signingIn && params.external) {

@@ -217,6 +217,7 @@ export class Editor {
   readonly opened: string[] = [];
   readonly commands = new Map<string, (...args: unknown[]) => unknown>();
   readonly inlineProviders: { selector: unknown; provider: any }[] = [];
+  readonly completionProviders: { selector: unknown; provider: any }[] = [];
   readonly documents: TextDocument[] = [];
   clipboard = '';
   /** Answers a message or quick pick: the item to choose, or undefined to dismiss it. */
@@ -332,6 +333,13 @@ export class Editor {
                 (f.language === undefined || f.language === document.languageId),
             );
             return hit ? 10 : 0;
+          },
+          registerCompletionItemProvider: (selector: unknown, provider: unknown) => {
+            const entry = { selector, provider };
+            editor.completionProviders.push(entry);
+            return new Disposable(() =>
+              editor.completionProviders.splice(editor.completionProviders.indexOf(entry), 1),
+            );
           },
           registerInlineCompletionItemProvider: (selector: unknown, provider: unknown) => {
             const entry = { selector, provider };

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { CancellationTokenSource, Editor, Position, waitFor } from './editor';
+import { CancellationTokenSource, Editor, Position, Range, SnippetString, waitFor } from './editor';
 
 function findServer(): string | undefined {
   const candidates = [
@@ -107,6 +107,36 @@ describe('the extension in an editor', { skip: SKIP }, () => {
       items.map((item: { insertText: string }) => item.insertText),
       ['ute_total(items)'],
     );
+  });
+
+  test('the suggest widget gets the suggestion only when reaper.menuCompletion is on', async () => {
+    const document = editor.open(
+      path.join(home, 'menu.py'),
+      'total = compute_total(items)\nprint(total)\ntotal = comp\n',
+    );
+    assert.equal(editor.completionProviders.length, 1);
+    const { provider } = editor.completionProviders[0];
+    const ask = () =>
+      provider.provideCompletionItems(
+        document,
+        new Position(2, 12),
+        new CancellationTokenSource().token,
+        { triggerKind: 0, triggerCharacter: undefined },
+      );
+    assert.equal(await ask(), undefined);
+    editor.settings.set('reaper.menuCompletion', true);
+    try {
+      const result = await ask();
+      assert.equal(result.isIncomplete, true);
+      const [item] = result.items;
+      // The word being typed is replaced with the whole suggestion, as a snippet.
+      assert.ok(item.insertText instanceof SnippetString);
+      assert.equal(item.insertText.value, 'compute_total(items)');
+      assert.deepEqual(item.range, new Range(2, 8, 2, 12));
+      assert.equal(item.filterText, 'compute_total(items)');
+    } finally {
+      editor.settings.delete('reaper.menuCompletion');
+    }
   });
 
   test('Show Status writes the summary and the report to its own output', async () => {
