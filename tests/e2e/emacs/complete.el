@@ -5,8 +5,9 @@
 ;; its README says, opens REAPER_TEST_FILE at REAPER_TEST_LINE:REAPER_TEST_COLUMN (1-based line,
 ;; 0-based column), completes there (`completion-at-point', or company's `company-complete'
 ;; when REAPER_TEST_UI is "company") and runs `reaper-status' (and, when asked by
-;; REAPER_TEST_SIGN_IN / REAPER_TEST_CHAT, `reaper-sign-in', `reaper-sign-out', `reaper-chat'),
-;; and writes what happened to REAPER_TEST_OUT as JSON.  Every failure is written there too.
+;; REAPER_TEST_SIGN_IN / REAPER_TEST_CHAT, `reaper-sign-in', `reaper-sign-out', `reaper-chat';
+;; REAPER_TEST_WAIT_MESSAGE waits for a message matching it), and writes what happened, with
+;; every message shown, to REAPER_TEST_OUT as JSON.  Every failure is written there too.
 
 (require 'package)
 (require 'json)
@@ -48,7 +49,7 @@
 
 (defun reaper-test-start-lsp-mode (root)
   (require 'lsp-mode)
-  (setq lsp-session-file (expand-file-name "lsp-session" temporary-file-directory)
+  (setq lsp-session-file (expand-file-name "lsp-session" (getenv "HOME"))
         lsp-enable-suggest-server-download nil
         lsp-enable-file-watchers nil
         lsp-auto-guess-root nil)
