@@ -254,21 +254,19 @@ class GuardedProtocol(LanguageServerProtocol):
         self._server._report_server_error(error, FeatureNotificationError)
 
 
-class _DropPyglsNoise(logging.Filter):
-    """pygls logs the whole InitializeParams at INFO (initializationOptions may hold keys) and
-    a traceback for every message it cannot convert (we answer those with a one-liner)."""
-
-    DROPPED = frozenset({"Language server initialized %s", "Unable to deserialize message\n%s"})
+class _WithoutConversionTraceback(logging.Filter):
+    """pygls logs a traceback (with the params' values) for every message it cannot convert;
+    `deliver` answers those with -32602 and logs one line. (pygls's InitializeParams line is
+    handled where logging is set up: `logs.setup_logging`.)"""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg not in self.DROPPED
+        return record.msg != "Unable to deserialize message\n%s"
 
 
 def install_log_guard() -> None:
-    for name in ("pygls.protocol.language_server", "pygls.protocol.json_rpc"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropPyglsNoise) for f in logger.filters):
-            logger.addFilter(_DropPyglsNoise())
+    logger = logging.getLogger("pygls.protocol.json_rpc")
+    if not any(isinstance(f, _WithoutConversionTraceback) for f in logger.filters):
+        logger.addFilter(_WithoutConversionTraceback())
 
 
 class _FdReader:

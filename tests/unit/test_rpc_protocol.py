@@ -242,14 +242,14 @@ async def test_a_request_without_params_is_dispatched_like_one_with_null_params(
     assert answer(sent, 3)["result"] is None
 
 
-async def test_pygls_initialize_params_line_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+async def test_pygls_conversion_tracebacks_are_not_logged(caplog: pytest.LogCaptureFixture) -> None:
     install_log_guard()
-    server, out = make_server()
-    caplog.set_level(logging.INFO)
-    params = INIT | {"initializationOptions": {"providers": {"openai": {"api_key": "kEy123456"}}}}
-    await exchange(server, out, request(1, "initialize", params))
-    assert "result" in answer(out.messages(), 1)
-    assert "kEy123456" not in caplog.text
+    server, out = await started()
+    caplog.set_level(logging.DEBUG)
+    await exchange(server, out, request(1, "textDocument/hover", hover_params(line=-7)))
+    assert answer(out.messages(), 1)["error"]["code"] == -32602
+    assert "Position.line should be in range" in caplog.text  # our one line
+    assert "Traceback" not in caplog.text and "Unable to deserialize" not in caplog.text
 
 
 json_values = st.recursive(
