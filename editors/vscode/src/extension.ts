@@ -236,8 +236,7 @@ class Reaper implements vscode.Disposable {
     if (provider === undefined) {
       return;
     }
-    const before = this.board.get(provider)?.state;
-    const wasSignedIn = before === undefined ? undefined : before === 'signedIn';
+    const wasSignedIn = this.board.signedIn(provider);
     let outcome: { result: unknown } | { error: unknown };
     try {
       outcome = { result: await this.execute('reaper.signOut', { provider }) };

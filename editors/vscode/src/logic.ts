@@ -38,7 +38,7 @@ export const SIGN_IN_PROVIDERS = [
   {
     provider: 'google',
     label: 'Google',
-    description: 'Gemini or Claude on Vertex AI, sign in in the browser',
+    description: 'for Claude on Vertex AI; sign in in the browser',
   },
 ] as const;
 
@@ -73,6 +73,8 @@ const STATES: Record<string, { label: string; severity: Severity }> = {
   'half-open': { label: 'retrying after errors', severity: 'warning' },
   open: { label: 'skipped after repeated errors', severity: 'error' },
 };
+
+const SIGN_IN_STATES = new Set(['signedIn', 'signedOut']);
 
 const RANK: Record<Severity, number> = { ok: 0, info: 1, warning: 2, error: 3 };
 
@@ -115,14 +117,17 @@ export function describeStatus(status: ProviderStatus): { line: string; severity
 
 /** What the status bar item shows: the server's own state first, then the worst provider. */
 export class StatusBoard {
-  private readonly providers = new Map<string, ProviderStatus>();
+  /** Keyed `provider/account` for sign-in states and `provider/health` for the rest: Copilot
+   * has both, and a working Copilot must not hide whose account it is (nor the reverse). */
+  private readonly entries = new Map<string, ProviderStatus>();
   private server: ServerState = 'starting';
   private serverProblem = '';
 
   /** Takes one notification; says whether anything the user sees changed. */
   update(status: ProviderStatus): boolean {
-    const before = this.providers.get(status.provider);
-    this.providers.set(status.provider, status);
+    const key = `${status.provider}/${SIGN_IN_STATES.has(status.state) ? 'account' : 'health'}`;
+    const before = this.entries.get(key);
+    this.entries.set(key, status);
     return JSON.stringify(before) !== JSON.stringify(status);
   }
 
@@ -131,12 +136,14 @@ export class StatusBoard {
     this.serverProblem = problem;
     if (state === 'starting') {
       // A new server process knows nothing of the old one's states.
-      this.providers.clear();
+      this.entries.clear();
     }
   }
 
-  get(provider: string): ProviderStatus | undefined {
-    return this.providers.get(provider);
+  /** Whether the account is signed in, as last reported; undefined if nothing was. */
+  signedIn(provider: string): boolean | undefined {
+    const state = this.entries.get(`${provider}/account`)?.state;
+    return state === undefined ? undefined : state === 'signedIn';
   }
 
   view(): StatusBarView {
@@ -158,9 +165,8 @@ export class StatusBoard {
     }
     let worst: Severity = 'ok';
     const lines: string[] = [];
-    for (const status of [...this.providers.values()].sort((a, b) =>
-      a.provider.localeCompare(b.provider),
-    )) {
+    const sorted = [...this.entries.entries()].sort(([a], [b]) => a.localeCompare(b));
+    for (const [, status] of sorted) {
       const { line, severity } = describeStatus(status);
       lines.push(line);
       if (RANK[severity] > RANK[worst]) {

@@ -103,6 +103,21 @@ describe('StatusBoard', () => {
     assert.match(view.tooltip, /Restart Server/);
   });
 
+  test('an account and the same provider working are both kept', () => {
+    const board = new logic.StatusBoard();
+    board.setServer('running');
+    assert.equal(board.signedIn('copilot'), undefined);
+    board.update({ provider: 'copilot', state: 'signedIn', user: 'octocat' });
+    board.update({ provider: 'copilot', state: 'healthy' });
+    assert.equal(board.signedIn('copilot'), true);
+    assert.match(
+      board.view().tooltip,
+      /GitHub Copilot: signed in as octocat\nGitHub Copilot: working/,
+    );
+    board.update({ provider: 'copilot', state: 'signedOut' });
+    assert.equal(board.signedIn('copilot'), false);
+  });
+
   test('a restart forgets the old process states', () => {
     const board = new logic.StatusBoard();
     board.setServer('running');
@@ -110,7 +125,7 @@ describe('StatusBoard', () => {
     board.setServer('starting');
     board.setServer('running');
     assert.equal(board.view().severity, 'ok');
-    assert.equal(board.get('openai'), undefined);
+    assert.doesNotMatch(board.view().tooltip, /OpenAI/);
   });
 });
 
