@@ -42,14 +42,20 @@ FIM_KEYS = {
     "tokenizer.ggml.fim_sep_token_id": 151664,
 }
 CONTROL = int(gguf.TokenType.CONTROL)
+NORMAL = int(gguf.TokenType.NORMAL)
 
 # Small enough to load in milliseconds and generate hundreds of tokens a second on one core.
-N_EMBD = 64
+N_EMBD = 32
 N_HEAD = 4
 N_HEAD_KV = 2
 N_LAYER = 2
-N_FF = 128
+N_FF = 64
 N_CTX_TRAIN = 4096
+
+# Output rows of these tokens get large weights, so that even random weights write ASCII code
+# pieces and newlines (GPT-2 byte-level text: Ġ is a space, Ċ a newline) instead of repeating
+# the last input token or sampling from 150k mostly non-Latin pieces.
+CODE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_()[]{}:=.,+-*ĠĊ")
 
 
 def _field(reader: gguf.GGUFReader, key: str) -> Any:
@@ -110,8 +116,11 @@ def write_model(vocab_path: Path, out_path: Path, seed: int = 0) -> None:
     def zeros(n: int) -> Any:
         return np.zeros(n, dtype=np.float32)
 
-    # The output projection is tied to the embedding (llama.cpp duplicates it when absent).
     writer.add_tensor("token_embd.weight", weights(n_vocab, N_EMBD))
+    pairs = zip(tokens, types, strict=True)
+    code = np.array([kind == NORMAL and set(text) <= CODE_CHARS for text, kind in pairs])
+    output = rng.standard_normal((n_vocab, N_EMBD)) * np.where(code, 1.0, 0.02)[:, None]
+    writer.add_tensor("output.weight", output.astype(np.float16))
     writer.add_tensor("output_norm.weight", ones(N_EMBD))
     for i in range(N_LAYER):
         block = f"blk.{i}"
