@@ -202,7 +202,10 @@ class FakeLiteLLM:
             else:
                 out.append(chunk([{"text": piece, "index": 0}], totals()))
         done: dict[str, Any] = {"finish_reason": "stop", "index": 0}
-        done.update({"delta": {}} if chat else {"text": ""})
+        if chat:
+            done["delta"] = {}
+        else:
+            done["text"] = ""
         out.append(chunk([done], totals()))
         last: list[dict[str, Any]] = []
         if not self.empty_last_choices:

@@ -182,9 +182,9 @@ class FakeOllama:
 
         lines = [_line(piece("", p)) for p in pieces(thinking, reply.chunk_size)]
         lines += [_line(piece(p)) for p in pieces(text, reply.chunk_size)] + [_line(final)]
-        error = _line({"error": "an error was encountered while running the model"})
+        failure = _line({"error": "an error was encountered while running the model"})
         await stream(
-            receive, send, reply, recorded, "application/x-ndjson", lines, error_event=error
+            receive, send, reply, recorded, "application/x-ndjson", lines, error_event=failure
         )
 
     def _refusal(self, body: dict[str, Any], model: str, chat: bool) -> str | None:
