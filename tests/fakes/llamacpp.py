@@ -50,7 +50,8 @@ class FakeLlamaServer:
         self.loading = False
         self.infills: list[Infill] = []
         self.log: list[str] = []
-        """Lines as llama-server logs them: `cancel task` when a client leaves a stream."""
+        """Lines as llama-server logs them (`--verbose`): each `/infill` layout
+        (`n_prefix_take`, `n_suffix_take`) and `cancel task` when a client leaves a stream."""
         self.cancelled: list[Recorded] = []
         self._task_ids = 0
         self._lock = threading.Lock()
@@ -122,6 +123,11 @@ class FakeLlamaServer:
             return
         layout = wire.layout(body, self.n_ctx, self.n_batch)
         self.infills.append(layout)
+        self.log.append(
+            f"srv  format_promp: n_prefix_take = {layout.n_prefix_take}, "
+            f"n_suffix_take = {layout.n_suffix_take}, "
+            f"total = {layout.n_prefix_take + layout.n_suffix_take}"
+        )
         await self._complete(body, layout.n_prompt_tokens, layout.prompt, receive, send, recorded)
 
     # --- generation shared by /infill and /completion ----------------------------------------
@@ -262,8 +268,8 @@ class FakeLlamaServer:
         ending: int,
     ) -> None:
         with self._lock:
-            self._task_ids += 1
             task = self._task_ids
+            self._task_ids += 1
         error_event = wire.event(
             {"error": error("got exception: fake failure", "server_error", 500)}
         )
@@ -273,7 +279,7 @@ class FakeLlamaServer:
         finally:
             if recorded.disconnected.is_set() and not recorded.completed.is_set():
                 # What the real server logs when the HTTP connection closes mid-stream.
-                self.log.append(f"srv  cancel_tasks: cancel task, id_task = {task}")
+                self.log.append(f"srv          stop: cancel task, id_task = {task}")
                 self.cancelled.append(recorded)
 
     async def _json(

@@ -203,11 +203,12 @@ async def test_llama_logs_cancel_task_when_the_client_leaves(
     recorded = llama_fake.script.requests[0]
     assert await asyncio.to_thread(recorded.disconnected.wait, 5)
     for _ in range(100):
-        if llama_app.log:
+        if llama_app.cancelled:
             break
         await asyncio.sleep(0.02)
     assert llama_app.cancelled == [recorded]
-    assert "cancel task, id_task = " in llama_app.log[0]
+    assert llama_app.log[0].startswith("srv  format_promp: n_prefix_take = ")
+    assert llama_app.log[1] == "srv          stop: cancel task, id_task = 0"
 
 
 # --- the llama-server fake against the real server ---------------------------------------------
@@ -401,7 +402,11 @@ async def test_live_infill_counts_the_suffix_and_logs_cancel_task_at_once(
     found = await asyncio.to_thread(llama_server.wait_for_log, "cancel task", 2.0)
     took = asyncio.get_running_loop().time() - left
     assert found and took < 1.0
-    assert re.search(r"n_prefix_take = \d+, n_suffix_take = [1-9]", llama_server.log())
+    # The same lines the fake writes to its `log`.
+    assert re.search(
+        r"srv  format_promp: n_prefix_take = \d+, n_suffix_take = [1-9]", log := llama_server.log()
+    )
+    assert re.search(r"srv          stop: cancel task, id_task = \d+", log)
 
 
 @pytest.mark.llamacpp
