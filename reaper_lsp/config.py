@@ -36,6 +36,7 @@ DEFAULT = "default"
 class CompletionSettings:
     providers: tuple[str, ...] = ("copilot", "claude", "openai", "ollama")
     debounce_ms: int = 25
+    prefetch: bool = True
     timeout_ms: int = 4000
     hedge_ms: int = 0
     max_prefix_chars: int = 8000
@@ -432,13 +433,24 @@ def _unwrap(loaded: LoadedConfig, options: object, source: str) -> Mapping[Any, 
     return {k: v for k, v in options.items() if k not in _EDITOR_KEYS}
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def _read_toml(loaded: LoadedConfig, path: Path) -> dict[str, Any] | None:
     """The parsed file, or None if it is absent or unreadable (the latter reported)."""
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
+    from reaper_lsp.workspace import read_regular_file
+
+    if not path.exists():
         return None
+    data = read_regular_file(path, MAX_CONFIG_BYTES + 1)
+    if data is None:
+        loaded.errors.append(f"{path}: not a readable regular file, ignored")
+        return None
+    if len(data) > MAX_CONFIG_BYTES:
+        loaded.errors.append(f"{path}: larger than {MAX_CONFIG_BYTES} bytes, ignored")
+        return None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         loaded.errors.append(f"{path}: invalid TOML, file ignored: {exc}")
     except UnicodeDecodeError:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import email.utils
 import hashlib
-import json
 import logging
 import os
 import time
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from reaper_lsp import __version__
+from reaper_lsp.auth.copilot_vim import CLIENT_ID, CopilotVimFiles, VimSignIn
 from reaper_lsp.auth.device import DeviceCode, DeviceFlowError, poll_for_token, request_device_code
 from reaper_lsp.auth.store import StoreCorrupted, TokenStore
 from reaper_lsp.config import CopilotSettings
@@ -35,7 +35,6 @@ from reaper_lsp.logs import register_secret
 
 log = logging.getLogger(__name__)
 
-CLIENT_ID = "Iv1.b507a08c87ecfe98"
 SCOPE = "read:user"
 DEFAULT_PROXY = "https://copilot-proxy.githubusercontent.com"
 DEFAULT_API = "https://api.githubcopilot.com"
@@ -92,19 +91,12 @@ def _margin(token: CopilotToken) -> float:
     return min(REFRESH_MARGIN, max(0.0, token.expires_at - token.refresh_at) / 2)
 
 
-@dataclass
-class _VimSignIn:
-    token: str = field(repr=False)
-    user: str
-    path: Path
-
-
 class GitHubAuth:
     def __init__(
         self,
         settings: CopilotSettings,
         store: TokenStore,
-        client: httpx.AsyncClient,
+        client: Callable[[], httpx.AsyncClient],
         *,
         env: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -112,7 +104,8 @@ class GitHubAuth:
     ) -> None:
         self._settings = settings
         self._store = store
-        self._client = client
+        self._client_of = client
+        """Asked for the HTTP client at each use: a `[http]` change replaces the client."""
         self._env = dict(os.environ if env is None else env)
         self._sleep = sleep
         self._clock = clock
@@ -122,10 +115,12 @@ class GitHubAuth:
         """Copilot tokens `invalidate()` dropped: not taken from the store again."""
         self._minting: asyncio.Lock | None = None
         self._refresher: asyncio.Task[None] | None = None
-        self._vim_stamp: tuple[tuple[int, int, int] | None, ...] | None = None
-        self._vim: _VimSignIn | None = None
+        self._vim = CopilotVimFiles(self._env, self.host)
         self.store_problem: str | None = None
         """Why the token store could not be read, when it could not."""
+
+    def _client(self) -> httpx.AsyncClient:
+        return self._client_of()
 
     def __repr__(self) -> str:
         return f"GitHubAuth(host={self.host!r}, source={self.token_source()!r})"
@@ -137,52 +132,10 @@ class GitHubAuth:
         return (urlsplit(self._settings.github_url).hostname or "github.com").lower()
 
     def copilot_vim_files(self) -> list[Path]:
-        base = self._env.get("XDG_CONFIG_HOME") or ""
-        if not base:
-            home = self._env.get("HOME")
-            base = str(Path(home) / ".config") if home else str(Path.home() / ".config")
-        folder = Path(base).expanduser() / "github-copilot"
-        return [folder / "apps.json", folder / "hosts.json"]
+        return self._vim.files
 
-    def _from_copilot_vim(self) -> _VimSignIn | None:
-        """copilot.vim's sign-in for our host, re-read only when its files change."""
-        files = self.copilot_vim_files()
-        stamps: list[tuple[int, int, int] | None] = []
-        for path in files:
-            try:
-                st = path.stat()
-                stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
-            except OSError:
-                stamps.append(None)
-        stamp = tuple(stamps)
-        if stamp != self._vim_stamp:
-            self._vim_stamp = stamp
-            self._vim = self._read_copilot_vim(files)
-        return self._vim
-
-    def _read_copilot_vim(self, files: list[Path]) -> _VimSignIn | None:
-        # Best first: the entry of the Copilot app (whose tokens the exchange accepts) in
-        # apps.json, then hosts.json (older copilot.vim), then other apps' entries for the host.
-        ranked: list[tuple[int, _VimSignIn]] = []
-        for order, path in enumerate(files):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if not isinstance(data, dict):
-                continue
-            for key, entry in data.items():
-                if not isinstance(key, str) or not isinstance(entry, dict):
-                    continue
-                host, _, app = key.partition(":")
-                token = entry.get("oauth_token")
-                if host.lower() != self.host or not isinstance(token, str) or not token:
-                    continue
-                register_secret(token)
-                rank = order if app in ("", CLIENT_ID) else 2
-                ranked.append((rank, _VimSignIn(token, str(entry.get("user") or ""), path)))
-        ranked.sort(key=lambda item: item[0])
-        return ranked[0][1] if ranked else None
+    def _from_copilot_vim(self) -> VimSignIn | None:
+        return self._vim.sign_in()
 
     def _stored(self) -> dict[str, Any] | None:
         try:
@@ -231,7 +184,7 @@ class GitHubAuth:
     async def start_sign_in(self) -> DeviceCode:
         """Ask GitHub for a user code; `confirm_sign_in` then waits for the user to enter it."""
         self._pending = await request_device_code(
-            self._client, self._github("/login/device/code"), client_id=CLIENT_ID, scope=SCOPE
+            self._client(), self._github("/login/device/code"), client_id=CLIENT_ID, scope=SCOPE
         )
         return self._pending
 
@@ -244,7 +197,7 @@ class GitHubAuth:
         clock = time.monotonic if self._clock is time.time else self._clock
         try:
             answer = await poll_for_token(
-                self._client,
+                self._client(),
                 self._github("/login/oauth/access_token"),
                 client_id=CLIENT_ID,
                 code=code,
@@ -269,7 +222,7 @@ class GitHubAuth:
 
     async def _user_of(self, token: str) -> str | None:
         try:
-            response = await self._client.get(
+            response = await self._client().get(
                 self._api("/user"),
                 headers={
                     "authorization": f"token {token}",
@@ -393,7 +346,7 @@ class GitHubAuth:
         if github is None:
             raise SignInRequired(f"not signed in to GitHub: {SIGN_IN_HINT}")
         try:
-            response = await self._client.get(
+            response = await self._client().get(
                 self._api("/copilot_internal/v2/token"),
                 headers={
                     "authorization": f"token {github}",

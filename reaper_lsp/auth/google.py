@@ -48,20 +48,24 @@ class GoogleAuth:
         self,
         settings: GoogleAuthSettings,
         store: TokenStore,
-        client: httpx.AsyncClient,
+        client: Callable[[], httpx.AsyncClient],
         *,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._store = store
-        self._client = client
+        self._client_of = client
+        """Asked for the HTTP client at each use: a `[http]` change replaces the client."""
         self._env = dict(os.environ if env is None else env)
         self._clock = clock
         self._access: tuple[str, float] | None = None
         self._flow: tuple[LoopbackReceiver, str] | None = None
 
     # -- where the refresh token comes from ----------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        return self._client_of()
 
     def _adc_path(self) -> Path | None:
         explicit = self._env.get("GOOGLE_APPLICATION_CREDENTIALS")
@@ -191,7 +195,7 @@ class GoogleAuth:
 
     async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
         try:
-            response = await self._client.post(
+            response = await self._client().post(
                 self._settings.token_url, data=form, headers={"accept": "application/json"}
             )
         except httpx.HTTPError as exc:

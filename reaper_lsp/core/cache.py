@@ -129,6 +129,13 @@ class CompletionCache:
                 return CachedSuggestion(rest, shown.suggestion.provider, shown.suggestion.model)
         return None
 
+    def knows(self, prefix: str, suffix: str) -> bool:
+        """Whether a live suggestion was stored for exactly this cursor (no statistics)."""
+        now = self._clock()
+        return any(
+            s.prefix == prefix and s.suffix == suffix and s.expires > now for s in self._recent
+        )
+
     def miss(self) -> None:
         self.stats.misses += 1
 

@@ -58,4 +58,6 @@ def build_context(
         suffix="".join(after),
         language=doc.language_id,
         path=path,
+        uri=doc.uri,
+        line=line,
     )

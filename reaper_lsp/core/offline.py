@@ -17,17 +17,30 @@ and evicts the least recently updated sources to make room.
 
 from __future__ import annotations
 
+__all__ = ["MAX_LINE", "MAX_LINES_PER_SOURCE", "OfflineIndex", "Source", "prepare"]
+
 import re
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from reaper_lsp.core.offline_source import (
+    MAX_LINE,
+    MAX_LINES_PER_SOURCE,
+    Source,
+    prepare,
+    source_key,
+    tail_start,
+)
+from reaper_lsp.core.offline_text import (
+    fit_suffix,
+    indent_of,
+    previous_nonblank,
+    ranked,
+    reindent,
+)
 from reaper_lsp.core.types import CompletionContext
 
-MAX_LINE = 400
-"""Longer lines (minified code, data) are not indexed."""
-MAX_LINES_PER_SOURCE = 20_000
 MAX_TOTAL_LINES = 200_000
 MIN_TYPED = 2
 """Non-space characters typed on the line before a line continuation is attempted."""
@@ -39,142 +52,13 @@ MAX_MATCHES = 600
 """Candidate lines examined per request, all sources together."""
 MAX_NEXT_LINES = 4
 """A next-line suggestion is one line plus at most this many lines of the block it opens."""
-MAX_GAP = 2
-"""Blank lines allowed between a line and the one that follows it."""
-KEY_LONG = 8
-"""Sources are found by the first 2 characters of their lines, and by the first 8 when the
-text looked up is that long (so a lookup visits few sources even in a large workspace)."""
 AGREE = 0.5
 """A finished line is suggested whole when it holds this share of the candidates' weight;
 otherwise only the start that this share agrees on."""
 RECENT_SOURCES = 8
 """Sources among the last this many updated get a small bonus (the user is working there)."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-_IDENT = re.compile(r"[^\W\d]\w{2,}")
 _IDENT_TAIL = re.compile(r"[^\W\d]\w*$")
-_TAIL = re.compile(
-    r"(?:return|yield|await)\s+"
-    r"|[^\"'=()<>!]{1,80}?(?:[-+*/%&|^:]|//|\*\*|<<|>>)?=(?![=>~])\s*"
-)
-"""What precedes a line's right-hand side: `x = `, `total += `, `return `, `await `."""
-
-
-def _tail_start(stripped: str) -> int:
-    """Where the right-hand side of a statement starts, or 0 when it has none."""
-    if "=" not in stripped and not stripped.startswith(("return", "yield", "await")):
-        return 0
-    match = _TAIL.match(stripped)
-    return match.end() if match and match.end() < len(stripped) else 0
-
-
-def looks_binary(text: str) -> bool:
-    """NULs or many control characters in the first 8 KB: not something to complete from."""
-    head = text[:8192]
-    if "\x00" in head:
-        return True
-    return len(_CONTROL.findall(head)) > len(head) // 100 + 2
-
-
-@dataclass(slots=True)
-class Source:
-    """One source's indexed lines, built by `prepare` and read-only once added."""
-
-    name: str
-    first: int
-    """Line number of `raw[0]` (a window of a long document)."""
-    raw: list[str]
-    """Every line of the window, right-stripped; "" for blank and skipped lines."""
-    starts: list[str]
-    """Stripped non-blank lines, sorted."""
-    start_rows: list[int]
-    """Index into `raw` of each entry of `starts`."""
-    tails: list[str]
-    """Right-hand sides of statements, sorted."""
-    tail_rows: list[int]
-    idents: Counter[str]
-    keys: frozenset[str]
-    """First 2 and (when that long) 8 characters of every entry of `starts` and `tails`."""
-    tick: int = 0
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def starting(self, typed: str, limit: int, *, tails: bool = False) -> list[tuple[int, str]]:
-        """(row, text) of at most `limit` stripped lines (or right-hand sides) starting with
-        `typed`."""
-        texts, rows = (self.tails, self.tail_rows) if tails else (self.starts, self.start_rows)
-        i = bisect_left(texts, typed)
-        end = min(len(texts), i + limit)
-        found: list[tuple[int, str]] = []
-        while i < end and texts[i].startswith(typed):
-            found.append((rows[i], texts[i]))
-            i += 1
-        return found
-
-    def preceding(self, row: int) -> str:
-        """The last non-blank line before `row` (within `MAX_GAP` blank lines), stripped."""
-        for before in range(row - 1, max(-1, row - 2 - MAX_GAP), -1):
-            if self.raw[before]:
-                return self.raw[before].lstrip()
-        return ""
-
-    def following(self, row: int) -> int | None:
-        """Row of the first non-blank line after `row`, within `MAX_GAP` blank lines."""
-        for nxt in range(row + 1, min(row + 2 + MAX_GAP, len(self.raw))):
-            if self.raw[nxt]:
-                return nxt
-        return None
-
-
-def prepare(
-    name: str, lines: str | Iterable[str], *, first: int = 0, max_lines: int = MAX_LINES_PER_SOURCE
-) -> Source | None:
-    """Build a source from its text (or its lines, from line number `first`), without touching
-    any index: safe to run in a worker thread. None for binary-looking text."""
-    if isinstance(lines, str):
-        if looks_binary(lines):
-            return None
-        lines = lines.splitlines()
-    raw: list[str] = []
-    starts: list[str] = []
-    start_rows: list[int] = []
-    tails: list[str] = []
-    tail_rows: list[int] = []
-    for row, line in enumerate(lines):
-        if row >= max_lines:
-            break
-        if len(line) > MAX_LINE + 2:
-            raw.append("")
-            continue
-        text = line.rstrip()
-        stripped = text.lstrip()
-        if len(stripped) < 2:
-            raw.append("")
-            continue
-        raw.append(text)
-        starts.append(stripped)
-        start_rows.append(row)
-        cut = _tail_start(stripped)
-        if cut:
-            tails.append(stripped[cut:])
-            tail_rows.append(row)
-    starts, start_rows = _sorted(starts, start_rows)
-    tails, tail_rows = _sorted(tails, tail_rows)
-    idents = Counter(_IDENT.findall("\n".join(starts)))
-    keys = {_key(text) for text in starts} | {_key(text) for text in tails}
-    keys |= {text[:2] for text in starts} | {text[:2] for text in tails}
-    return Source(name, first, raw, starts, start_rows, tails, tail_rows, idents, frozenset(keys))
-
-
-def _sorted(texts: list[str], rows: list[int]) -> tuple[list[str], list[int]]:
-    order = sorted(range(len(texts)), key=texts.__getitem__)
-    return [texts[i] for i in order], [rows[i] for i in order]
-
-
-def _key(text: str) -> str:
-    """The finest key a lookup for `text` can use: sources without it hold no match."""
-    return text[:KEY_LONG] if len(text) >= KEY_LONG else text[:2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +198,7 @@ class OfflineIndex:
         """Candidates of every strategy that applies, strongest first (computed on demand)."""
         if len(cursor.typed.strip()) >= MIN_TYPED:
             found = self._continue_line(cursor)
-            cut = _tail_start(cursor.typed)
+            cut = tail_start(cursor.typed)
             if not found and cut and len(cursor.typed) - cut >= MIN_TAIL:
                 found = self._continue_line(cursor, cursor.typed[cut:])
             yield from found
@@ -341,7 +225,7 @@ class OfflineIndex:
     ) -> Iterator[tuple[Source, list[tuple[int, str]]]]:
         """(source, [(row, text)]) of lines (or right-hand sides) starting with `typed`: the
         cursor's source first, then the most recently updated, within `MAX_MATCHES`."""
-        names = self._by_key.get(_key(typed))
+        names = self._by_key.get(source_key(typed))
         if not names:
             return
         budget = MAX_MATCHES
@@ -372,17 +256,17 @@ class OfflineIndex:
             for row, text in rows:
                 if source.name == cursor.source and source.first + row == cursor.line:
                     continue  # the line being edited
-                rest = _fit_suffix(text[len(typed) :], cursor.after)
+                rest = fit_suffix(text[len(typed) :], cursor.after)
                 if rest:
                     scores[rest] = scores.get(rest, 0.0) + self._weight(source, row, cursor)
-        return _ranked(scores, agree=AGREE, strict=True)
+        return ranked(scores, agree=AGREE, strict=True)
 
     def _next_line(self, cursor: _Cursor, multiline: bool) -> list[str]:
         """What followed the previous non-blank line where it occurs elsewhere."""
         stripped = cursor.previous.strip()
         if len(stripped) < MIN_TYPED:
             return []
-        base, gap = _indent_of(cursor.previous), cursor.gap
+        base, gap = indent_of(cursor.previous), cursor.gap
         scores: dict[str, float] = {}
         for source, rows in self._lookup(stripped, cursor):
             for row, text in rows:
@@ -401,7 +285,7 @@ class OfflineIndex:
                 if follower - row - 1 != gap:
                     weight *= 0.5
                 scores[block] = scores.get(block, 0.0) + weight
-        return _ranked(scores, agree=AGREE, strict=True)
+        return ranked(scores, agree=AGREE, strict=True)
 
     def _identifier(self, cursor: _Cursor) -> list[str]:
         """The rest of known identifiers starting with the partial word before the cursor."""
@@ -435,7 +319,7 @@ def _cursor(context: CompletionContext, source: str | None, line: int | None) ->
     next_line = ""
     if len(rest) > 1:
         next_line = next((s.strip() for s in rest[1][:4096].split("\n") if s.strip()), "")
-    previous, gap = _previous_nonblank(context.prefix)
+    previous, gap = previous_nonblank(context.prefix)
     return _Cursor(
         typed=typed,
         indent=line_prefix[: len(line_prefix) - len(typed)],
@@ -452,64 +336,6 @@ def _newest(source: Source) -> int:
     return -source.tick
 
 
-def _fit_suffix(rest: str, after: str) -> str | None:
-    """`rest` without the text already after the cursor (None when it does not end with it)."""
-    if not after:
-        return rest
-    if not rest.endswith(after):
-        return None
-    return rest[: len(rest) - len(after)].rstrip()
-
-
-def _ranked(scores: dict[str, float], *, agree: float = 0.0, strict: bool = False) -> list[str]:
-    """Best first: weight, then a little for length (a longer rest saves more typing).
-
-    With `agree`, when the best text holds less than that share of the weight, the part of it
-    that enough candidates agree on comes first (`self.assert` + `Equal(a, b)` / `Equal(c, d)`
-    / `True(e)` gives `Equal(`): a shorter right suggestion beats a longer wrong one. With
-    `strict`, nothing when they agree on nothing."""
-    ranked = sorted(scores, key=lambda text: (-(scores[text] + min(len(text), 80) / 400), text))
-    if not agree or not ranked:
-        return ranked
-    best, total = ranked[0], sum(scores.values())
-    if scores[best] >= agree * total:
-        return ranked
-    shared = sorted(((_common(best, text), scores[text]) for text in ranked[:100]), reverse=True)
-    held = 0.0
-    for length, weight in shared:
-        held += weight
-        if held >= agree * total:
-            part = _word_boundary(best, length)
-            if part.strip():
-                return [part, *ranked]
-            break
-    return [] if strict else ranked
-
-
-def _common(a: str, b: str) -> int:
-    """Length of the common start of `a` and `b`."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-def _word_boundary(text: str, length: int) -> str:
-    """`text[:length]`, backed off to the start of a word it would cut (unless that is all)."""
-    end = length
-    if 0 < end < len(text) and _is_word(text[end - 1]) and _is_word(text[end]):
-        while end > 0 and _is_word(text[end - 1]):
-            end -= 1
-        if end == 0:
-            end = length
-    return text[:end]
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
 def _acceptable(text: str, cursor: _Cursor, multiline: bool) -> bool:
     if not text.strip() or ("\n" in text and (cursor.typed or not multiline)):
         return False
@@ -517,48 +343,22 @@ def _acceptable(text: str, cursor: _Cursor, multiline: bool) -> bool:
     return not (not cursor.typed and first == cursor.next_line)  # already below the cursor
 
 
-def _previous_nonblank(prefix: str) -> tuple[str, int]:
-    """The last non-blank line before the cursor's line, and how many blank lines follow it."""
-    end = prefix.rfind("\n")
-    gap = 0
-    while end > 0:
-        start = prefix.rfind("\n", 0, end) + 1
-        line = prefix[start:end].rstrip("\r")
-        if line.strip():
-            return line, gap
-        gap += 1
-        end = start - 1
-    return "", gap
-
-
-def _indent_of(line: str) -> str:
-    return line[: len(line) - len(line.lstrip())]
-
-
-def _reindent(indent: str, old_base: str, new_base: str) -> str:
-    """`indent` (relative to `old_base`) moved onto `new_base`."""
-    if indent.startswith(old_base):
-        return new_base + indent[len(old_base) :]
-    dedent = len(old_base) - len(indent)
-    return new_base[: max(0, len(new_base) - dedent)]
-
-
 def _block(
     source: Source, row: int, follower: int, base: str, typed_indent: str, multiline: bool
 ) -> str:
     """The follower of `row` (and, with `multiline`, the lines of the block it opens),
     re-indented from `row`'s indentation to `base`, minus what the cursor line already has."""
-    old_base = _indent_of(source.raw[row])
+    old_base = indent_of(source.raw[row])
     head = source.raw[follower]
-    head_indent = _indent_of(head)
+    head_indent = indent_of(head)
     lines = [head]
     if multiline:
         for nxt in range(follower + 1, min(follower + 1 + MAX_NEXT_LINES, len(source.raw))):
             line = source.raw[nxt]
-            if not line or len(_indent_of(line)) <= len(head_indent):
+            if not line or len(indent_of(line)) <= len(head_indent):
                 break
             lines.append(line)
-    shifted = [_reindent(_indent_of(line), old_base, base) + line.lstrip() for line in lines]
+    shifted = [reindent(indent_of(line), old_base, base) + line.lstrip() for line in lines]
     first = shifted[0]
     if first.startswith(typed_indent):
         shifted[0] = first[len(typed_indent) :]

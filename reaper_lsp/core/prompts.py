@@ -78,3 +78,26 @@ def chat_fim_messages(ctx: CompletionContext, *, multiline: bool) -> tuple[str, 
         f"{scope} Reply with the inserted text only."
     )
     return SYSTEM_PROMPT, user
+
+
+_BLOCK_STOPS = ("\n\n\n", "\n```")
+_LANGUAGE_STOPS = {
+    "python": ("\ndef ", "\nclass ", "\nif __name__", "\n#"),
+    "javascript": ("\nfunction ", "\nexport ", "\nclass "),
+    "typescript": ("\nfunction ", "\nexport ", "\nclass ", "\ninterface "),
+    "go": ("\nfunc ", "\ntype "),
+    "rust": ("\nfn ", "\npub fn ", "\nimpl ", "\nmod "),
+    "ruby": ("\ndef ", "\nclass ", "\nmodule "),
+    "java": ("\n    public ", "\n    private ", "\n    protected "),
+    "markdown": ("\n#",),
+}
+
+
+def stop_sequences(ctx: CompletionContext, *, multiline: bool) -> tuple[str, ...]:
+    """Where a suggestion ends, computed once for every provider: the end of the line in
+    single-line mode; otherwise a blank-line run, a fence, or the start of the next top-level
+    definition in the file's language (most specific first, so APIs that accept only a few —
+    OpenAI takes four — keep the ones that matter)."""
+    if not multiline:
+        return ("\n",)
+    return _BLOCK_STOPS + _LANGUAGE_STOPS.get(ctx.language.lower(), ())

@@ -27,6 +27,10 @@ class CompletionContext:
     language: str
     path: str
     """Path relative to the workspace root when known, else the file name or URI path."""
+    uri: str = ""
+    """The document the context was cut from."""
+    line: int = -1
+    """The cursor's line in that document (0-based), -1 when unknown."""
 
     @property
     def line_prefix(self) -> str:

@@ -1,6 +1,8 @@
 """HTTP clients for providers: one long-lived httpx.AsyncClient per provider (HTTP/2, pool
-limits, timeouts, TLS policy from `[http]`), and one streaming-request helper that turns
-transport failures and error answers into the provider error classes the chain decides on.
+limits, timeouts, TLS policy from `[http]`), and one streaming-request helper that opens a
+response, checks its status and content type, and counts what crosses the wire.
+
+Failures are reported as `net.errors` only; what they mean to a provider is decided above.
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ import httpx
 
 from reaper_lsp.config import HttpSettings
 from reaper_lsp.net import h2reset
-from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.providers.base import (
-    ProtocolError,
-    ProviderError,
-    ProviderUnavailable,
-    Unreachable,
+from reaper_lsp.net.errors import (
+    BadTLSSettings,
+    ConnectFailed,
+    ConnectionLost,
+    HTTPStatusError,
+    MalformedStream,
+    NetError,
+    StreamTooLarge,
+    TimedOut,
 )
-from reaper_lsp.providers.errors import error_from_response
+from reaper_lsp.net.metrics import ProviderMetrics
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,13 @@ def ssl_context(http: HttpSettings) -> ssl.SSLContext | bool:
 
     ctx = ssl.create_default_context(cafile=certifi.where())
     if http.tls.ca_file:
-        ctx.load_verify_locations(cafile=http.tls.ca_file)
+        try:
+            ctx.load_verify_locations(cafile=http.tls.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise BadTLSSettings(
+                f"http.tls.ca_file {http.tls.ca_file!r} cannot be used "
+                f"({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})"
+            ) from None
     ctx.minimum_version = (
         ssl.TLSVersion.TLSv1_3 if http.tls.min_version == "tls_1_3" else ssl.TLSVersion.TLSv1_2
     )
@@ -87,7 +98,7 @@ class Clients:
         client = self._clients.get(provider)
         if client is None:
             if self._verify is None:
-                self._verify = ssl_context(self._http)
+                self._verify = ssl_context(self._http)  # raises BadTLSSettings
                 if self._verify is False:
                     log.warning(
                         "TLS certificate verification is OFF (http.tls.verify_certificates)"
@@ -107,6 +118,11 @@ class Clients:
             _closing.add(task)
             task.add_done_callback(_closing.discard)
 
+    def snapshot(self) -> dict[str, object]:
+        """The protocol each provider's client is set to speak."""
+        protocol = self._http.protocol if self._http.protocol in ("http1", "http2") else "http2"
+        return {name: {"protocol": protocol} for name in sorted(self._clients)}
+
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
         for client in clients.values():
@@ -123,31 +139,40 @@ async def _close_all(clients: Iterable[httpx.AsyncClient]) -> None:
 
 @dataclass(slots=True)
 class StreamContext:
-    """An open streamed response plus the bookkeeping the providers share."""
+    """An open streamed response plus the bookkeeping shared by every provider."""
 
     response: httpx.Response
     metrics: ProviderMetrics
-    provider: str
+    origin: str
     started: float
     first_byte: float = 0.0
     received: int = 0
     _raw: AsyncIterator[bytes] | None = None
 
+    @property
+    def content_type(self) -> str:
+        return str(self.response.headers.get("content-type", ""))
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """Raw body bytes, counted and capped; decoders split them (never `iter_lines`)."""
         if self._raw is None:
             self._raw = self.response.aiter_raw()
-        async for chunk in self._raw:
-            if not chunk:
-                continue
-            if not self.first_byte:
-                self.first_byte = time.perf_counter()
-                self.metrics.first_byte_ms.append((self.first_byte - self.started) * 1000)
-            self.received += len(chunk)
-            self.metrics.bytes_received += len(chunk)
-            if self.received > MAX_RESPONSE_BYTES:
-                raise ProtocolError("response too large", provider=self.provider)
-            yield chunk
+        try:
+            async for chunk in self._raw:
+                if not chunk:
+                    continue
+                if not self.first_byte:
+                    self.first_byte = time.perf_counter()
+                    self.metrics.first_byte_ms.append((self.first_byte - self.started) * 1000)
+                self.received += len(chunk)
+                self.metrics.bytes_received += len(chunk)
+                if self.received > MAX_RESPONSE_BYTES:
+                    raise StreamTooLarge(
+                        f"response from {self.origin} is over {MAX_RESPONSE_BYTES} bytes"
+                    )
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, self.origin) from None
 
     async def drain(self) -> None:
         """Read what is left of a finished message (the end of the chunked body, a trailing
@@ -155,21 +180,23 @@ class StreamContext:
         try:
             async with asyncio.timeout(DRAIN_SECONDS):
                 async for _ in self.chunks():
-                    if self.received > MAX_RESPONSE_BYTES:
-                        return
-        except (TimeoutError, httpx.HTTPError, ProtocolError):
+                    pass
+        except (TimeoutError, NetError):
             return
 
 
-def _transport_error(provider: str, exc: httpx.HTTPError, url: httpx.URL) -> ProviderError:
-    origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+def origin_of(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+
+
+def _transport_error(exc: httpx.HTTPError, origin: str) -> NetError:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TimedOut(f"timed out connecting to {origin}")
     if isinstance(exc, httpx.ConnectError):
-        return Unreachable(f"cannot connect to {origin}", provider=provider)
+        return ConnectFailed(f"cannot connect to {origin}")
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderUnavailable(f"timed out talking to {origin}", provider=provider)
-    return ProviderUnavailable(
-        f"connection to {origin} failed ({type(exc).__name__})", provider=provider
-    )
+        return TimedOut(f"timed out talking to {origin}")
+    return ConnectionLost(f"connection to {origin} failed ({type(exc).__name__})")
 
 
 @asynccontextmanager
@@ -177,16 +204,18 @@ async def open_stream(
     client: httpx.AsyncClient,
     url: str,
     *,
-    provider: str,
     body: Mapping[str, object],
     headers: Mapping[str, str],
     metrics: ProviderMetrics,
     accept: str,
+    auth: httpx.Auth | None = None,
 ) -> AsyncIterator[StreamContext]:
     """POST `body` as JSON and yield the open response once its status is known to be OK.
 
-    Leaving the block early (cancellation, early stop) closes the response, which resets the
-    HTTP/2 stream or drops the HTTP/1.1 connection: the provider stops generating.
+    Raises `net.errors` only. Leaving the block early (cancellation, early stop) closes the
+    response, which resets the HTTP/2 stream or drops the HTTP/1.1 connection: the server stops
+    generating. `auth` runs before the body is streamed, so a refreshed credential can never
+    replay text that was already read.
     """
     content = json.dumps(body, ensure_ascii=False).encode()
     request = client.build_request(
@@ -195,24 +224,29 @@ async def open_stream(
         content=content,
         headers={**headers, "content-type": "application/json", "accept": accept},
     )
+    origin = origin_of(request.url)
     metrics.requests += 1
     metrics.bytes_sent += len(content)
     started = time.perf_counter()
+    stream: StreamContext | None = None
+    status = 0
     ok = False
     try:
-        response = await client.send(request, stream=True)
+        try:
+            response = await client.send(request, stream=True, auth=auth)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, origin) from None
+        status = response.status_code
         try:
             if response.status_code >= 400:
                 raw = await _read_limited(response)
-                raise error_from_response(
-                    provider, response.status_code, response.headers, raw, time.time()
-                )
+                raise HTTPStatusError(response.status_code, response.headers, raw, origin)
             content_type = response.headers.get("content-type", "")
             if accept.split(";")[0] not in content_type and "json" not in content_type:
-                raise ProtocolError(
-                    f"unexpected content type {content_type or 'none'!r}", provider=provider
+                raise MalformedStream(
+                    f"{origin} answered with content type {content_type or 'none'!r}"
                 )
-            stream = StreamContext(response, metrics, provider, started)
+            stream = StreamContext(response, metrics, origin, started)
             yield stream
             ok = True
             # The message is complete: finish the body so HTTP/1.1 keeps the connection and
@@ -221,12 +255,7 @@ async def open_stream(
             await stream.drain()
         finally:
             await response.aclose()
-    except httpx.HTTPError as exc:
-        error = _transport_error(provider, exc, request.url)
-        metrics.failures += 1
-        metrics.last_error = str(error)
-        raise error from None
-    except ProviderError as exc:
+    except NetError as exc:
         metrics.failures += 1
         metrics.last_error = str(exc)
         raise
@@ -234,11 +263,25 @@ async def open_stream(
         metrics.cancelled += 1
         raise
     finally:
+        total = (time.perf_counter() - started) * 1000
         if ok:
-            metrics.total_ms.append((time.perf_counter() - started) * 1000)
+            metrics.total_ms.append(total)
+        if log.isEnabledFor(logging.DEBUG):
+            first = (stream.first_byte - started) * 1000 if stream and stream.first_byte else 0.0
+            log.debug(
+                "POST %s%s -> %s, %d bytes sent, %d received, first byte %.1f ms, total %.1f ms%s",
+                origin,
+                request.url.path,
+                status or "no answer",
+                len(content),
+                stream.received if stream else 0,
+                first,
+                total,
+                "" if ok else " (not completed)",
+            )
 
 
-async def prewarm(client: httpx.AsyncClient, url: str, *, provider: str) -> None:
+async def prewarm(client: httpx.AsyncClient, url: str) -> None:
     """Open (and so keep warm) the connection to `url`'s origin: DNS, TCP, TLS and HTTP/2 are
     paid now rather than on the user's first keystroke. Any answer will do; failures are only
     logged (the first real request reports them properly)."""
@@ -246,15 +289,18 @@ async def prewarm(client: httpx.AsyncClient, url: str, *, provider: str) -> None
         response = await client.request("HEAD", url)
         await response.aclose()
     except httpx.HTTPError as exc:
-        log.info("prewarming %s failed: %s", provider, type(exc).__name__)
+        log.info("prewarming %s failed: %s", origin_of(httpx.URL(url)), type(exc).__name__)
 
 
 async def _read_limited(response: httpx.Response) -> bytes:
     parts: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
-        parts.append(chunk)
-        size += len(chunk)
-        if size >= MAX_ERROR_BODY:
-            break
+    try:
+        async for chunk in response.aiter_raw():
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= MAX_ERROR_BODY:
+                break
+    except httpx.HTTPError:
+        pass  # the status says enough
     return b"".join(parts)[:MAX_ERROR_BODY]

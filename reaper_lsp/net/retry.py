@@ -93,8 +93,3 @@ class RetryPolicy:
             return max(0.0, retry_after)
         step = min(self.cap, self.base_backoff * 2.0 ** min(attempt, 32))
         return step * (0.75 + 0.25 * min(max(rand, 0.0), 1.0))
-
-
-def remaining_fits(delay: float, now: float, deadline: float | None) -> bool:
-    """Whether waiting `delay` seconds still leaves time before `deadline`."""
-    return deadline is None or now + delay < deadline

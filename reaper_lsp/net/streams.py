@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from reaper_lsp.net.errors import StreamTooLarge
+
+__all__ = ["NDJSONDecoder", "SSEDecoder", "SSEEvent", "StreamTooLarge"]
+
 MAX_LINE_BYTES = 4 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
-
-
-class StreamTooLarge(ValueError):
-    """A single line or event grew past the decoder's limit (a broken or hostile server)."""
 
 
 class _LineSplitter:

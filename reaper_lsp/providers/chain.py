@@ -1,5 +1,10 @@
 """The provider chain: try providers in order, skip unusable ones at once, retry what is worth
-retrying within one time budget, fall through on failure, and keep per-provider health."""
+retrying within one time budget, fall through on failure, and keep per-provider health.
+
+The chain owns every cool-down (`rest`), and is the one place that decides on errors: any
+exception a provider raises is a failed attempt, so the offline engine always answers. Changes
+the user may care about are reported as `ProviderEvent`s to one listener, never by a provider.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +19,16 @@ from typing import Protocol
 
 from reaper_lsp.core.types import Suggestion
 from reaper_lsp.net.retry import RetryPolicy
-from reaper_lsp.providers.base import (
-    ChatRequest,
-    CompletionRequest,
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Provider
+from reaper_lsp.providers.errors import (
     NotConfigured,
-    Provider,
+    ProtocolError,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
-    StreamStats,
     Unreachable,
 )
+from reaper_lsp.providers.health import Health, HealthSnapshot, ProviderEvent
 
 log = logging.getLogger(__name__)
 
@@ -42,44 +46,6 @@ class Shaper(Protocol):
     def shape(self, raw: str) -> str | None: ...
 
     def is_complete(self, partial: str) -> bool: ...
-
-
-@dataclass(slots=True)
-class Health:
-    """What the chain knows about one provider."""
-
-    successes: int = 0
-    failures: int = 0
-    consecutive_failures: int = 0
-    paused_until: float = 0.0
-    last_error: str = ""
-    last_ok: float = 0.0
-    failed_requests: int = 0
-    """Requests in a row that ended in an error (after their retries): drives the breaker."""
-    open_until: float = 0.0
-    """Circuit breaker: skipped until then; afterwards one probe request is let through."""
-    trips: int = 0
-    probing: bool = False
-
-    def state(self, now: float) -> str:
-        if self.trips:
-            return "open" if self.open_until > now else "half-open"
-        if self.paused_until > now:
-            return "paused"
-        if self.consecutive_failures:
-            return "failing"
-        return "healthy" if self.successes else "unknown"
-
-    def snapshot(self, now: float) -> dict[str, object]:
-        return {
-            "state": self.state(now),
-            "circuitOpenForSeconds": round(max(0.0, self.open_until - now), 1),
-            "successes": self.successes,
-            "failures": self.failures,
-            "consecutiveFailures": self.consecutive_failures,
-            "pausedForSeconds": round(max(0.0, self.paused_until - now), 1),
-            "lastError": self.last_error,
-        }
 
 
 @dataclass(slots=True)
@@ -117,6 +83,9 @@ class Chain:
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
+        self.on_event: Callable[[ProviderEvent], None] = lambda event: None
+        """Told about state changes and errors the user must act on (the status service)."""
+        self._states: dict[str, str] = {}
 
     def usable(self, order: Sequence[str]) -> list[str]:
         """Providers of `order` that could be tried now, `local` always last."""
@@ -141,6 +110,7 @@ class Chain:
         *,
         timeout: float,
         hedge: float = 0.0,
+        progress: Callable[[str], None] | None = None,
     ) -> ChainResult:
         """Try the providers of `order` in turn within `timeout` seconds, then the offline
         engine. With `hedge` > 0, a provider that has sent nothing after `hedge` seconds gets
@@ -159,7 +129,7 @@ class Chain:
             else:
                 queue.append(name)
         if queue:
-            await self._race(queue, request, shaper, deadline, hedge, result)
+            await self._race(queue, request, shaper, deadline, hedge, result, progress)
         if result.suggestion is None and "local" in self.providers:
             local = self.providers["local"]
             # The offline engine is instant and always allowed to answer, even past the budget.
@@ -178,6 +148,7 @@ class Chain:
         deadline: float,
         hedge: float,
         result: ChainResult,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         running: dict[asyncio.Task[str], str] = {}
         first_piece: dict[str, asyncio.Event] = {}
@@ -189,7 +160,9 @@ class Chain:
             if self.health[name].trips:
                 self.health[name].probing = True  # half-open: this request is the probe
             first_piece[name] = asyncio.Event()
-            call = functools.partial(self._collect, provider, request, shaper, first_piece[name])
+            call = functools.partial(
+                self._collect, provider, request, shaper, first_piece[name], progress
+            )
             task = asyncio.ensure_future(self._with_retries(name, deadline, call))
             running[task] = name
             latest = (name, self._clock())
@@ -220,8 +193,8 @@ class Chain:
                     self.health[name].probing = False
                     try:
                         text = task.result()
-                    except ProviderError as exc:
-                        result.attempts.append(Attempt(name, str(exc)))
+                    except Exception as exc:  # any failure is a failed attempt: fall through
+                        result.attempts.append(Attempt(name, str(exc) or type(exc).__name__))
                         self._request_failed(name)
                         continue
                     shaped = shaper.shape(text)
@@ -259,15 +232,15 @@ class Chain:
             while True:
                 try:
                     async with asyncio.timeout_at(self._loop_deadline(deadline)):
-                        async for piece in provider.stream_chat(request, StreamStats()):
+                        async for piece in provider.stream_chat(request):
                             started = True
                             yield name, piece
                     self._record_ok(name)
                     return
                 except TimeoutError:
                     error: ProviderError = ProviderUnavailable("timed out", provider=name)
-                except ProviderError as exc:
-                    error = exc
+                except Exception as exc:
+                    error = as_provider_error(name, exc)
                 self._record_failure(name, error)
                 if started:
                     raise error
@@ -293,7 +266,7 @@ class Chain:
             return "circuit half-open: a probe request is in flight"
         paused = health.paused_until - self._clock()
         if paused > 0:
-            return f"paused for {paused:.1f}s after: {self.health[name].last_error}"
+            return f"resting for {paused:.1f}s: {health.pause_reason or health.last_error}"
         return None
 
     async def _with_retries(
@@ -313,15 +286,17 @@ class Chain:
                 )
                 self._record_failure(name, error)
                 raise error from None
-            except NotConfigured:
+            except NotConfigured as exc:
+                self._tell(name, exc)
                 raise
-            except ProviderError as exc:
-                self._record_failure(name, exc)
-                delay = self._retry_delay(exc, attempt, deadline)
+            except Exception as caught:
+                failed = as_provider_error(name, caught)
+                self._record_failure(name, failed)
+                delay = self._retry_delay(failed, attempt, deadline)
                 if delay is None:
-                    raise
+                    raise failed from None
                 log.info(
-                    "%s failed (%s); retry %d in %.0f ms", name, exc, attempt + 1, delay * 1000
+                    "%s failed (%s); retry %d in %.0f ms", name, failed, attempt + 1, delay * 1000
                 )
                 await self._sleep(delay)
                 attempt += 1
@@ -335,15 +310,18 @@ class Chain:
         request: CompletionRequest,
         shaper: Shaper,
         first_piece: asyncio.Event,
+        progress: Callable[[str], None] | None = None,
     ) -> str:
         """Read the stream until it ends or the suggestion is known to be complete; leaving the
         loop early closes the upstream stream."""
         parts: list[str] = []
-        stream = provider.stream_completion(request, StreamStats())
+        stream = provider.stream_completion(request)
         try:
             async for piece in stream:
                 first_piece.set()
                 parts.append(piece)
+                if progress is not None:
+                    progress("".join(parts))
                 if "\n" in piece and shaper.is_complete("".join(parts)):
                     break
         finally:
@@ -369,11 +347,11 @@ class Chain:
         health.successes += 1
         health.consecutive_failures = 0
         health.failed_requests = 0
-        health.last_ok = self._clock()
         if health.trips:
             log.info("provider %s answered again: circuit closed", name)
         health.trips = 0
         health.open_until = 0.0
+        self._state_changed(name)
 
     def _request_failed(self, name: str) -> None:
         """A request to `name` ended in an error: count it for the circuit breaker."""
@@ -389,25 +367,61 @@ class Chain:
                 health.failed_requests,
                 cooldown,
             )
+            self._state_changed(name)
 
     def _record_failure(self, name: str, error: ProviderError) -> None:
         health = self.health[name]
         health.failures += 1
         health.consecutive_failures += 1
         health.last_error = str(error)
-        if isinstance(error, RateLimited) and error.retry_after:
+        if error.rest_for:
+            self.rest(name, error.rest_for, str(error))
+        elif isinstance(error, RateLimited) and error.retry_after:
             # Asked to wait: skip this provider for that long instead of hammering it.
-            health.paused_until = max(health.paused_until, self._clock() + error.retry_after)
+            self.rest(name, error.retry_after, f"rate limited: {error}")
         elif isinstance(error, Unreachable):
-            health.paused_until = max(health.paused_until, self._clock() + UNREACHABLE_REST)
+            self.rest(name, UNREACHABLE_REST, str(error))
         # Nothing listening is routine (a local Ollama not started): the provider rests instead.
         level = logging.INFO if isinstance(error, Unreachable) else logging.WARNING
         log.log(level, "provider %s failed: %s", name, error)
+        self._tell(name, error)
+        self._state_changed(name)
+
+    def rest(self, name: str, seconds: float, reason: str) -> None:
+        """Skip `name` for `seconds` (the longest rest asked for wins)."""
+        health = self.health.get(name)
+        if health is None:
+            return
+        until = self._clock() + seconds
+        if until > health.paused_until:
+            health.paused_until = until
+            health.pause_reason = reason
+
+    def _tell(self, name: str, error: ProviderError) -> None:
+        if error.user_message:
+            state = self.health[name].state(self._clock()) if name in self.health else ""
+            self.on_event(ProviderEvent(name, state, str(error), error.user_message))
+
+    def _state_changed(self, name: str) -> None:
+        health = self.health[name]
+        state = health.state(self._clock())
+        if self._states.get(name, "unknown") != state:
+            self._states[name] = state
+            self.on_event(ProviderEvent(name, state, health.last_error))
 
     def _loop_deadline(self, deadline: float) -> float:
         """Convert a deadline on our clock to the event loop's clock."""
         return asyncio.get_running_loop().time() + (deadline - self._clock())
 
-    def snapshot(self) -> dict[str, dict[str, object]]:
+    def snapshot(self) -> dict[str, HealthSnapshot]:
         now = self._clock()
         return {name: h.snapshot(now) for name, h in self.health.items()}
+
+
+def as_provider_error(name: str, exc: BaseException) -> ProviderError:
+    """Any exception out of a provider as a provider error: a bug in a provider (a `TypeError`
+    from a strange field) costs that attempt, not the answer."""
+    if isinstance(exc, ProviderError):
+        return exc
+    log.warning("provider %s raised %s", name, type(exc).__name__, exc_info=exc)
+    return ProtocolError(f"unexpected {type(exc).__name__}", provider=name)

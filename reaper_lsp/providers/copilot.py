@@ -10,27 +10,25 @@ asks for a pause, and 466 says the client is too old.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Literal
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from reaper_lsp import __version__
 from reaper_lsp.config import CopilotSettings
 from reaper_lsp.core.prompts import path_header
-from reaper_lsp.net.client import Clients, open_stream, prewarm
+from reaper_lsp.net.client import Clients
 from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.providers.base import (
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
+from reaper_lsp.providers.errors import (
     AuthError,
     BadRequest,
-    ChatRequest,
-    CompletionRequest,
     NotConfigured,
     ProviderError,
     QuotaExhausted,
     RateLimited,
-    StreamStats,
 )
+from reaper_lsp.providers.http import HTTPProvider, RefreshingBearer, chat_body
 from reaper_lsp.providers.openai import read_choices
 
 if TYPE_CHECKING:
@@ -38,21 +36,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SSE = "text/event-stream"
-DEFAULT_ENGINE = "gpt-41-copilot"
+DEFAULT_MODEL = "gpt-41-copilot"
+"""The completion model (Copilot's URL calls it the "engine")."""
 DEFAULT_CHAT_MODEL = "gpt-4.1"
 QUOTA_REST = 3600.0
 """Seconds Copilot is skipped after a 402 (monthly quota) before it is asked again."""
 RATE_LIMIT_REST = 10.0
 """Pause after a 429 that did not say how long (what the official client does)."""
-
-_STOPS = ("\n\n\n", "\n```")
-_LANGUAGE_STOPS = {
-    "python": ("\ndef ", "\nclass ", "\nif ", "\n\n#"),
-    "markdown": ("\n\n\n",),
-}
-
-Notify = Callable[[str], None]
 
 
 def _next_indent(suffix: str) -> int:
@@ -63,7 +53,7 @@ def _next_indent(suffix: str) -> int:
     return 0
 
 
-class CopilotProvider:
+class CopilotProvider(HTTPProvider):
     name = "copilot"
 
     def __init__(
@@ -74,38 +64,28 @@ class CopilotProvider:
         clients: Clients,
         metrics: ProviderMetrics,
         editor: str = "",
-        notify: Notify | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(clients=clients, metrics=metrics)
         self._settings = settings
         self._auth = auth
-        self._clients = clients
-        self._metrics = metrics
         self._editor = editor
-        self._notify = notify
-        self._clock = clock
-        self._resting_until = 0.0
-        self._rest_reason = ""
-        self._told: set[str] = set()
+        self._bearer = RefreshingBearer(self._token_text, auth.invalidate)
 
     def unusable_reason(self) -> str | None:
-        if self._clock() < self._resting_until:
-            return self._rest_reason
         if not self._auth.signed_in():
             if self._auth.store_problem:
                 return self._auth.store_problem
             return "not signed in to GitHub (run `reaper-lsp login copilot` or reaper.signIn)"
         return None
 
-    def model_for(self, kind: Literal["completion", "chat"]) -> str:
+    def model_for(self, kind: Kind) -> str:
         if kind == "chat":
             return DEFAULT_CHAT_MODEL
-        return self._settings.model or DEFAULT_ENGINE
+        return self._settings.model or DEFAULT_MODEL
 
-    def _headers(self, token: CopilotToken, intent: str) -> dict[str, str]:
+    def _headers(self, intent: str) -> dict[str, str]:
         s = self._settings
         return {
-            "authorization": f"Bearer {token.token}",
             "editor-version": s.editor_version or self._editor or f"reaper-lsp/{__version__}",
             "editor-plugin-version": s.editor_plugin_version or f"reaper-lsp/{__version__}",
             "copilot-integration-id": s.integration_id,
@@ -120,80 +100,49 @@ class CopilotProvider:
         try:
             return await self._auth.copilot_token(force=force)
         except SignInRequired as exc:
-            self._tell_once("signed-out", f"Copilot: {exc}")
-            raise NotConfigured(str(exc), provider=self.name) from None
+            message = f"Copilot: {exc}"
+            raise NotConfigured(str(exc), user_message=message, provider=self.name) from None
         except CopilotUnavailable as exc:
-            raise AuthError(str(exc), provider=self.name) from None
+            raise AuthError(str(exc), user_message=f"Copilot: {exc}", provider=self.name) from None
 
-    def _tell_once(self, key: str, message: str) -> None:
-        if key not in self._told:
-            self._told.add(key)
-            if self._notify is not None:
-                self._notify(message)
+    async def _token_text(self, fresh: bool) -> str:
+        return (await self._token(force=fresh)).token
 
-    def _rest(self, seconds: float, reason: str) -> None:
-        self._resting_until = max(self._resting_until, self._clock() + seconds)
-        self._rest_reason = reason
-
-    async def _stream(
-        self,
-        url_of: Callable[[CopilotToken], str],
-        body: dict[str, object],
-        intent: str,
-        stats: StreamStats,
-    ) -> AsyncIterator[str]:
-        """POST and stream choices; a 401/403 re-mints the token and tries once more."""
-        for attempt in (0, 1):
-            token = await self._token(force=attempt == 1)
-            try:
-                async with open_stream(
-                    self._clients.get(self.name),
-                    url_of(token),
-                    provider=self.name,
-                    body=body,
-                    headers=self._headers(token, intent),
-                    metrics=self._metrics,
-                    accept=SSE,
-                ) as stream:
-                    async for piece in read_choices(stream, stats, self.name):
-                        yield piece
-                return
-            except AuthError:
-                self._auth.invalidate()
-                if attempt == 1:
-                    raise
-            except ProviderError as exc:
-                raise self._translate(exc) from None
-
-    def _translate(self, exc: ProviderError) -> ProviderError:
-        if exc.status == 402 or isinstance(exc, QuotaExhausted):
+    def explain(self, error: ProviderError) -> ProviderError:
+        """Copilot's own status codes: 402 quota, 466 outdated client, 429 with a rest."""
+        if error.status == 402 or isinstance(error, QuotaExhausted):
             message = "Copilot's monthly quota is used up; other providers answer until it resets"
-            self._rest(QUOTA_REST, message)
-            self._tell_once("quota", message)
-            return QuotaExhausted(message, status=exc.status, provider=self.name)
-        if exc.status == 466:
+            return QuotaExhausted(
+                message, status=error.status, rest_for=QUOTA_REST, user_message=message,
+                provider=self.name,
+            )  # fmt: skip
+        if error.status == 466:
             message = (
                 "Copilot says this client is too old: update reaper-lsp, or set "
                 "providers.copilot.editor_version / editor_plugin_version"
             )
-            self._rest(QUOTA_REST, message)
-            self._tell_once("outdated", message)
-            return BadRequest(message, status=466, provider=self.name)
-        if isinstance(exc, RateLimited):
-            wait = exc.retry_after if exc.retry_after is not None else RATE_LIMIT_REST
-            self._rest(wait, f"rate limited by Copilot for {wait:.0f}s")
-            return RateLimited(exc.message, status=exc.status, retry_after=wait, provider=self.name)
-        return exc
+            return BadRequest(
+                message, status=466, rest_for=QUOTA_REST, user_message=message, provider=self.name
+            )
+        if isinstance(error, RateLimited):
+            wait = error.retry_after if error.retry_after is not None else RATE_LIMIT_REST
+            return RateLimited(
+                error.message, status=error.status, retry_after=wait, rest_for=wait,
+                provider=self.name,
+            )  # fmt: skip
+        return error
 
-    async def stream_completion(
-        self, request: CompletionRequest, stats: StreamStats
-    ) -> AsyncIterator[str]:
+    async def _stream(self, path: str, body: dict[str, object], intent: str) -> AsyncIterator[str]:
+        token = await self._token()
+        base = token.proxy_url if intent == "copilot-ghost" else token.api_url
+        url = base.rstrip("/") + path
+        async with self.open(url, body, headers=self._headers(intent), auth=self._bearer) as stream:
+            async for piece in read_choices(self, stream):
+                yield piece
+
+    async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
         ctx = request.context
         prompt = path_header(ctx) + ctx.prefix
-        stops = list(_STOPS + _LANGUAGE_STOPS.get(ctx.language, ()))
-        if not request.multiline:
-            stops.insert(0, "\n")
-        engine = self.model_for("completion")
         body: dict[str, object] = {
             "prompt": prompt,
             "suffix": ctx.suffix,
@@ -201,7 +150,7 @@ class CopilotProvider:
             "temperature": 0,
             "top_p": 1,
             "n": 1,
-            "stop": stops,
+            "stop": list(request.stop),
             "stream": True,
             "extra": {
                 "language": ctx.language,
@@ -211,28 +160,13 @@ class CopilotProvider:
                 "suffix_tokens": len(ctx.suffix) // 4,
             },
         }
-        stats.model = engine
-
-        def url(token: CopilotToken) -> str:
-            return f"{token.proxy_url.rstrip('/')}/v1/engines/{engine}/completions"
-
-        async for piece in self._stream(url, body, "copilot-ghost", stats):
+        path = f"/v1/engines/{self.model_for('completion')}/completions"
+        async for piece in self._stream(path, body, "copilot-ghost"):
             yield piece
 
-    async def stream_chat(self, request: ChatRequest, stats: StreamStats) -> AsyncIterator[str]:
-        body: dict[str, object] = {
-            "model": self.model_for("chat"),
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "max_tokens": request.max_tokens,
-            "n": 1,
-            "stream": True,
-        }
-        stats.model = str(body["model"])
-
-        def url(token: CopilotToken) -> str:
-            return f"{token.api_url.rstrip('/')}/chat/completions"
-
-        async for piece in self._stream(url, body, "conversation-panel", stats):
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
+        body = chat_body(self.model_for("chat"), request, n=1)
+        async for piece in self._stream("/chat/completions", body, "conversation-panel"):
             yield piece
 
     async def prewarm(self) -> None:
@@ -242,7 +176,4 @@ class CopilotProvider:
         except ProviderError as exc:
             log.info("prewarming copilot: %s", exc)
             return
-        await prewarm(self._clients.get(self.name), token.proxy_url, provider=self.name)
-
-    async def aclose(self) -> None:
-        return None
+        await self.warm(token.proxy_url)

@@ -1,23 +1,107 @@
-"""Turn a provider's error answer (HTTP status + headers + body, or an error event in the
-middle of a stream) into the error class the chain decides on, with a message that is useful
-to the user and never carries a secret."""
+"""The provider error tree, and how network failures and providers' error answers (HTTP status
++ headers + body, or an error event in the middle of a stream) map onto it, with a message that
+is useful to the user and never carries a secret.
+
+The chain decides on these classes alone: `retryable` (try the same provider again now),
+`retry_after` (the server's wait), `rest_for` (skip the provider that long), and `user_message`
+(what the user should be told once, when they must act).
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 
 from reaper_lsp import logs
-from reaper_lsp.net.retry import parse_retry_after
-from reaper_lsp.providers.base import (
-    AuthError,
-    BadRequest,
-    ProtocolError,
-    ProviderError,
-    ProviderUnavailable,
-    QuotaExhausted,
-    RateLimited,
+from reaper_lsp.net.errors import (
+    BadTLSSettings,
+    ConnectFailed,
+    HTTPStatusError,
+    MalformedStream,
+    NetError,
+    StreamTooLarge,
+    TimedOut,
 )
+from reaper_lsp.net.retry import parse_retry_after
+
+
+class ProviderError(Exception):
+    """Base of every error a provider raises. The message never contains a secret."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        rest_for: float | None = None,
+        user_message: str = "",
+        provider: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait, when it said so."""
+        self.rest_for = rest_for
+        """Seconds the chain should skip this provider (quota, outdated client, ...)."""
+        self.user_message = user_message
+        """Set when the user must act (sign in, fix a key, wait for a quota): told once."""
+        self.provider = provider
+
+    def __str__(self) -> str:
+        prefix = f"{self.provider}: " if self.provider else ""
+        status = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{prefix}{self.message}{status}"
+
+
+class NotConfigured(ProviderError):
+    """The provider lacks what it needs (a key, a sign-in, a project): skipped at once."""
+
+
+class ProviderUnavailable(ProviderError):
+    """Connection reset, timed out, or a 5xx/529/overloaded answer: try again or fall through."""
+
+    retryable = True
+
+
+class Unreachable(ProviderUnavailable):
+    """Nothing answers at the provider's address (connection refused, DNS or TLS failure):
+    retrying at once will not help, so the chain falls through and rests the provider a
+    little while instead (a local Ollama that is not running costs nothing per keystroke)."""
+
+    retryable = False
+
+
+class RateLimited(ProviderUnavailable):
+    """429 for throughput: wait `retry_after` (if any) or fall through."""
+
+
+class AuthError(ProviderError):
+    """401/403: the credential is wrong, expired or lacks access."""
+
+
+class QuotaExhausted(ProviderError):
+    """Quota, billing or spend cap reached: never retried."""
+
+
+class BadRequest(ProviderError):
+    """400/404/413/422 and friends: our request cannot succeed as sent."""
+
+
+class ContextTooLong(BadRequest):
+    """The prompt does not fit the model's context window: a shorter prompt may."""
+
+
+class ProtocolError(ProviderError):
+    """The response did not follow the provider's wire format (garbage, wrong content type,
+    an event over the size limit)."""
+
+    retryable = True
+
 
 MAX_MESSAGE = 300
 
@@ -96,6 +180,8 @@ def _classify(
     cls: type[ProviderError]
     if status in (401, 403):
         cls = AuthError
+    elif _context_exceeded(lowered):
+        cls = ContextTooLong
     elif status == 402 or any(marker in lowered for marker in _QUOTA_MARKERS):
         cls = QuotaExhausted
     elif status == 413 or "request too large" in lowered or "request_too_large" in lowered:
@@ -107,6 +193,36 @@ def _classify(
     else:
         cls = BadRequest
     return cls(message, status=status, retry_after=retry_after, provider=provider)
+
+
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "exceed_context_size",
+    "exceeds the available context size",
+    "maximum context length",
+    "context window",
+    "prompt is too long",
+    "input length",
+)
+
+
+def _context_exceeded(lowered: str) -> bool:
+    return any(marker in lowered for marker in _CONTEXT_MARKERS)
+
+
+def from_net_error(provider: str, exc: NetError) -> ProviderError:
+    """The provider error for a network failure: the one boundary between `net` and providers."""
+    if isinstance(exc, HTTPStatusError):
+        return error_from_response(provider, exc.status, exc.headers, exc.body, time.time())
+    if isinstance(exc, BadTLSSettings):
+        return NotConfigured(str(exc), user_message=str(exc), provider=provider)
+    if isinstance(exc, ConnectFailed):
+        return Unreachable(str(exc), provider=provider)
+    if isinstance(exc, TimedOut):
+        return ProviderUnavailable(str(exc), provider=provider)
+    if isinstance(exc, StreamTooLarge | MalformedStream):
+        return ProtocolError(str(exc), provider=provider)
+    return ProviderUnavailable(str(exc), provider=provider)
 
 
 def error_from_stream_payload(provider: str, payload: object) -> ProviderError:
@@ -122,6 +238,8 @@ def error_from_stream_payload(provider: str, payload: object) -> ProviderError:
         return AuthError(message, provider=provider)
     if "rate_limit" in lowered:
         return RateLimited(message, provider=provider)
+    if _context_exceeded(lowered):
+        return ContextTooLong(message, provider=provider)
     if "invalid_request" in lowered or "not_found" in lowered or "does not support" in lowered:
         return BadRequest(message, provider=provider)
     return ProviderUnavailable(message, provider=provider)

@@ -27,7 +27,8 @@ from urllib.request import url2pathname
 from reaper_lsp.core.document import Document, DocumentStore
 from reaper_lsp.core.offline import MAX_LINES_PER_SOURCE, OfflineIndex, Source, prepare
 from reaper_lsp.core.types import CompletionContext
-from reaper_lsp.providers.base import ChatRequest, CompletionRequest, StreamStats
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest
+from reaper_lsp.workspace import read_regular_file, read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +118,14 @@ class LocalProvider:
 
     # -- completion -------------------------------------------------------------------------
 
-    async def stream_completion(
-        self, request: CompletionRequest, stats: StreamStats
-    ) -> AsyncIterator[str]:
-        stats.model = "offline"
+    async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
         context = request.context
-        doc = self._document_for(context)
-        line = _locate(doc, context, self._last_line.get(source_id(doc.uri))) if doc else None
+        doc = self._documents.get(context.uri) if context.uri else None
+        if doc is not None and 0 <= context.line < len(doc.lines):
+            line: int | None = context.line
+        else:  # a context cut elsewhere (tests, tools): find its document and line by its text
+            doc = doc or self._document_for(context)
+            line = _locate(doc, context, self._last_line.get(source_id(doc.uri))) if doc else None
         current = source_id(doc.uri) if doc is not None else None
         if current is not None and line is not None:
             self._last_line[current] = line
@@ -136,11 +138,10 @@ class LocalProvider:
         )
         text = _cut_at_stops(found[0], request.stop) if found else ""
         if text.strip():
-            stats.finish_reason = "stop"
             yield text
 
     def _document_for(self, context: CompletionContext) -> Document | None:
-        """The open document the context was cut from, found by its path."""
+        """The open document a context without a URI was cut from, found by its path."""
         path = context.path.replace("\\", "/").lstrip("/")
         if not path:
             return None
@@ -201,9 +202,7 @@ class LocalProvider:
         finally:
             self._pending.pop(sid, None)
 
-    async def stream_chat(self, request: ChatRequest, stats: StreamStats) -> AsyncIterator[str]:
-        stats.model = "offline"
-        stats.finish_reason = "stop"
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         yield CHAT_HELP
 
     # -- workspace scan ---------------------------------------------------------------------
@@ -306,9 +305,8 @@ class _Rule:
 
 def _gitignore(folder: Path) -> list[_Rule]:
     """The rules of `folder/.gitignore`, roughly: negations are ignored, `**/` is dropped."""
-    try:
-        text = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    text = read_text_file(folder / ".gitignore", MAX_UNKNOWN_BYTES)
+    if text is None:
         return []
     rules = []
     for raw in text.splitlines()[:1000]:
@@ -418,10 +416,8 @@ class Scanner:
     def _read(self, path: Path, size: int) -> Source | None:
         if self.bytes + size > MAX_SCAN_BYTES:
             return None
-        try:
-            data = path.read_bytes()[:MAX_FILE_BYTES]
-        except OSError as exc:
-            log.debug("workspace scan: skipping %s: %s", path, exc)
+        data = read_regular_file(path, MAX_FILE_BYTES)
+        if data is None:
             return None
         if b"\x00" in data[:8192]:
             return None

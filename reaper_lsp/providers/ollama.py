@@ -3,46 +3,41 @@ streamed as NDJSON."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from typing import Literal
 
 from reaper_lsp.config import OllamaSettings
 from reaper_lsp.core.prompts import fim_parts
-from reaper_lsp.net.client import Clients, StreamContext, open_stream, prewarm
+from reaper_lsp.net.client import Clients, StreamContext
 from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.net.streams import NDJSONDecoder
-from reaper_lsp.providers.base import (
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
+from reaper_lsp.providers.errors import (
     BadRequest,
-    ChatRequest,
-    CompletionRequest,
     ProtocolError,
     ProviderError,
-    StreamStats,
     Unreachable,
+    error_from_stream_payload,
 )
-from reaper_lsp.providers.errors import error_from_stream_payload
-
-NDJSON = "application/x-ndjson"
+from reaper_lsp.providers.http import NDJSON, HTTPProvider
 
 
-class OllamaProvider:
+class OllamaProvider(HTTPProvider):
     name = "ollama"
 
-    def __init__(self, settings: OllamaSettings, *, clients: Clients, metrics: ProviderMetrics):
+    def __init__(
+        self, settings: OllamaSettings, *, clients: Clients, metrics: ProviderMetrics
+    ) -> None:
+        super().__init__(clients=clients, metrics=metrics)
         self._settings = settings
-        self._clients = clients
-        self._metrics = metrics
+        self._model = settings.model
+        """The model of the latest request (named in error explanations)."""
 
     def unusable_reason(self) -> str | None:
         return None
 
-    def model_for(self, kind: Literal["completion", "chat"]) -> str:
+    def model_for(self, kind: Kind) -> str:
         return self._settings.chat_model if kind == "chat" else self._settings.model
 
-    async def stream_completion(
-        self, request: CompletionRequest, stats: StreamStats
-    ) -> AsyncIterator[str]:
+    async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
         prompt, suffix = fim_parts(request.context)
         options: dict[str, object] = {"num_predict": request.max_tokens, "temperature": 0}
         if request.stop:
@@ -54,43 +49,31 @@ class OllamaProvider:
             "stream": True,
             "options": options,
         }
-        async for piece in self._stream("/api/generate", body, stats, "response"):
+        async for piece in self._stream("/api/generate", body, "response"):
             yield piece
 
-    async def stream_chat(self, request: ChatRequest, stats: StreamStats) -> AsyncIterator[str]:
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         body: dict[str, object] = {
             "model": self.model_for("chat"),
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
             "options": {"num_predict": request.max_tokens},
         }
-        async for piece in self._stream("/api/chat", body, stats, "message"):
+        async for piece in self._stream("/api/chat", body, "message"):
             yield piece
 
-    async def _stream(
-        self, path: str, body: dict[str, object], stats: StreamStats, field: str
-    ) -> AsyncIterator[str]:
-        model = str(body["model"])
-        stats.model = model
-        try:
-            async with open_stream(
-                self._clients.get(self.name),
-                self._settings.base_url.rstrip("/") + path,
-                provider=self.name,
-                body=body,
-                headers={},
-                metrics=self._metrics,
-                accept=NDJSON,
-            ) as stream:
-                async for piece in _read_lines(stream, stats, field, self.name):
-                    yield piece
-        except ProviderError as exc:
-            raise self._explain(exc, model) from None
+    async def _stream(self, path: str, body: dict[str, object], field: str) -> AsyncIterator[str]:
+        self._model = str(body["model"])
+        url = self._settings.base_url.rstrip("/") + path
+        async with self.open(url, body, accept=NDJSON) as stream:
+            async for piece in self._read_lines(stream, field):
+                yield piece
 
-    def _explain(self, exc: ProviderError, model: str) -> ProviderError:
+    def explain(self, error: ProviderError) -> ProviderError:
         """Say in plain words what the usual Ollama failures mean and what fixes them."""
-        text = exc.message.lower()
-        if isinstance(exc, Unreachable):
+        text = error.message.lower()
+        model = self._model
+        if isinstance(error, Unreachable):
             return Unreachable(
                 f"Ollama is not running at {self._settings.base_url} (start it with "
                 "`ollama serve`)",
@@ -100,59 +83,29 @@ class OllamaProvider:
             return BadRequest(
                 f"model {model!r} cannot fill in the middle (no 'insert' capability); set "
                 "providers.ollama.model to a FIM model such as qwen2.5-coder:1.5b",
-                status=exc.status,
+                status=error.status,
                 provider=self.name,
             )
-        if exc.status == 404 and "not found" in text:
+        if error.status == 404 and "not found" in text:
             return BadRequest(
                 f"model {model!r} is not installed; run `ollama pull {model}`",
                 status=404,
                 provider=self.name,
             )
-        return exc
+        return error
+
+    async def _read_lines(self, stream: StreamContext, field: str) -> AsyncIterator[str]:
+        async for payload in self.ndjson(stream):
+            if "error" in payload:
+                raise error_from_stream_payload(self.name, payload)
+            value = payload.get(field)
+            if isinstance(value, dict):
+                value = value.get("content")
+            if isinstance(value, str) and value:
+                yield value
+            if payload.get("done"):
+                return
+        raise ProtocolError("stream ended before done", provider=self.name)
 
     async def prewarm(self) -> None:
-        await prewarm(self._clients.get(self.name), self._settings.base_url, provider=self.name)
-
-    async def aclose(self) -> None:
-        return None
-
-
-async def _read_lines(
-    stream: StreamContext, stats: StreamStats, field: str, provider: str
-) -> AsyncIterator[str]:
-    decoder = NDJSONDecoder()
-
-    def text_of(line: str) -> tuple[str, bool]:
-        try:
-            payload = json.loads(line)
-        except ValueError:
-            raise ProtocolError("stream line is not JSON", provider=provider) from None
-        if not isinstance(payload, dict):
-            raise ProtocolError("stream line is not a JSON object", provider=provider)
-        if "error" in payload:
-            raise error_from_stream_payload(provider, payload)
-        value = payload.get(field)
-        if isinstance(value, dict):
-            value = value.get("content")
-        done = bool(payload.get("done"))
-        if done:
-            stats.finish_reason = str(payload.get("done_reason") or "stop")
-            stats.input_tokens = int(payload.get("prompt_eval_count") or 0)
-            stats.output_tokens = int(payload.get("eval_count") or 0)
-        return (value if isinstance(value, str) else ""), done
-
-    async for chunk in stream.chunks():
-        for line in decoder.feed(chunk):
-            text, done = text_of(line)
-            if text:
-                yield text
-            if done:
-                return
-    for line in decoder.close():
-        text, done = text_of(line)
-        if text:
-            yield text
-        if done:
-            return
-    raise ProtocolError("stream ended before done", provider=provider)
+        await self.warm(self._settings.base_url)

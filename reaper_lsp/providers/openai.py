@@ -3,49 +3,26 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Literal
 
 from reaper_lsp.config import OpenAISettings
 from reaper_lsp.core.prompts import chat_fim_messages, fim_parts
-from reaper_lsp.net.client import Clients, StreamContext, open_stream, prewarm
-from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.net.streams import SSEDecoder
-from reaper_lsp.providers.base import (
-    ChatRequest,
-    CompletionRequest,
-    NotConfigured,
-    ProtocolError,
-    StreamStats,
-)
-from reaper_lsp.providers.errors import error_from_stream_payload
+from reaper_lsp.net.client import StreamContext
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
+from reaper_lsp.providers.errors import NotConfigured, ProtocolError, error_from_stream_payload
+from reaper_lsp.providers.http import SSE, HTTPProvider, KeyedProvider, chat_body
 
-SSE = "text/event-stream"
+MAX_STOPS = 4
+"""OpenAI rejects more than four stop sequences."""
 
 
-class OpenAIProvider:
+class OpenAIProvider(KeyedProvider[OpenAISettings]):
     name = "openai"
 
-    def __init__(
-        self,
-        settings: OpenAISettings,
-        *,
-        env: Mapping[str, str],
-        clients: Clients,
-        metrics: ProviderMetrics,
-    ) -> None:
-        self._settings = settings
-        self._key = settings.resolve_api_key(env)
-        self._clients = clients
-        self._metrics = metrics
-
     def unusable_reason(self) -> str | None:
-        if not self._key:
-            return f"no API key (set {self._settings.api_key_env} or providers.openai.api_key)"
-        return None
+        return self.missing_key()
 
-    def model_for(self, kind: Literal["completion", "chat"]) -> str:
+    def model_for(self, kind: Kind) -> str:
         if kind == "chat":
             return self._settings.chat_model
         return self._settings.fim_model if self._settings.fim else self._settings.model
@@ -58,143 +35,80 @@ class OpenAIProvider:
     def _url(self, path: str) -> str:
         return self._settings.base_url.rstrip("/") + path
 
-    async def stream_completion(
-        self, request: CompletionRequest, stats: StreamStats
-    ) -> AsyncIterator[str]:
+    async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
+        body: dict[str, object] = {
+            "model": self.model_for("completion"),
+            "max_tokens": request.max_tokens,
+            "temperature": 0,
+            "stream": True,
+        }
+        if request.stop:
+            body["stop"] = list(request.stop[:MAX_STOPS])
         if self._settings.fim:
-            prompt, suffix = fim_parts(request.context)
-            body: dict[str, object] = {
-                "model": self.model_for("completion"),
-                "prompt": prompt,
-                "suffix": suffix,
-                "max_tokens": request.max_tokens,
-                "temperature": 0,
-                "stream": True,
-            }
-            if request.stop:
-                body["stop"] = list(request.stop[:4])
+            body["prompt"], body["suffix"] = fim_parts(request.context)
             path = "/completions"
         else:
             system, user = chat_fim_messages(request.context, multiline=request.multiline)
-            body = {
-                "model": self.model_for("completion"),
-                "messages": [
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": user},
-                ],
-                "max_tokens": request.max_tokens,
-                "temperature": 0,
-                "stream": True,
-                "stream_options": {"include_usage": True},
-            }
+            body["messages"] = [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ]
             path = "/chat/completions"
-        stats.model = str(body["model"])
-        async with open_stream(
-            self._clients.get(self.name),
-            self._url(path),
-            provider=self.name,
-            body=body,
-            headers=self._headers(),
-            metrics=self._metrics,
-            accept=SSE,
-        ) as stream:
-            async for piece in read_choices(stream, stats, self.name):
+        async with self.open(self._url(path), body, headers=self._headers()) as stream:
+            async for piece in read_choices(self, stream):
                 yield piece
 
-    async def stream_chat(self, request: ChatRequest, stats: StreamStats) -> AsyncIterator[str]:
-        body: dict[str, object] = {
-            "model": self.model_for("chat"),
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "max_tokens": request.max_tokens,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        stats.model = str(body["model"])
-        async with open_stream(
-            self._clients.get(self.name),
-            self._url("/chat/completions"),
-            provider=self.name,
-            body=body,
-            headers=self._headers(),
-            metrics=self._metrics,
-            accept=SSE,
-        ) as stream:
-            async for piece in read_choices(stream, stats, self.name):
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
+        body = chat_body(self.model_for("chat"), request)
+        url = self._url("/chat/completions")
+        async with self.open(url, body, headers=self._headers()) as stream:
+            async for piece in read_choices(self, stream):
                 yield piece
 
     async def prewarm(self) -> None:
-        await prewarm(self._clients.get(self.name), self._settings.base_url, provider=self.name)
-
-    async def aclose(self) -> None:
-        return None
+        await self.warm(self._settings.base_url)
 
 
 def choice_text(choice: Mapping[str, object]) -> str:
     """Text of one streamed choice: chat `delta.content` or completions `text`."""
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        content = delta.get("content")
-        return content if isinstance(content, str) else ""
-    message = choice.get("message")
-    if isinstance(message, dict):
-        content = message.get("content")
-        return content if isinstance(content, str) else ""
+    for key in ("delta", "message"):
+        part = choice.get(key)
+        if isinstance(part, dict):
+            content = part.get("content")
+            return content if isinstance(content, str) else ""
     text = choice.get("text")
     return text if isinstance(text, str) else ""
 
 
-def _apply_chunk(payload: object, stats: StreamStats, provider: str) -> str:
-    if not isinstance(payload, dict):
-        raise ProtocolError("stream event is not a JSON object", provider=provider)
+def _chunk_text(provider: HTTPProvider, payload: dict[str, object]) -> str:
     if payload.get("error") is not None:
-        raise error_from_stream_payload(provider, payload)
-    usage = payload.get("usage")
-    if isinstance(usage, dict):
-        stats.input_tokens = int(usage.get("prompt_tokens") or 0)
-        stats.output_tokens = int(usage.get("completion_tokens") or 0)
+        raise error_from_stream_payload(provider.name, payload)
     choices = payload.get("choices")
     if not isinstance(choices, list):
         return ""
-    text = ""
-    for choice in choices:
-        # n > 1 interleaves choices by index; only the first one is used.
-        if isinstance(choice, dict) and choice.get("index", 0) == 0:
-            text += choice_text(choice)
-            reason = choice.get("finish_reason")
-            if isinstance(reason, str):
-                stats.finish_reason = reason
-    return text
+    # n > 1 interleaves choices by index; only the first one is used.
+    return "".join(
+        choice_text(choice)
+        for choice in choices
+        if isinstance(choice, dict) and choice.get("index", 0) == 0
+    )
 
 
-async def read_choices(
-    stream: StreamContext, stats: StreamStats, provider: str
-) -> AsyncIterator[str]:
-    """Decode a data-only SSE stream (OpenAI, Copilot) into text pieces until `[DONE]`.
-
-    A server that ignored `stream: true` and answered one JSON object is accepted too.
-    """
-    if "text/event-stream" not in stream.response.headers.get("content-type", ""):
+async def read_choices(provider: HTTPProvider, stream: StreamContext) -> AsyncIterator[str]:
+    """Decode a data-only SSE stream (OpenAI, Copilot, compatible servers) into text pieces
+    until `[DONE]`. A server that ignored `stream: true` and answered one JSON object is
+    accepted too."""
+    if SSE not in stream.content_type:
         raw = b"".join([chunk async for chunk in stream.chunks()])
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            raise ProtocolError("response is neither SSE nor JSON", provider=provider) from None
-        text = _apply_chunk(payload, stats, provider)
+        text = _chunk_text(provider, provider.json_object(raw))
         if text:
             yield text
         return
-    decoder = SSEDecoder()
-    async for chunk in stream.chunks():
-        for event in decoder.feed(chunk):
-            data = event.data.strip()
-            if data.startswith("[DONE]"):
-                return
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                raise ProtocolError("stream event is not JSON", provider=provider) from None
-            text = _apply_chunk(payload, stats, provider)
-            if text:
-                yield text
-    decoder.close()
-    raise ProtocolError("stream ended without [DONE]", provider=provider)
+    async for event in provider.sse(stream):
+        data = event.data.strip()
+        if data.startswith("[DONE]"):
+            return
+        text = _chunk_text(provider, provider.json_object(data))
+        if text:
+            yield text
+    raise ProtocolError("stream ended without [DONE]", provider=provider.name)

@@ -192,6 +192,6 @@ async def start_session(home: Path, workspace: Path) -> AsyncIterator[Callable[.
 
 def openai_options(fake: FakeServer, **extra: Any) -> dict[str, Any]:
     return {
-        "completion": {"providers": ["openai"], "debounce_ms": 0},
+        "completion": {"providers": ["openai"], "debounce_ms": 0, "prefetch": False},
         "providers": {"openai": {"base_url": fake.base_url + "/v1", **extra}},
     }

@@ -41,7 +41,7 @@ def github_fake() -> Iterator[FakeServer]:
 
 def options(fake: FakeServer) -> dict[str, Any]:
     return {
-        "completion": {"providers": ["copilot"], "debounce_ms": 0},
+        "completion": {"providers": ["copilot"], "debounce_ms": 0, "prefetch": False},
         "providers": {"copilot": {"github_url": fake.base_url, "github_api_url": fake.base_url}},
     }
 

@@ -38,7 +38,7 @@ def vertex_fake(google_fake: FakeServer) -> Iterator[FakeServer]:
 def options(google: FakeServer, vertex: FakeServer) -> dict[str, Any]:
     state = google.app.state
     return {
-        "completion": {"providers": ["claude"], "debounce_ms": 0},
+        "completion": {"providers": ["claude"], "debounce_ms": 0, "prefetch": False},
         "providers": {
             "claude": {
                 "backend": "vertex",

@@ -14,20 +14,17 @@ import pytest
 
 from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.net.retry import RetryPolicy
-from reaper_lsp.providers.base import (
+from reaper_lsp.providers.base import ChatMessage, ChatRequest, CompletionRequest
+from reaper_lsp.providers.chain import AllProvidersFailed, Chain
+from reaper_lsp.providers.errors import (
     AuthError,
     BadRequest,
-    ChatMessage,
-    ChatRequest,
-    CompletionRequest,
     ProviderError,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
-    StreamStats,
     Unreachable,
 )
-from reaper_lsp.providers.chain import AllProvidersFailed, Chain
 
 Step = str | ProviderError | float
 
@@ -64,12 +61,10 @@ class Scripted:
         finally:
             self.closed += 1
 
-    def stream_completion(
-        self, request: CompletionRequest, stats: StreamStats
-    ) -> AsyncIterator[str]:
+    def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
         return self._next()
 
-    def stream_chat(self, request: ChatRequest, stats: StreamStats) -> AsyncIterator[str]:
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         return self._next()
 
     async def aclose(self) -> None:
@@ -160,7 +155,7 @@ async def test_rate_limit_with_long_retry_after_pauses_the_provider() -> None:
     # The next request does not touch the paused provider at all.
     assert await complete(c, ("a", "b")) == ("three", "b")
     assert a.calls == 1
-    assert c.snapshot()["a"]["state"] == "paused"
+    assert c.snapshot()["a"].state == "paused"
 
 
 async def test_local_answers_when_every_remote_provider_fails() -> None:
@@ -188,9 +183,9 @@ async def test_health_records_failures_and_recovery() -> None:
     a = Scripted("a", AuthError("no", status=401), "one")
     c = chain(a, Scripted("local"))
     await complete(c, ("a",))
-    assert c.snapshot()["a"]["state"] == "failing"
+    assert c.snapshot()["a"].state == "failing"
     await complete(c, ("a",))
-    assert c.snapshot()["a"]["state"] == "healthy"
+    assert c.snapshot()["a"].state == "healthy"
 
 
 async def test_chat_falls_through_before_any_text_was_streamed() -> None:
@@ -235,13 +230,13 @@ async def test_circuit_breaker_opens_skips_half_opens_and_closes() -> None:
     c._clock = clock  # type: ignore[method-assign]
     for _ in range(3):
         assert await complete(c, ("a",)) == ("offline", "local")
-    assert c.snapshot()["a"]["state"] == "open"
+    assert c.snapshot()["a"].state == "open"
     assert await complete(c, ("a",)) == ("offline", "local")
     assert a.calls == 3  # skipped while open
     clock.now += 31
-    assert c.snapshot()["a"]["state"] == "half-open"
+    assert c.snapshot()["a"].state == "half-open"
     assert await complete(c, ("a",)) == ("probe ok", "a")  # one probe, and it worked
-    assert c.snapshot()["a"]["state"] == "healthy"
+    assert c.snapshot()["a"].state == "healthy"
 
 
 async def test_failed_probe_reopens_for_longer() -> None:
@@ -255,8 +250,8 @@ async def test_failed_probe_reopens_for_longer() -> None:
     clock.now += 31
     await complete(c, ("a",))
     assert a.calls == 4
-    assert c.snapshot()["a"]["state"] == "open"
-    assert c.snapshot()["a"]["circuitOpenForSeconds"] == 60.0
+    assert c.snapshot()["a"].state == "open"
+    assert c.snapshot()["a"].circuit_open_for == 60.0
 
 
 async def test_hedging_starts_the_next_provider_and_cancels_the_loser() -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 
-from reaper_lsp.providers.base import (
+from reaper_lsp.providers.errors import (
     AuthError,
     BadRequest,
     ProtocolError,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    error_from_response,
+    error_from_stream_payload,
+    redact,
 )
-from reaper_lsp.providers.errors import error_from_response, error_from_stream_payload, redact
 
 
 def response(status: int, payload: object, **headers: str):  # type: ignore[no-untyped-def]

@@ -75,7 +75,7 @@ def make(
     copilot = CopilotSettings(github_url=fake.base_url, github_api_url=fake.base_url, **settings)
     store = TokenStore(tmp_path / "auth.json", use_keyring=False)
     return GitHubAuth(
-        copilot, store, client, env={"HOME": str(tmp_path)}, sleep=t.sleep, clock=t.clock
+        copilot, store, lambda: client, env={"HOME": str(tmp_path)}, sleep=t.sleep, clock=t.clock
     )
 
 
@@ -233,7 +233,8 @@ async def test_copilot_vim_apps_json_is_reused_and_never_written(
     before = (apps.read_bytes(), apps.stat().st_mtime_ns)
     settings = CopilotSettings(github_url=fake.base_url, github_api_url=fake.base_url)
     store = TokenStore(tmp_path / "auth.json", use_keyring=False)
-    auth = GitHubAuth(settings, store, client, env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    auth = GitHubAuth(settings, store, lambda: client, env=env)
     assert auth.github_token() == token
     assert auth.token_source() == f"copilot.vim ({apps})"
     assert await auth.user() == "vimmer"
@@ -270,11 +271,11 @@ async def test_copilot_vim_hosts_json_for_an_enterprise_host(
         github_url="https://GitHub.example.com/", github_api_url="https://api.github.example.com"
     )
     store = TokenStore(tmp_path / "auth.json", use_keyring=False)
-    ghe = GitHubAuth(settings, store, client, env={"HOME": str(tmp_path)})
+    ghe = GitHubAuth(settings, store, lambda: client, env={"HOME": str(tmp_path)})
     assert ghe.host == "github.example.com"
     assert ghe.github_token() == "gho_enterprise"
     assert await ghe.user() == "me"
-    public = GitHubAuth(CopilotSettings(), store, client, env={"HOME": str(tmp_path)})
+    public = GitHubAuth(CopilotSettings(), store, lambda: client, env={"HOME": str(tmp_path)})
     assert public.github_token() is None  # another host's sign-in is not used
     # Nor is our own sign-in for another host.
     store.put("github", {"token": "ghu_public00000", "user": "x", "host": "github.com"})
@@ -456,7 +457,7 @@ async def test_background_refresh_stops_when_signed_out_and_retries_network_erro
     store = TokenStore(tmp_path / "auth.json", use_keyring=False)
     store.put("github", {"token": "ghu_somewhere0000", "user": "u", "host": "127.0.0.1"})
     auth = GitHubAuth(
-        settings, store, client, env={"HOME": str(tmp_path)}, sleep=t.sleep, clock=t.clock
+        settings, store, lambda: client, env={"HOME": str(tmp_path)}, sleep=t.sleep, clock=t.clock
     )
     with pytest.raises(CopilotUnavailable) as caught:
         await auth.copilot_token()

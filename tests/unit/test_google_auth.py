@@ -67,7 +67,7 @@ async def signed_in(
     fake: FakeServer, client: httpx.AsyncClient, tmp_path: Path, clock: Clock
 ) -> GoogleAuth:
     auth = GoogleAuth(settings(fake), TokenStore(tmp_path / "auth.json", use_keyring=False),
-                      client, env={}, clock=clock)  # fmt: skip
+                      lambda: client, env={}, clock=clock)  # fmt: skip
     url = await auth.start_sign_in()
     async with httpx.AsyncClient(follow_redirects=True) as browser:
         await browser.get(url)
@@ -113,7 +113,7 @@ async def test_gcloud_application_default_credentials_are_reused(
     auth = GoogleAuth(
         GoogleAuthSettings(token_url=fake.base_url + "/token"),
         TokenStore(tmp_path / "auth.json", use_keyring=False),
-        client,
+        lambda: client,
         env={"CLOUDSDK_CONFIG": str(adc.parent)},
     )
     assert auth.signed_in() and (auth.token_source() or "").startswith("gcloud ADC")
@@ -126,7 +126,7 @@ async def test_missing_client_id_explains_what_to_do(
     client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     auth = GoogleAuth(GoogleAuthSettings(), TokenStore(tmp_path / "a.json", use_keyring=False),
-                      client, env={})  # fmt: skip
+                      lambda: client, env={})  # fmt: skip
     with pytest.raises(GoogleNotConfigured, match=r"\[auth.google\] client_id"):
         await auth.start_sign_in()
     assert not auth.signed_in()

@@ -14,7 +14,6 @@ from reaper_lsp.providers.base import (
     ChatRequest,
     CompletionRequest,
     Provider,
-    StreamStats,
 )
 from reaper_lsp.providers.local import LocalProvider, source_id
 
@@ -38,10 +37,9 @@ def context_at(text: str, line: int, col: int, path: str) -> CompletionContext:
 
 async def complete(
     local: LocalProvider, context: CompletionContext, **options: object
-) -> tuple[list[str], StreamStats]:
-    stats = StreamStats()
+) -> list[str]:
     request = CompletionRequest(context, **options)  # type: ignore[arg-type]
-    return [piece async for piece in local.stream_completion(request, stats)], stats
+    return [piece async for piece in local.stream_completion(request)]
 
 
 def workspace(root: Path, files: dict[str, str | bytes]) -> Path:
@@ -68,9 +66,8 @@ async def test_finishes_a_line_from_an_open_document(tmp_path: Path) -> None:
     docs = DocumentStore()
     docs.open((tmp_path / "shop.py").as_uri(), "python", 1, PY)
     local = LocalProvider(docs)
-    got, stats = await complete(local, context_at(PY, 6, 16, "shop.py"))
+    got = await complete(local, context_at(PY, 6, 16, "shop.py"))
     assert got == ["ulate_total(items, tax_rate)"]
-    assert stats.model == "offline"
     await local.aclose()
 
 
@@ -78,7 +75,7 @@ async def test_yields_nothing_when_there_is_nothing_to_say() -> None:
     docs = DocumentStore()
     docs.open("untitled:1", "python", 1, "def greet(name):\n    return \n")
     local = LocalProvider(docs)
-    got, _ = await complete(local, context_at("def greet(name):\n    return \n", 1, 11, "x.py"))
+    got = await complete(local, context_at("def greet(name):\n    return \n", 1, 11, "x.py"))
     assert got == []
     await local.aclose()
 
@@ -100,12 +97,12 @@ async def test_documents_are_reindexed_only_when_they_change(
     monkeypatch.setattr(local.index, "update_lines", counting)
     text = "alpha = make_alpha(1)\nbeta = make_b\n"
     docs.change(uri, 2, [Change(text)])
-    assert (await complete(local, context_at(text, 1, 13, "a.py")))[0] == []
-    assert (await complete(local, context_at(text, 1, 13, "a.py")))[0] == []
+    assert (await complete(local, context_at(text, 1, 13, "a.py"))) == []
+    assert (await complete(local, context_at(text, 1, 13, "a.py"))) == []
     assert len(calls) == 1  # unchanged since: not split again
     docs.change(uri, 3, [Change("beta = make_beta(2)\n", Position(0, 0), Position(0, 0))])
     text = "beta = make_beta(2)\nalpha = make_alpha(1)\nbeta = make_b\n"
-    assert (await complete(local, context_at(text, 2, 13, "a.py")))[0] == ["eta(2)"]
+    assert (await complete(local, context_at(text, 2, 13, "a.py"))) == ["eta(2)"]
     assert len(calls) == 2
     await local.aclose()
 
@@ -117,9 +114,9 @@ async def test_large_documents_are_reindexed_in_the_background(tmp_path: Path) -
     docs.open((tmp_path / "big.py").as_uri(), "python", 1, text)
     local = LocalProvider(docs)
     context = context_at(text, len(filler) + 1, 13, "big.py")
-    assert (await complete(local, context))[0] == []  # indexing has only started
+    assert (await complete(local, context)) == []  # indexing has only started
     await local.wait_indexed()
-    assert (await complete(local, context))[0] == ["ute_result(alpha, beta)"]
+    assert (await complete(local, context)) == ["ute_result(alpha, beta)"]
     await local.aclose()
 
 
@@ -153,7 +150,7 @@ async def test_a_stale_index_does_not_offer_the_edited_line_back(tmp_path: Path)
     docs.change(uri, 2, [Change(edited)])
     context = context_at(edited, len(lines), 12, "big.py")
     context = CompletionContext(context.prefix[-300:], context.suffix, "python", "big.py")
-    got, _ = await complete(local, context)  # re-indexing has only started
+    got = await complete(local, context)  # re-indexing has only started
     assert got == ["ute_value"]  # the identifier is known; the old line is not offered back
     await local.aclose()
 
@@ -163,23 +160,21 @@ async def test_next_line_and_the_multiline_flag(tmp_path: Path) -> None:
     docs = DocumentStore()
     docs.open((tmp_path / "n.py").as_uri(), "python", 1, text + "\n")
     local = LocalProvider(docs)
-    got, _ = await complete(local, context_at(text + "\n", 7, 0, "n.py"), multiline=True)
+    got = await complete(local, context_at(text + "\n", 7, 0, "n.py"), multiline=True)
     assert got == ["except ImportError:\n    fast = None"]
-    got, _ = await complete(local, context_at(text + "\n", 7, 0, "n.py"), multiline=False)
+    got = await complete(local, context_at(text + "\n", 7, 0, "n.py"), multiline=False)
     assert got == ["except ImportError:"]
-    got, _ = await complete(local, context_at(text + "\n", 7, 0, "n.py"), stop=("Error",))
+    got = await complete(local, context_at(text + "\n", 7, 0, "n.py"), stop=("Error",))
     assert got == ["except Import"]
     await local.aclose()
 
 
 async def test_chat_says_which_settings_enable_it() -> None:
     local = LocalProvider(DocumentStore())
-    stats = StreamStats()
     request = ChatRequest((ChatMessage("user", "hi"),))
-    answer = "".join([piece async for piece in local.stream_chat(request, stats)])
+    answer = "".join([piece async for piece in local.stream_chat(request)])
     assert "[chat] providers" in answer and "OPENAI_API_KEY" in answer
     assert "ANTHROPIC_API_KEY" in answer and "login copilot" in answer
-    assert stats.model == "offline"
     await local.aclose()
 
 
@@ -212,7 +207,7 @@ async def test_workspace_files_are_indexed_and_ignored_folders_skipped(tmp_path:
     await local.wait_scanned()
 
     async def first(prefix: str) -> list[str]:
-        return (await complete(local, CompletionContext(prefix, "\n", "python", "main.py")))[0]
+        return (await complete(local, CompletionContext(prefix, "\n", "python", "main.py")))
 
     assert await first("def conn") == ["ect(host, port, timeout=30):"]
     assert await first("x = deep_help") == ["er_function"]
@@ -230,12 +225,12 @@ async def test_an_open_document_is_fresher_than_the_disk(tmp_path: Path) -> None
     docs.open((root / "a.py").as_uri(), "python", 1, "new_name_in_editor = 1\nx = \n")
     local = LocalProvider(docs, workspace_roots=[root])
     context = CompletionContext("new_name_in_editor = 1\nx = new_na", "\n", "python", "a.py")
-    assert (await complete(local, context))[0] == ["me_in_editor"]  # indexes the document
+    assert (await complete(local, context)) == ["me_in_editor"]  # indexes the document
     await local.start_workspace_scan()
     await local.wait_scanned()
-    assert (await complete(local, context))[0] == ["me_in_editor"]
+    assert (await complete(local, context)) == ["me_in_editor"]
     context = CompletionContext("x = old_na", "\n", "python", "a.py")
-    assert (await complete(local, context))[0] == []
+    assert (await complete(local, context)) == []
     assert source_id((root / "a.py").as_uri()) == str(root / "a.py")
     await local.aclose()
 

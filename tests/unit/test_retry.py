@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reaper_lsp.net.retry import RetryPolicy, parse_go_duration, parse_retry_after
-from reaper_lsp.providers.base import AuthError, ProviderUnavailable, QuotaExhausted, RateLimited
+from reaper_lsp.providers.errors import AuthError, ProviderUnavailable, QuotaExhausted, RateLimited
 
 NOW = 1_700_000_000.0
 

@@ -1,0 +1,233 @@
+"""The application: builds every part from the configuration (HTTP clients, credentials,
+providers, the chain, the cache, the services) and rebuilds what changed on `reconfigure`.
+Nothing else: the work is done by the parts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reaper_lsp.chat import ChatService
+from reaper_lsp.completion import CompletionService
+from reaper_lsp.config import LoadedConfig, Settings
+from reaper_lsp.core.cache import CompletionCache
+from reaper_lsp.net.client import Clients
+from reaper_lsp.net.metrics import Metrics
+from reaper_lsp.net.retry import RetryPolicy
+from reaper_lsp.providers.base import Provider
+from reaper_lsp.providers.chain import Chain
+from reaper_lsp.providers.claude import ClaudeProvider
+from reaper_lsp.providers.copilot import CopilotProvider
+from reaper_lsp.providers.local import LocalProvider
+from reaper_lsp.providers.ollama import OllamaProvider
+from reaper_lsp.providers.openai import OpenAIProvider
+from reaper_lsp.status import Status, StatusEvents, save_last_run, snapshot
+from reaper_lsp.workspace import Workspace
+
+if TYPE_CHECKING:
+    from reaper_lsp.auth.github import GitHubAuth
+    from reaper_lsp.auth.google import GoogleAuth
+    from reaper_lsp.auth.store import TokenStore
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    """Long-lived state of one server (or one CLI run)."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        env: Mapping[str, str] | None = None,
+        workspace_roots: Sequence[Path] = (),
+        editor: str = "",
+    ) -> None:
+        self.loaded = loaded
+        self.env = dict(os.environ if env is None else env)
+        self.editor = editor
+        """`name/version` of the editor, from `clientInfo` (Copilot's Editor-Version header)."""
+        self.started = time.time()
+        self.workspace = Workspace(workspace_roots)
+        self.metrics = Metrics()
+        self.clients = Clients(loaded.settings.http)
+        self._store: TokenStore | None = None
+        self._github: GitHubAuth | None = None
+        self._google: GoogleAuth | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.local = LocalProvider(self.workspace.documents, workspace_roots=self.workspace.roots)
+        self.events = StatusEvents(self)
+        self.cache = _cache(loaded.settings)
+        self.chain = self._build_chain(loaded.settings)
+        settings = loaded.settings
+        self.completion = CompletionService(
+            self.workspace, self.chain, self.cache, settings.completion
+        )
+        self.chat = ChatService(
+            self.workspace, self.chain, settings.chat, timeout=settings.http.read_timeout / 1000
+        )
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded.settings
+
+    # -- credentials (imported on first use: start-up does not need the sign-in flows) ---------
+
+    @property
+    def store(self) -> TokenStore:
+        if self._store is None:
+            from reaper_lsp.auth.store import TokenStore
+
+            self._store = TokenStore()
+        return self._store
+
+    @property
+    def github(self) -> GitHubAuth:
+        if self._github is None:
+            from reaper_lsp.auth.github import GitHubAuth
+
+            self._github = GitHubAuth(
+                self.settings.providers.copilot,
+                self.store,
+                lambda: self.clients.get("github"),
+                env=self.env,
+            )
+        return self._github
+
+    @property
+    def google(self) -> GoogleAuth:
+        if self._google is None:
+            from reaper_lsp.auth.google import GoogleAuth
+
+            self._google = GoogleAuth(
+                self.settings.auth.google,
+                self.store,
+                lambda: self.clients.get("google"),
+                env=self.env,
+            )
+        return self._google
+
+    @property
+    def google_built(self) -> bool:
+        return self._google is not None
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _build_chain(self, settings: Settings) -> Chain:
+        p = settings.providers
+        providers: dict[str, Provider] = {
+            "copilot": CopilotProvider(
+                p.copilot,
+                auth=self.github,
+                clients=self.clients,
+                metrics=self.metrics.provider("copilot"),
+                editor=self.editor,
+            ),
+            "claude": ClaudeProvider(
+                p.claude,
+                env=self.env,
+                clients=self.clients,
+                metrics=self.metrics.provider("claude"),
+                google=self.google if p.claude.backend == "vertex" else None,
+            ),
+            "openai": OpenAIProvider(
+                p.openai,
+                env=self.env,
+                clients=self.clients,
+                metrics=self.metrics.provider("openai"),
+            ),
+            "ollama": OllamaProvider(
+                p.ollama, clients=self.clients, metrics=self.metrics.provider("ollama")
+            ),
+            "local": self.local,
+        }
+        chain = Chain(
+            providers,
+            policy=RetryPolicy(
+                max_retries=settings.http.max_retries,
+                base_backoff=settings.http.retry_backoff / 1000,
+            ),
+        )
+        chain.on_event = self.events.provider_event
+        return chain
+
+    def reconfigure(self, loaded: LoadedConfig) -> None:
+        """Apply new settings; providers and HTTP clients are rebuilt only when theirs changed."""
+        old = self.loaded.settings
+        self.loaded = loaded
+        new = loaded.settings
+        if new.http != old.http:
+            self.clients.update(new.http)
+        if new.providers.copilot != old.providers.copilot and self._github is not None:
+            old_github, self._github = self._github, None
+            self._spawn(old_github.aclose())
+        if new.auth != old.auth and self._google is not None:
+            old_google, self._google = self._google, None
+            self._spawn(old_google.aclose())
+        if new.providers != old.providers or new.http != old.http or new.auth != old.auth:
+            health = self.chain.health
+            self.chain = self._build_chain(new)
+            self.chain.health.update({k: v for k, v in health.items() if k in self.chain.health})
+        if new.cache != old.cache:
+            self.cache = _cache(new)
+        self.completion.reconfigure(self.chain, self.cache, new.completion)
+        self.chat.reconfigure(self.chain, new.chat, timeout=new.http.read_timeout / 1000)
+
+    def secrets(self) -> list[str]:
+        """Every credential in force, so logging can redact it."""
+        p = self.settings.providers
+        found = [p.openai.resolve_api_key(self.env), p.claude.resolve_api_key(self.env)]
+        return [s for s in found if s]
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Background work that must not delay `initialize`: the workspace scan, the Copilot
+        token, the first connections."""
+        await self.local.start_workspace_scan()
+        if "copilot" in self.settings.completion.providers and self.github.signed_in():
+            self.github.start()  # keep the Copilot token fresh from now on
+        self.events.check_sign_ins()
+        await self.prewarm()
+
+    async def prewarm(self) -> None:
+        """Open the connection to the first usable provider of each chain, so the first
+        keystroke does not pay for DNS, TCP and TLS; the pool keeps it for idle_timeout."""
+        firsts = {
+            next((n for n in self.chain.usable(order) if n != "local"), None)
+            for order in (self.settings.completion.providers, self.settings.chat.providers)
+        }
+        warm = [getattr(self.chain.providers[name], "prewarm", None) for name in firsts if name]
+        await asyncio.gather(*(w() for w in warm if w is not None), return_exceptions=True)
+
+    def status(self) -> Status:
+        return snapshot(self)
+
+    def save_status(self) -> None:
+        save_last_run(self.status())
+
+    async def aclose(self) -> None:
+        for provider in self.chain.providers.values():
+            await provider.aclose()
+        for auth in (self._github, self._google):
+            if auth is not None:
+                await auth.aclose()
+        await self.clients.aclose()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _cache(settings: Settings) -> CompletionCache:
+    return CompletionCache(
+        ttl_seconds=settings.cache.ttl_seconds,
+        max_entries=settings.cache.max_entries,
+        clock=time.monotonic,
+    )

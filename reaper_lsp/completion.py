@@ -1,0 +1,373 @@
+"""CompletionService: document → context → cache → chain → post-process, and the policies that
+decide what the user waits for.
+
+An editor sends a completion request on every keystroke. Requests and upstream calls
+(`Fetch`es) are kept apart:
+
+- A newer request for the same document answers the older *request* at once (with nothing),
+  but an upstream call keeps running while what was typed since it started can still be the
+  start of its answer; when that answer lands, its remainder is the suggestion, and it is cached
+  under the cursor it was asked for, so typing through it is served from memory.
+- An upstream call is cancelled (its HTTP/2 stream reset) only when it can no longer match: a
+  deletion, a cursor jump, or streamed text that disagrees with what was typed — or when nobody
+  has wanted it for `LINGER` seconds.
+- A request waits for whichever comes first: an earlier call that still agrees, or its own
+  call, started after a short debounce. Two requests for the same context share one call.
+- Once a suggestion is served, the one after it is fetched ahead (`prefetch`), so accepting or
+  typing it through finds the next one ready.
+- Debounce: remote providers wait `debounce_ms`; a local model (Ollama, llama.cpp), which
+  shares the user's CPU/GPU, waits out the typing rhythm (core/debounce.py); the offline engine
+  does not wait at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reaper_lsp.config import CompletionSettings
+from reaper_lsp.core.cache import CachedSuggestion, CompletionCache
+from reaper_lsp.core.context import build_context
+from reaper_lsp.core.debounce import TypingRhythm
+from reaper_lsp.core.document import Document, Position
+from reaper_lsp.core.inflight import agrees, relation, remainder
+from reaper_lsp.core.postprocess import is_complete, postprocess, wants_multiline
+from reaper_lsp.core.prompts import stop_sequences
+from reaper_lsp.core.types import CompletionContext, Suggestion
+from reaper_lsp.providers.base import CompletionRequest
+from reaper_lsp.providers.chain import Chain
+from reaper_lsp.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+LOCAL_MODELS = frozenset({"ollama", "llamacpp"})
+"""Providers that run on the user's machine: their debounce follows the typing rhythm."""
+LINGER = 1.0
+"""Seconds an upstream call nobody waits for is kept, in case the next keystroke wants it."""
+MAX_FETCHES = 4
+"""Upstream calls in flight per document, at most (the oldest is cancelled)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Shaper:
+    context: CompletionContext
+    multiline: bool
+
+    def shape(self, raw: str) -> str | None:
+        return postprocess(raw, self.context, multiline=self.multiline)
+
+    def is_complete(self, partial: str) -> bool:
+        return is_complete(partial, self.context, multiline=self.multiline)
+
+
+@dataclass(eq=False)
+class Fetch:
+    """One upstream call for the cursor at `context`."""
+
+    context: CompletionContext
+    task: asyncio.Task[Suggestion | None] = field(init=False)
+    partial: str = ""
+    """Raw text streamed so far."""
+    waiters: int = 0
+    speculative: bool = False
+    """A prefetch: kept while it may still be wanted, without waiters."""
+    linger: asyncio.TimerHandle | None = None
+
+    def usable_for(self, context: CompletionContext) -> tuple[str, str | None]:
+        """("behind", typed) when this call can still serve `context`, ("ahead", gap) when it
+        is for a cursor further along the text being typed, else ("apart", None)."""
+        if context.suffix != self.context.suffix or context.uri != self.context.uri:
+            return "apart", None
+        where, text = relation(self.context.prefix, context.prefix)
+        if where == "behind" and text is not None and not agrees(text, self.partial):
+            return "apart", None
+        return where, text
+
+
+def _rest(answer: Suggestion, typed: str) -> Suggestion | None:
+    rest = remainder(answer.text, typed)
+    return None if rest is None else replace(answer, text=rest)
+
+
+class CompletionService:
+    """Completions for one server (or one CLI run). `chain`, `cache` and `settings` are
+    replaced by the app when the configuration changes."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        chain: Chain,
+        cache: CompletionCache,
+        settings: CompletionSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.workspace = workspace
+        self.chain = chain
+        self.cache = cache
+        self.settings = settings
+        self._clock = clock
+        self.rhythm = TypingRhythm(settings.debounce_ms / 1000)
+        self._requests: dict[tuple[str, str], asyncio.Task[Suggestion | None]] = {}
+        self._fetches: dict[str, list[Fetch]] = {}
+        self.upstream_calls = 0
+        """Fetches started (prefetches included): the cost side of the latency figures."""
+
+    def reconfigure(
+        self, chain: Chain, cache: CompletionCache, settings: CompletionSettings
+    ) -> None:
+        self.chain, self.cache, self.settings = chain, cache, settings
+        self.rhythm.floor = settings.debounce_ms / 1000
+        self.rhythm.cap = max(self.rhythm.cap, self.rhythm.floor)
+
+    # -- what the editor tells us -------------------------------------------------------------
+
+    def keystroke(self, uri: str) -> None:
+        self.rhythm.keystroke(uri, self._clock())
+
+    def closed(self, uri: str) -> None:
+        self.rhythm.forget(uri)
+        for fetch in self._fetches.pop(uri, []):
+            fetch.task.cancel()
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def complete(
+        self, uri: str, position: Position, *, kind: str = "inline", invoked: bool = False
+    ) -> Suggestion | None:
+        """The suggestion at `position`. A newer request of the same kind for the same document
+        answers this one with None (the upstream call it was waiting for goes on while it may
+        still serve the newer one). `invoked`: the user asked, so no debounce."""
+        key = (uri, kind)
+        older = self._requests.get(key)
+        if older is not None and not older.done():
+            older.cancel()
+        task = asyncio.ensure_future(self._request(uri, position, invoked))
+        self._requests[key] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                task.cancel()
+                raise
+            return None
+        finally:
+            if self._requests.get(key) is task:
+                del self._requests[key]
+
+    async def _request(
+        self, uri: str, position: Position, invoked: bool
+    ) -> Suggestion | None:
+        doc = await self.workspace.document(uri)
+        if doc is None:
+            log.warning("completion for %s, which is neither open nor a readable file", uri)
+            return None
+        return await self.complete_context(self.context_at(doc, position), invoked=invoked)
+
+    def context_at(self, doc: Document, position: Position) -> CompletionContext:
+        return build_context(
+            doc,
+            position,
+            max_prefix_chars=self.settings.max_prefix_chars,
+            max_suffix_chars=self.settings.max_suffix_chars,
+            path=self.workspace.relative_path(doc.uri),
+        )
+
+    def cached(self, ctx: CompletionContext) -> CachedSuggestion | None:
+        hit = self.cache.typed_through(ctx.prefix, ctx.suffix)
+        if hit is not None:
+            return hit
+        for name in self.chain.usable(self.settings.providers):
+            model = self.chain.providers[name].model_for("completion")
+            found = self.cache.get((name, model, ctx.prefix, ctx.suffix))
+            if found is not None:
+                return found
+        return None
+
+    async def complete_context(
+        self, ctx: CompletionContext, *, invoked: bool = True
+    ) -> Suggestion | None:
+        """Cache, then an earlier call that still agrees, then a call of our own."""
+        hit = self.cached(ctx)
+        if hit is not None:
+            found = Suggestion(hit.text, hit.provider, hit.model)
+            self._prefetch(ctx, found)
+            return found
+        self.cache.miss()
+        candidates = self._sort_fetches(ctx)
+        waiting: dict[asyncio.Future[Suggestion | None], tuple[Fetch, str]] = {}
+        for fetch, typed in candidates:
+            waiting[self._wait(fetch)] = (fetch, typed)
+        # A call whose stream already agrees with what was typed, and goes beyond it, is worth
+        # waiting for alone; otherwise a call of our own starts after the debounce, beside it.
+        flowing = any(len(f.partial) > len(t) for f, t in candidates)
+        delay = 0.0 if invoked else self._debounce(ctx.uri)
+        timer: asyncio.Future[None] | None = (
+            None if flowing else asyncio.ensure_future(asyncio.sleep(delay))
+        )
+        own: Fetch | None = None
+        try:
+            while True:
+                if not waiting and timer is None:
+                    if own is not None:
+                        return None
+                    timer = asyncio.ensure_future(asyncio.sleep(0))  # the earlier calls failed
+                pending: set[asyncio.Future[Any]] = {*waiting}
+                if timer is not None:
+                    pending.add(timer)
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if timer is not None and timer in done:
+                    timer = None
+                    hit = self.cached(ctx)  # an earlier call may have landed meanwhile
+                    if hit is not None:
+                        return Suggestion(hit.text, hit.provider, hit.model)
+                    own = self._start(ctx)
+                    waiting[self._wait(own)] = (own, "")
+                for future in [f for f in waiting if f in done]:
+                    fetch, typed = waiting.pop(future)
+                    answer = future.result()
+                    if answer is None:
+                        continue
+                    served = answer if fetch is own else _rest(answer, typed)
+                    if served is not None:
+                        self._prefetch(ctx, served)
+                        return served
+        finally:
+            if timer is not None:
+                timer.cancel()
+            for future in waiting:
+                future.cancel()
+            if own is not None and own.waiters == 0 and not own.task.done():
+                own.task.cancel()  # served by an earlier call: ours is not needed
+
+    def _debounce(self, uri: str) -> float:
+        usable = [n for n in self.chain.usable(self.settings.providers) if n != "local"]
+        if not usable:
+            return 0.0  # the offline engine answers in a millisecond: nothing to save
+        if usable[0] in LOCAL_MODELS:
+            return self.rhythm.wait(uri, self._clock())
+        return self.settings.debounce_ms / 1000
+
+    # -- upstream calls -----------------------------------------------------------------------
+
+    def _sort_fetches(self, ctx: CompletionContext) -> list[tuple[Fetch, str]]:
+        """Earlier calls that may serve `ctx` (with what was typed since each started); calls
+        that can no longer serve this document's cursor are cancelled."""
+        keep: list[Fetch] = []
+        usable: list[tuple[Fetch, str]] = []
+        for fetch in self._fetches.get(ctx.uri, []):
+            where, text = fetch.usable_for(ctx)
+            if where == "apart":
+                fetch.task.cancel()
+                continue
+            keep.append(fetch)
+            if where == "behind" and text is not None:
+                usable.append((fetch, text))
+        self._fetches[ctx.uri] = keep
+        return usable
+
+    def _start(self, ctx: CompletionContext, *, speculative: bool = False) -> Fetch:
+        for fetch in self._fetches.get(ctx.uri, []):
+            if fetch.context == ctx and not fetch.task.done():
+                return fetch  # single flight: the same context shares one call
+        fetch = Fetch(ctx, speculative=speculative)
+        fetch.task = asyncio.ensure_future(self._fetch(fetch))
+        fetches = self._fetches.setdefault(ctx.uri, [])
+        fetches.append(fetch)
+        if len(fetches) > MAX_FETCHES:
+            fetches.pop(0).task.cancel()
+        fetch.task.add_done_callback(lambda _: self._forget(fetch))
+        self.upstream_calls += 1
+        return fetch
+
+    def _forget(self, fetch: Fetch) -> None:
+        fetches = self._fetches.get(fetch.context.uri)
+        if fetches and fetch in fetches:
+            fetches.remove(fetch)
+            if not fetches:
+                del self._fetches[fetch.context.uri]
+        if fetch.linger is not None:
+            fetch.linger.cancel()
+
+    def _wait(self, fetch: Fetch) -> asyncio.Future[Suggestion | None]:
+        """A future for `fetch`'s answer that can be cancelled without cancelling the call; a
+        call left without anyone waiting lingers a moment, then is cancelled."""
+        fetch.waiters += 1
+        if fetch.linger is not None:
+            fetch.linger.cancel()
+            fetch.linger = None
+        waiter: asyncio.Future[Suggestion | None] = asyncio.get_running_loop().create_future()
+
+        def settle(task: asyncio.Task[Suggestion | None]) -> None:
+            if not waiter.done():
+                failed = task.cancelled() or task.exception() is not None
+                waiter.set_result(None if failed else task.result())
+
+        def left(_: object) -> None:
+            fetch.task.remove_done_callback(settle)
+            fetch.waiters -= 1
+            if fetch.waiters == 0 and not fetch.task.done() and not fetch.speculative:
+                loop = asyncio.get_running_loop()
+                fetch.linger = loop.call_later(LINGER, fetch.task.cancel)
+
+        fetch.task.add_done_callback(settle)
+        waiter.add_done_callback(left)
+        return waiter
+
+    async def _fetch(self, fetch: Fetch) -> Suggestion | None:
+        ctx = fetch.context
+        settings = self.settings
+        multiline = wants_multiline(ctx, settings.multiline)
+        request = CompletionRequest(
+            ctx,
+            max_tokens=settings.max_tokens,
+            multiline=multiline,
+            stop=stop_sequences(ctx, multiline=multiline),
+        )
+
+        def progress(partial: str) -> None:
+            fetch.partial = partial
+
+        result = await self.chain.complete(
+            request,
+            settings.providers,
+            _Shaper(ctx, multiline),
+            timeout=settings.timeout_ms / 1000,
+            hedge=settings.hedge_ms / 1000,
+            progress=progress,
+        )
+        suggestion = result.suggestion
+        if suggestion is not None and suggestion.provider != "local":
+            self.cache.put(
+                (suggestion.provider, suggestion.model, ctx.prefix, ctx.suffix),
+                CachedSuggestion(suggestion.text, suggestion.provider, suggestion.model),
+            )
+        if suggestion is None:
+            log.info(
+                "no suggestion: %s",
+                "; ".join(f"{a.provider}: {a.outcome}" for a in result.attempts),
+            )
+        return suggestion
+
+    def _prefetch(self, ctx: CompletionContext, shown: Suggestion) -> None:
+        """Fetch the suggestion for the cursor after `shown`, typed or accepted."""
+        if not self.settings.prefetch or shown.provider == "local" or not shown.text:
+            return
+        after = CompletionContext(
+            ctx.prefix + shown.text,
+            ctx.suffix,
+            ctx.language,
+            ctx.path,
+            uri=ctx.uri,
+            line=ctx.line + shown.text.count("\n") if ctx.line >= 0 else -1,
+        )
+        if self.cache.knows(after.prefix, after.suffix):
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to prefetch into
+            self._start(after, speculative=True)

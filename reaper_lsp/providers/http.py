@@ -1,0 +1,171 @@
+"""The one base for providers that speak HTTP: open a streamed POST, decode its events, and map
+every network failure to the provider error tree in one place.
+
+Credentials that expire (Copilot's token, a Google access token) are `RefreshingBearer` auth
+flows: a 401/403 is answered by a fresh token and one more try *before* any of the body is read,
+so a refresh can never replay text the user has already seen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Generic, Protocol, TypeVar
+
+import httpx
+
+from reaper_lsp.net.client import Clients, StreamContext, open_stream, prewarm
+from reaper_lsp.net.errors import NetError
+from reaper_lsp.net.metrics import ProviderMetrics
+from reaper_lsp.net.streams import NDJSONDecoder, SSEDecoder, SSEEvent
+from reaper_lsp.providers.base import ChatRequest
+from reaper_lsp.providers.errors import ProtocolError, ProviderError, from_net_error
+
+log = logging.getLogger(__name__)
+
+SSE = "text/event-stream"
+NDJSON = "application/x-ndjson"
+
+
+class RefreshingBearer(httpx.Auth):
+    """`Authorization: Bearer <token>` from an async getter; on 401/403 the token is dropped,
+    a fresh one fetched, and the request sent once more."""
+
+    def __init__(
+        self,
+        token: Callable[[bool], Awaitable[str]],
+        invalidate: Callable[[], None],
+    ) -> None:
+        self._token = token
+        self._invalidate = invalidate
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, Any, None]:
+        raise RuntimeError("RefreshingBearer works with the async client only")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers["authorization"] = f"Bearer {await self._token(False)}"
+        response = yield request
+        if response.status_code in (401, 403):
+            self._invalidate()
+            request.headers["authorization"] = f"Bearer {await self._token(True)}"
+            yield request
+
+
+class HTTPProvider:
+    """What every HTTP provider shares: its client (asked for per request, so a `[http]` change
+    takes effect at once), its metrics, and the error boundary."""
+
+    name = "http"
+
+    def __init__(self, *, clients: Clients, metrics: ProviderMetrics) -> None:
+        self._clients = clients
+        self._metrics = metrics
+
+    def explain(self, error: ProviderError) -> ProviderError:
+        """A provider's chance to say what an error means for it (and what fixes it)."""
+        return error
+
+    @asynccontextmanager
+    async def open(
+        self,
+        url: str,
+        body: dict[str, object],
+        *,
+        headers: dict[str, str] | None = None,
+        accept: str = SSE,
+        auth: httpx.Auth | None = None,
+    ) -> AsyncIterator[StreamContext]:
+        """The open response of a streamed POST. Network failures — while connecting or in the
+        middle of the stream, as the caller reads it — surface as provider errors."""
+        try:
+            async with open_stream(
+                self._clients.get(self.name),
+                url,
+                body=body,
+                headers=headers or {},
+                metrics=self._metrics,
+                accept=accept,
+                auth=auth,
+            ) as stream:
+                yield stream
+        except NetError as exc:
+            raise self.explain(from_net_error(self.name, exc)) from None
+        except ProviderError as exc:
+            raise self.explain(exc) from None
+
+    async def sse(self, stream: StreamContext) -> AsyncIterator[SSEEvent]:
+        decoder = SSEDecoder()
+        async for chunk in stream.chunks():
+            for event in decoder.feed(chunk):
+                yield event
+        decoder.close()
+
+    async def ndjson(self, stream: StreamContext) -> AsyncIterator[dict[str, object]]:
+        decoder = NDJSONDecoder()
+        async for chunk in stream.chunks():
+            for line in decoder.feed(chunk):
+                yield self.json_object(line)
+        for line in decoder.close():
+            yield self.json_object(line)
+
+    def json_object(self, data: str | bytes) -> dict[str, object]:
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise ProtocolError("stream event is not JSON", provider=self.name) from None
+        if not isinstance(payload, dict):
+            raise ProtocolError("stream event is not a JSON object", provider=self.name)
+        return payload
+
+    async def warm(self, url: str) -> None:
+        """Open the connection to `url`'s origin ahead of the first request."""
+        try:
+            client = self._clients.get(self.name)
+        except NetError as exc:
+            log.info("not prewarming %s: %s", self.name, exc)
+            return
+        await prewarm(client, url)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class KeySettings(Protocol):
+    @property
+    def api_key_env(self) -> str: ...
+
+    def resolve_api_key(self, env: Mapping[str, str]) -> str: ...
+
+
+S = TypeVar("S", bound=KeySettings)
+
+
+class KeyedProvider(HTTPProvider, Generic[S]):
+    """An HTTP provider whose credential is an API key, from the config or the environment."""
+
+    def __init__(
+        self, settings: S, *, env: Mapping[str, str], clients: Clients, metrics: ProviderMetrics
+    ) -> None:
+        super().__init__(clients=clients, metrics=metrics)
+        self._settings = settings
+        self._key = settings.resolve_api_key(env)
+
+    def missing_key(self) -> str | None:
+        if self._key:
+            return None
+        return f"no API key (set {self._settings.api_key_env} or providers.{self.name}.api_key)"
+
+
+def chat_body(model: str, request: ChatRequest, **extra: object) -> dict[str, object]:
+    """An OpenAI-style streamed chat request body (OpenAI, Copilot, compatible servers)."""
+    return {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "max_tokens": request.max_tokens,
+        "stream": True,
+        **extra,
+    }

@@ -1,0 +1,232 @@
+"""What the user may want to know about the server: typed status snapshots (`reaper.status`,
+`reaper-lsp status`), change events pushed to the editor (`reaper/status`, and a message when the
+user must act, once per cause), and the last-run file a later `reaper-lsp status` reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import platformdirs
+
+from reaper_lsp import __version__
+from reaper_lsp.logs import redact
+from reaper_lsp.providers.health import HealthSnapshot, ProviderEvent
+
+if TYPE_CHECKING:
+    from reaper_lsp.app import App
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    signed_in: bool
+    source: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"signedIn": self.signed_in, "source": self.source}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    configured: bool
+    reason: str
+    completion_model: str
+    chat_model: str
+    health: HealthSnapshot | None
+    http: dict[str, object]
+
+    def to_json(self) -> dict[str, object]:
+        h = self.health
+        return {
+            "configured": self.configured,
+            "reason": self.reason,
+            "completionModel": self.completion_model,
+            "chatModel": self.chat_model,
+            "health": {}
+            if h is None
+            else {
+                "state": h.state,
+                "circuitOpenForSeconds": h.circuit_open_for,
+                "successes": h.successes,
+                "failures": h.failures,
+                "consecutiveFailures": h.consecutive_failures,
+                "pausedForSeconds": h.paused_for,
+                "lastError": h.last_error,
+            },
+            "http": self.http,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    version: str
+    sign_in: dict[str, SignIn]
+    uptime_seconds: float
+    config_file: str
+    completion_chain: list[str]
+    providers: dict[str, ProviderStatus]
+    cache: dict[str, int]
+    documents: int
+    transports: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        """The `reaper.status` answer: camelCase keys, every string redacted."""
+        return redact_json(
+            {
+                "version": self.version,
+                "signIn": {k: v.to_json() for k, v in self.sign_in.items()},
+                "uptimeSeconds": self.uptime_seconds,
+                "configFile": self.config_file,
+                "completionChain": self.completion_chain,
+                "providers": {k: v.to_json() for k, v in self.providers.items()},
+                "cache": self.cache,
+                "documents": self.documents,
+                "transports": self.transports,
+            }
+        )
+
+
+def redact_json(value: object) -> dict[str, object]:
+    cleaned = _redact(value)
+    assert isinstance(cleaned, dict)
+    return cleaned
+
+
+def _redact(value: object) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def snapshot(app: App) -> Status:
+    """The status of `app` now. Reads no file: sign-in files are cached by modification time."""
+    health = app.chain.snapshot()
+    metrics = app.metrics.snapshot()
+    providers = {
+        name: ProviderStatus(
+            configured=(reason := provider.unusable_reason()) is None,
+            reason=reason or "",
+            completion_model=provider.model_for("completion"),
+            chat_model=provider.model_for("chat"),
+            health=health.get(name),
+            http=metrics.get(name, {}),
+        )
+        for name, provider in app.chain.providers.items()
+    }
+    return Status(
+        version=__version__,
+        sign_in=sign_ins(app),
+        uptime_seconds=round(time.time() - app.started, 1),
+        config_file=str(app.loaded.user_file) if app.loaded.user_file else "",
+        completion_chain=[*app.settings.completion.providers, "local"],
+        providers=providers,
+        cache={"entries": len(app.cache), **app.cache.stats.as_dict()},
+        documents=len(app.workspace.documents),
+        transports=app.clients.snapshot(),
+    )
+
+
+def sign_ins(app: App) -> dict[str, SignIn]:
+    """Who is signed in where, never the credentials themselves."""
+    out = {"github": SignIn(app.github.signed_in(), app.github.token_source() or "")}
+    if app.google_built or app.settings.providers.claude.backend == "vertex":
+        out["google"] = SignIn(app.google.signed_in(), app.google.token_source() or "")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A `reaper/status` notification."""
+
+    provider: str
+    state: str
+    message: str = ""
+    user: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"provider": self.provider, "state": self.state}
+        if self.message:
+            out["message"] = redact(self.message)
+        if self.user:
+            out["user"] = self.user
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    """Something the user must act on (window/showMessage)."""
+
+    text: str
+    error: bool = False
+
+
+Notice = StatusChange | UserMessage
+
+
+class StatusEvents:
+    """Turns the chain's provider events and sign-in changes into notices for the editor: a
+    state change each time it changes, a message once per cause."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self.listener: Callable[[Notice], None] = lambda notice: None
+        self._told: set[str] = set()
+        self._sign_ins: dict[str, bool] = {}
+
+    def provider_event(self, event: ProviderEvent) -> None:
+        if event.user_message:
+            self.tell_once(f"{event.provider}:{event.user_message}", event.user_message)
+            self.check_sign_ins()
+        else:
+            self.listener(StatusChange(event.provider, event.state, event.message))
+
+    def tell_once(self, cause: str, text: str) -> None:
+        if cause not in self._told:
+            self._told.add(cause)
+            self.listener(UserMessage(redact(text)))
+
+    def check_sign_ins(self) -> None:
+        """Report sign-ins that changed since last look (revoked, expired, or made by another
+        process or `reaper-lsp login`)."""
+        for account, info in sign_ins(self._app).items():
+            provider = "copilot" if account == "github" else account
+            known = self._sign_ins.get(provider)
+            self._sign_ins[provider] = info.signed_in
+            if known is not None and known != info.signed_in:
+                state = "signedIn" if info.signed_in else "signedOut"
+                self.listener(StatusChange(provider, state))
+
+    def signed(self, provider: str, signed_in: bool, *, user: str = "", message: str = "") -> None:
+        """A sign-in or sign-out done through the commands."""
+        self._sign_ins[provider] = signed_in
+        for cause in [c for c in self._told if c.startswith(f"{provider}:")]:
+            self._told.discard(cause)  # a new sign-in may fail for the old reasons again
+        state = "signedIn" if signed_in else "signedOut"
+        self.listener(StatusChange(provider, state, message, user))
+
+
+def status_file() -> Path:
+    return Path(platformdirs.user_state_dir("reaper-lsp")) / "last-run.json"
+
+
+def save_last_run(status: Status) -> None:
+    """Leave this run's figures where `reaper-lsp status` finds them (redacted)."""
+    path = status_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(status.to_json(), indent=2), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("could not save status to %s: %s", path, exc)

@@ -1,0 +1,156 @@
+"""The workspace: URI ⇄ path, roots, relative paths, languages — and the one place that reads
+files from disk.
+
+Every read goes through `read_regular_file`: the file must be a regular file (never a device,
+FIFO, socket, or anything under /dev, /proc or /sys, even through a symlink), and no more than a
+fixed number of bytes is read. Documents the editor has not opened are read only inside the
+workspace roots, so a request naming `file:///proc/self/environ` or `~/.ssh/id_rsa` sends nothing
+upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from reaper_lsp.core.document import Document, DocumentStore
+
+log = logging.getLogger(__name__)
+
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+"""Unopened files larger than this are not read for a completion or a chat."""
+_SYSTEM_TREES = ("/dev", "/proc", "/sys", "/run")
+ROOT_MARKERS = (".git", ".hg", ".svn", ".jj", "pyproject.toml", "package.json", "Cargo.toml",
+                "go.mod", "setup.py", "Makefile")  # fmt: skip
+"""What marks a project's root, VCS first (`root_of`)."""
+
+_EXTENSIONS = {
+    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript",
+    ".cjs": "javascript", ".ts": "typescript", ".tsx": "typescriptreact",
+    ".jsx": "javascriptreact", ".rs": "rust", ".go": "go", ".c": "c", ".h": "c", ".cpp": "cpp",
+    ".cc": "cpp", ".hpp": "cpp", ".java": "java", ".rb": "ruby", ".lua": "lua",
+    ".sh": "shellscript", ".bash": "shellscript", ".md": "markdown", ".toml": "toml",
+    ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".html": "html", ".css": "css",
+    ".kt": "kotlin", ".swift": "swift", ".php": "php", ".cs": "csharp", ".zig": "zig",
+    ".hs": "haskell", ".ex": "elixir", ".exs": "elixir", ".sql": "sql", ".vim": "vim",
+    ".el": "emacs-lisp", ".scala": "scala", ".dart": "dart", ".r": "r", ".jl": "julia",
+}  # fmt: skip
+
+
+def uri_to_path(uri: str) -> Path | None:
+    """The local path of a `file:` URI, None for any other scheme."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+def language_of(path: Path) -> str:
+    """The LSP language id for a file name (`plaintext` when unknown)."""
+    return _EXTENSIONS.get(path.suffix.lower(), "plaintext")
+
+
+def _in_system_tree(path: str) -> bool:
+    return any(path == tree or path.startswith(tree + "/") for tree in _SYSTEM_TREES)
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes | None:
+    """At most `max_bytes` of `path` when it is a regular file outside /dev, /proc, /sys and
+    /run (symlinks resolved first), else None. Never blocks on a FIFO or a device: the file is
+    opened non-blocking and checked on the open descriptor, so a swap after the check cannot
+    slip a device in."""
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return None
+    if _in_system_tree(real):
+        log.info("not reading %s: a system path", path)
+        return None
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(real, flags)
+    except (OSError, ValueError):
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            log.info("not reading %s: not a regular file", path)
+            return None
+        chunks: list[bytes] = []
+        left = max_bytes
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_text_file(path: Path, max_bytes: int) -> str | None:
+    """`read_regular_file` decoded as UTF-8 (bad bytes replaced)."""
+    data = read_regular_file(path, max_bytes)
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
+def root_of(path: Path) -> Path:
+    """The project a file belongs to: the nearest ancestor holding a VCS folder, else the
+    nearest with a project file, else the file's own folder."""
+    folder = path if path.is_dir() else path.parent
+    folder = Path(os.path.abspath(folder))
+    for markers in (ROOT_MARKERS[:4], ROOT_MARKERS[4:]):
+        for candidate in (folder, *folder.parents):
+            if any((candidate / marker).exists() for marker in markers):
+                return candidate
+    return folder
+
+
+class Workspace:
+    """The folders the editor opened and the documents it has open."""
+
+    def __init__(self, roots: Sequence[Path] = (), documents: DocumentStore | None = None):
+        self.roots = [Path(os.path.abspath(root)) for root in roots]
+        self.documents = documents if documents is not None else DocumentStore()
+
+    def inside(self, path: Path) -> bool:
+        real = Path(os.path.realpath(path))
+        return any(real == root or root in real.parents for root in self._real_roots())
+
+    def _real_roots(self) -> list[Path]:
+        return [Path(os.path.realpath(root)) for root in self.roots]
+
+    def relative_path(self, uri: str) -> str:
+        """The path a prompt names the document by: relative to its root when inside one."""
+        path = uri_to_path(uri)
+        if path is None:
+            return urlparse(uri).path.rsplit("/", 1)[-1] or uri
+        for root in self.roots:
+            try:
+                return path.relative_to(root).as_posix()
+            except ValueError:
+                continue
+        return path.name
+
+    async def document(self, uri: str) -> Document | None:
+        """An open document, or — for a `file:` URI inside a workspace root that the editor has
+        not opened — the file on disk, read in a worker thread."""
+        doc = self.documents.get(uri)
+        if doc is not None:
+            return doc
+        path = uri_to_path(uri)
+        if path is None:
+            return None
+        if not self.inside(path):
+            log.warning("not reading %s: outside the workspace and not open in the editor", uri)
+            return None
+        text = await asyncio.to_thread(read_text_file, path, MAX_DOCUMENT_BYTES)
+        return None if text is None else Document(uri, language_of(path), 0, text)
