@@ -15,8 +15,7 @@ import socket
 import ssl
 import time
 import warnings
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -34,6 +33,7 @@ from aioquic.quic.events import (
 from aioquic.tls import SessionTicket
 
 from reaper_lsp.net.h3_state import EndpointStats, QuicOptions, TicketStore, trust_bundle
+from reaper_lsp.net.h3_stream import Body, ResponseStream
 
 log = logging.getLogger(__name__)
 # certifi's bundle holds a root with a negative serial; cryptography warns each time aioquic
@@ -49,67 +49,6 @@ _HOP_BY_HOP = {b"connection", b"host", b"keep-alive", b"proxy-connection", b"te"
 _Fail = Callable[[str], httpx.TransportError]
 
 
-class _Stream:
-    """One request's response as it arrives: head, then body chunks, then end or an error."""
-
-    def __init__(self, conn: _Connection, stream_id: int, early: bool) -> None:
-        self.conn = conn
-        self.stream_id = stream_id
-        self.early = early
-        self.head: asyncio.Future[list[tuple[bytes, bytes]]] = conn.loop.create_future()
-        self.chunks: deque[bytes] = deque()
-        self.ended = False
-        self.error: httpx.TransportError | None = None
-        self.wakeup = asyncio.Event()
-
-    def on_headers(self, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
-        if not self.head.done():
-            self.head.set_result(headers)
-        self.on_data(b"", ended)  # later HEADERS are trailers: only their end matters
-
-    def on_data(self, data: bytes, ended: bool) -> None:
-        if data:
-            self.chunks.append(data)
-        if ended:
-            self.ended = True
-            self.conn.forget(self)
-        self.wakeup.set()
-
-    def fail(self, error: httpx.TransportError) -> None:
-        if self.error is None and not self.ended:
-            self.error = error
-            if not self.head.done():
-                self.head.set_exception(error)
-            self.wakeup.set()
-
-    async def next_chunk(self, timeout: float | None) -> bytes | None:
-        """The next piece of body (None at its end), waiting at most `timeout` for it."""
-        while not self.chunks:
-            if self.error is not None:
-                raise self.error
-            if self.ended:
-                return None
-            self.wakeup.clear()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self.wakeup.wait()
-            except TimeoutError:
-                raise httpx.ReadTimeout("no HTTP/3 data within the read timeout") from None
-        return self.chunks.popleft()
-
-    def cancel(self) -> None:
-        """Stop the server's work on this request: RESET_STREAM our side, STOP_SENDING theirs."""
-        if self.ended or self.conn.terminated:
-            return
-        self.ended = True
-        self.conn.forget(self)
-        quic = self.conn.quic
-        with contextlib.suppress(ValueError, AssertionError):
-            quic.reset_stream(self.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
-            quic.stop_stream(self.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
-        self.conn.transmit()
-
-
 class _Connection(QuicConnectionProtocol):
     """One QUIC connection and its HTTP/3 layer; routes events to the open streams."""
 
@@ -121,7 +60,7 @@ class _Connection(QuicConnectionProtocol):
         self.loop = asyncio.get_running_loop()
         self.quic = quic
         self.http = H3Connection(quic)
-        self.streams: dict[int, _Stream] = {}
+        self.streams: dict[int, ResponseStream] = {}
         self.handshake: asyncio.Future[HandshakeCompleted] = self.loop.create_future()
         self.handshake.add_done_callback(lambda f: f.exception())  # no "never retrieved"
         self.zero_rtt = False
@@ -140,11 +79,11 @@ class _Connection(QuicConnectionProtocol):
         local = self.quic.configuration.idle_timeout
         return min(local, remote) if remote else local
 
-    def open_stream(self, request: httpx.Request, body: bytes, *, early: bool) -> _Stream:
+    def open_stream(self, request: httpx.Request, body: bytes, *, early: bool) -> ResponseStream:
         if self.terminated:  # closed while the caller waited: nothing was sent
             raise httpx.ConnectError("QUIC connection closed before the request was sent")
         stream_id = self.quic.get_next_available_stream_id()
-        stream = self.streams[stream_id] = _Stream(self, stream_id, early)
+        stream = self.streams[stream_id] = ResponseStream(self, stream_id, early)
         url = request.url
         headers = [
             (b":method", request.method.encode()),
@@ -162,7 +101,14 @@ class _Connection(QuicConnectionProtocol):
         self.transmit()
         return stream
 
-    def forget(self, stream: _Stream) -> None:
+    def cancel_stream(self, stream_id: int) -> None:
+        """RESET_STREAM our side and STOP_SENDING theirs, so the server stops working on it."""
+        with contextlib.suppress(ValueError, AssertionError):
+            self.quic.reset_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+            self.quic.stop_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+        self.transmit()
+
+    def forget(self, stream: ResponseStream) -> None:
         self.streams.pop(stream.stream_id, None)
         self.last_used = time.monotonic()
 
@@ -227,21 +173,6 @@ class _Connection(QuicConnectionProtocol):
         if self._transport is not None:
             self._transport.close()
         self._closed.set()
-
-
-class _Body(httpx.AsyncByteStream):
-    """The response body as it arrives; closing it before its end resets the stream."""
-
-    def __init__(self, stream: _Stream, read_timeout: float | None) -> None:
-        self._stream = stream
-        self._timeout = read_timeout
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while (chunk := await self._stream.next_chunk(self._timeout)) is not None:
-            yield chunk
-
-    async def aclose(self) -> None:
-        self._stream.cancel()
 
 
 class H3Transport(httpx.AsyncBaseTransport):
@@ -317,12 +248,12 @@ class H3Transport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status,
             headers=headers,
-            stream=_Body(stream, read_timeout),
+            stream=Body(stream, read_timeout),
             extensions={"http_version": b"HTTP/3", EARLY_DATA: stream.early},
         )
 
     async def _head(
-        self, stream: _Stream, timeout: float | None
+        self, stream: ResponseStream, timeout: float | None
     ) -> tuple[int, list[tuple[bytes, bytes]]]:
         try:
             async with asyncio.timeout(timeout):
