@@ -50,8 +50,9 @@ _PARAMETER = re.compile(
 _MASKED = re.compile(r"(?<![\w\-./+=~])[\w\-./+=~]*+\*+[\w\-]*")
 
 _lock = threading.Lock()
-_known: frozenset[str] = frozenset()
-_known_regex: re.Pattern[str] | None = None
+_registry: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
+"""The registered secrets and one regex for all their forms, replaced as a pair (one
+assignment), so that a reader on another thread sees either the old pair or the new one."""
 
 
 def _forms(secret: str) -> set[str]:
@@ -64,27 +65,26 @@ def _forms(secret: str) -> set[str]:
 def register_secret(value: str) -> None:
     """Redact `value` (and its encoded and half-masked forms) from everything redacted from now
     on. Safe from any thread; cheap when the value is already known."""
-    global _known, _known_regex
-    if len(value) < MIN_SECRET_CHARS or value in _known:
+    global _registry
+    if len(value) < MIN_SECRET_CHARS or value in _registry[0]:
         return
     with _lock:
-        if value in _known:
+        if value in _registry[0]:
             return
-        known = _known | {value}
+        known = _registry[0] | {value}
+        # Longest first: a secret that contains another is replaced whole.
         forms = sorted({form for secret in known for form in _forms(secret)}, key=len, reverse=True)
-        # Published together: a reader sees the old pair or the new one, both consistent.
-        _known_regex = re.compile("|".join(re.escape(form) for form in forms))
-        _known = known
+        _registry = (known, re.compile("|".join(re.escape(form) for form in forms)))
 
 
-def _unmask(match: re.Match[str]) -> str:
+def _unmask(match: re.Match[str], known: frozenset[str]) -> str:
     """`***` for a half-masked registered secret; other starred words as they were."""
     word = match.group(0)
     first, last = word.index("*"), word.rindex("*")
     head, tail = word[:first], word[last + 1 :]
     # A single star after a long enough head counts too ("sk-abc12*").
     shown = _MASKED_PART_CHARS if last - first >= 2 else MIN_SECRET_CHARS
-    for secret in _known:
+    for secret in known:
         if len(head) >= shown and secret.startswith(head):
             return MASK
         if len(tail) >= shown and secret.endswith(tail):
@@ -95,14 +95,14 @@ def _unmask(match: re.Match[str]) -> str:
 def redact(text: str) -> str:
     """`text` with every registered secret and anything shaped like a key or token replaced by
     `***`."""
-    regex, known = _known_regex, _known
+    known, regex = _registry
     if regex is not None:
         text = regex.sub(MASK, text)
     for pattern in _PATTERNS:
         text = pattern.sub(MASK, text)
     text = _PARAMETER.sub(lambda m: m.group(1) + MASK, text)
     if known and "*" in text:
-        text = _MASKED.sub(_unmask, text)
+        text = _MASKED.sub(lambda m: _unmask(m, known), text)
     return text
 
 
@@ -117,8 +117,11 @@ def redact_obj(value: _T) -> _T:
         result = redact(value)
     elif isinstance(value, dict):
         result = {redact_obj(k): redact_obj(v) for k, v in value.items()}
-    elif isinstance(value, list | tuple):
-        result = type(value)(redact_obj(item) for item in value)
+    elif isinstance(value, list):
+        result = [redact_obj(item) for item in value]
+    elif isinstance(value, tuple):
+        items = [redact_obj(item) for item in value]
+        result = value._make(items) if hasattr(value, "_make") else tuple(items)  # namedtuples
     else:
         result = value
     return result  # type: ignore[no-any-return]

@@ -8,6 +8,7 @@ import json
 import logging
 import secrets
 import threading
+from collections import namedtuple
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -210,9 +211,16 @@ def test_a_registered_secret_never_survives_in_any_form(
     monkeypatch: pytest.MonkeyPatch, secret: str, before: str, after: str
 ) -> None:
     # Forgotten after the test: "--------" registered for good would blank other tests' text.
-    monkeypatch.setattr(logs, "_known", logs._known)
-    monkeypatch.setattr(logs, "_known_regex", logs._known_regex)
+    monkeypatch.setattr(logs, "_registry", logs._registry)
     register_secret(secret)
     for form in (secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]):
         assert form not in redact(before + form + after)
     assert redact_obj({"k": [before + secret + after]})["k"][0].count(secret) == 0
+
+
+def test_redact_obj_keeps_the_shape_of_what_it_cleans() -> None:
+    key = fresh_secret()
+    Row = namedtuple("Row", "name error")
+    cleaned = redact_obj({"rows": [Row("openai", f"bad {key}")], "n": 3, "none": None})
+    assert cleaned == {"rows": [Row("openai", f"bad {MASK}")], "n": 3, "none": None}
+    assert isinstance(cleaned["rows"][0], Row)
