@@ -3,7 +3,8 @@ many request streams, streamed bodies, cancellation that resets the stream, keep
 session resumption and 0-RTT early data for requests marked safe, and every failure raised as
 the httpx exception the TCP transport would raise.
 
-The only module that imports aioquic; it is itself imported only when QUIC is first needed.
+aioquic is imported only here and in `h3_conn.py`; this module is imported when QUIC is first
+needed.
 """
 
 from __future__ import annotations
@@ -15,23 +16,14 @@ import socket
 import ssl
 import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import httpx
-from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.h3.connection import H3_ALPN, ErrorCode, H3Connection
-from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
+from aioquic.h3.connection import H3_ALPN
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import QuicConnection
-from aioquic.quic.events import (
-    ConnectionTerminated,
-    HandshakeCompleted,
-    QuicEvent,
-    StreamReset,
-)
 from aioquic.tls import SessionTicket
 
+from reaper_lsp.net.h3_conn import Connection, FlowControlledQuic
 from reaper_lsp.net.h3_state import EndpointStats, QuicOptions, TicketStore, trust_bundle
 from reaper_lsp.net.h3_stream import Body, ResponseStream
 
@@ -44,135 +36,6 @@ Endpoint = tuple[str, int]
 EARLY_DATA = "reaper_early_data"
 """Request extension: True when the request may be replayed, so it may ride in 0-RTT."""
 TOO_EARLY = 425
-_HOP_BY_HOP = {b"connection", b"host", b"keep-alive", b"proxy-connection", b"te",
-               b"transfer-encoding", b"upgrade"}  # fmt: skip
-_Fail = Callable[[str], httpx.TransportError]
-
-
-class _Connection(QuicConnectionProtocol):
-    """One QUIC connection and its HTTP/3 layer; routes events to the open streams."""
-
-    def __init__(
-        self, quic: QuicConnection, key: str, on_handshake: Callable[[_Connection], None]
-    ) -> None:
-        super().__init__(quic)
-        self.key = key
-        self.loop = asyncio.get_running_loop()
-        self.quic = quic
-        self.http = H3Connection(quic)
-        self.streams: dict[int, ResponseStream] = {}
-        self.handshake: asyncio.Future[HandshakeCompleted] = self.loop.create_future()
-        self.handshake.add_done_callback(lambda f: f.exception())  # no "never retrieved"
-        self.zero_rtt = False
-        """Started with a ticket that allows early data (and 0-RTT is enabled)."""
-        self.sent_early = False
-        self.terminated = False
-        self.last_used = time.monotonic()
-        self._on_handshake = on_handshake
-
-    @property
-    def handshake_done(self) -> bool:
-        return self.handshake.done() and self.handshake.exception() is None
-
-    def idle_timeout(self) -> float:
-        remote = self.quic._remote_max_idle_timeout
-        local = self.quic.configuration.idle_timeout
-        return min(local, remote) if remote else local
-
-    def open_stream(self, request: httpx.Request, body: bytes, *, early: bool) -> ResponseStream:
-        if self.terminated:  # closed while the caller waited: nothing was sent
-            raise httpx.ConnectError("QUIC connection closed before the request was sent")
-        stream_id = self.quic.get_next_available_stream_id()
-        stream = self.streams[stream_id] = ResponseStream(self, stream_id, early)
-        url = request.url
-        headers = [
-            (b":method", request.method.encode()),
-            (b":scheme", url.scheme.encode()),
-            (b":authority", url.netloc),
-            (b":path", url.raw_path),
-        ]
-        headers += [(k.lower(), v) for k, v in request.headers.raw if k.lower() not in _HOP_BY_HOP]
-        self.http.send_headers(stream_id, headers, end_stream=not body)
-        if body:
-            self.http.send_data(stream_id, body, end_stream=True)
-        if early:
-            self.sent_early = True
-        self.last_used = time.monotonic()
-        self.transmit()
-        return stream
-
-    def cancel_stream(self, stream_id: int) -> None:
-        """RESET_STREAM our side and STOP_SENDING theirs, so the server stops working on it."""
-        with contextlib.suppress(ValueError, AssertionError):
-            self.quic.reset_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
-            self.quic.stop_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
-        self.transmit()
-
-    def forget(self, stream: ResponseStream) -> None:
-        self.streams.pop(stream.stream_id, None)
-        self.last_used = time.monotonic()
-
-    def keepalive(self) -> None:
-        self.quic.send_ping(0)
-        self.transmit()
-
-    def quic_event_received(self, event: QuicEvent) -> None:
-        if isinstance(event, HandshakeCompleted):
-            if not self.handshake.done():
-                self.handshake.set_result(event)
-                self._on_handshake(self)
-        elif isinstance(event, ConnectionTerminated):
-            reason = event.reason_phrase or f"error {event.error_code:#x}"
-            self._terminate(f"QUIC connection closed: {reason}")
-            return
-        elif isinstance(event, StreamReset) and event.stream_id in self.streams:
-            error = httpx.RemoteProtocolError(
-                f"server reset the stream (error {event.error_code:#x})"
-            )
-            self.streams[event.stream_id].fail(error)
-        for h3_event in self.http.handle_event(event):
-            self._dispatch(h3_event)
-
-    def _dispatch(self, event: H3Event) -> None:
-        if isinstance(event, HeadersReceived):
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream.on_headers(list(event.headers), event.stream_ended)
-        elif isinstance(event, DataReceived):
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream.on_data(event.data, event.stream_ended)
-
-    def error_received(self, exc: Exception) -> None:
-        # The socket is connected, so ICMP "port unreachable" arrives here at once instead of
-        # the handshake waiting out its timeout.
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        self._terminate(f"QUIC endpoint unreachable: {reason}")
-
-    def abort(self, reason: str) -> None:
-        """Close now: tell the peer if we can, but do not wait out the draining period."""
-        if not self.terminated:
-            with contextlib.suppress(Exception):
-                self.close(error_code=ErrorCode.H3_NO_ERROR, reason_phrase=reason)
-        self._terminate(reason)
-
-    def _terminate(self, reason: str) -> None:
-        if self.terminated:
-            return
-        self.terminated = True
-        handshake_failed = not self.handshake.done()
-        fail: _Fail = httpx.ConnectError if handshake_failed else httpx.ReadError
-        if handshake_failed:
-            self.handshake.set_exception(fail(reason))
-        for stream in list(self.streams.values()):
-            stream.fail(fail(reason))
-        self.streams.clear()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._transport is not None:
-            self._transport.close()
-        self._closed.set()
 
 
 class H3Transport(httpx.AsyncBaseTransport):
@@ -184,7 +47,7 @@ class H3Transport(httpx.AsyncBaseTransport):
         self.tickets = tickets if tickets is not None else TicketStore(self.options.state_dir)
         self.total = EndpointStats()
         self.endpoints: dict[str, EndpointStats] = {}
-        self._connections: dict[str, _Connection] = {}
+        self._connections: dict[str, Connection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._keepalives: set[asyncio.Task[None]] = set()
         self._trust: bytes | None = None
@@ -274,7 +137,7 @@ class H3Transport(httpx.AsyncBaseTransport):
 
     async def connect(
         self, server_name: str, endpoint: Endpoint, *, early: bool, timeout: float
-    ) -> _Connection:
+    ) -> Connection:
         """A connection to `endpoint` ready for the next request: handshake done, or (when
         `early` and a ticket allows it) still under way with early data possible."""
         key = self.key(server_name, endpoint)
@@ -290,7 +153,7 @@ class H3Transport(httpx.AsyncBaseTransport):
             await self._wait_handshake(conn, timeout)
         return conn
 
-    async def _wait_handshake(self, conn: _Connection, timeout: float) -> None:
+    async def _wait_handshake(self, conn: Connection, timeout: float) -> None:
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(conn.handshake)
@@ -300,7 +163,7 @@ class H3Transport(httpx.AsyncBaseTransport):
 
     async def _open(
         self, server_name: str, endpoint: Endpoint, key: str, timeout: float
-    ) -> _Connection:
+    ) -> Connection:
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(*endpoint, type=socket.SOCK_DGRAM)
@@ -311,17 +174,18 @@ class H3Transport(httpx.AsyncBaseTransport):
         try:
             sock.setblocking(False)
             sock.connect(addr)  # connected, so ICMP errors are reported to us
-            quic = QuicConnection(
+            quic = FlowControlledQuic(
+                window=self.options.receive_window,
                 configuration=self._configuration(server_name, key),
                 session_ticket_handler=lambda ticket: self._ticket(key, ticket),
             )
             _, protocol = await loop.create_datagram_endpoint(
-                lambda: _Connection(quic, key, self._handshake_completed), sock=sock
+                lambda: Connection(quic, key, self._handshake_completed), sock=sock
             )
         except OSError as exc:
             sock.close()
             raise httpx.ConnectError(f"cannot reach {endpoint[0]}:{endpoint[1]}: {exc}") from None
-        assert isinstance(protocol, _Connection)
+        assert isinstance(protocol, Connection)
         ticket = quic.configuration.session_ticket
         protocol.zero_rtt = (
             self.options.enable_0rtt
@@ -343,6 +207,7 @@ class H3Transport(httpx.AsyncBaseTransport):
             is_client=True,
             alpn_protocols=H3_ALPN,
             idle_timeout=self.options.max_idle_timeout,
+            max_stream_data=self.options.receive_window,
             server_name=server_name,
         )
         if not self.options.verify:
@@ -355,7 +220,7 @@ class H3Transport(httpx.AsyncBaseTransport):
         return config
 
     @staticmethod
-    def _give_up(conn: _Connection) -> None:
+    def _give_up(conn: Connection) -> None:
         if not conn.handshake.done():
             conn.abort("QUIC handshake timed out")
 
@@ -368,7 +233,7 @@ class H3Transport(httpx.AsyncBaseTransport):
             stats = self.endpoints[key] = EndpointStats()
         return stats
 
-    def _handshake_completed(self, conn: _Connection) -> None:
+    def _handshake_completed(self, conn: Connection) -> None:
         event = conn.handshake.result()
         used = conn.sent_early and event.early_data_accepted
         # Rejected early data is not lost: QUIC resends those frames at 1-RTT by itself.
@@ -378,7 +243,7 @@ class H3Transport(httpx.AsyncBaseTransport):
             stats.early_data_accepted += int(used)
             stats.last_used_0rtt = used
 
-    async def _keepalive(self, conn: _Connection) -> None:
+    async def _keepalive(self, conn: Connection) -> None:
         """PING at a third of the idle timeout while the connection is in use or was used
         recently, so it survives the pauses between keystrokes."""
         with contextlib.suppress(asyncio.CancelledError):

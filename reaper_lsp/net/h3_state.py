@@ -41,6 +41,8 @@ class QuicOptions:
     keepalive_expiry: float = 300.0
     """Seconds without a request after which keep-alive PINGs stop and the connection may idle
     out (the counterpart of the TCP pool's idle timeout)."""
+    receive_window: int = 1 << 20
+    """Bytes a response may run ahead of its reader (per stream flow-control window)."""
     connect_timeout: float = 10.0
     """Used when a request carries no httpx timeout of its own."""
     state_dir: Path | None = None
@@ -49,6 +51,8 @@ class QuicOptions:
     def __post_init__(self) -> None:
         if self.min_version not in ("tls_1_2", "tls_1_3"):
             raise ValueError(f"unknown TLS version {self.min_version!r}")
+        if self.receive_window < 16 * 1024:
+            raise ValueError("receive_window must be at least 16 KiB")
         if self.max_idle_timeout <= 0:
             raise ValueError("max_idle_timeout must be positive")
 

@@ -17,6 +17,8 @@ class StreamOwner(Protocol):
     @property
     def terminated(self) -> bool: ...
 
+    def consumed(self, stream_id: int, size: int) -> None: ...
+
     def forget(self, stream: ResponseStream) -> None: ...
 
     def cancel_stream(self, stream_id: int) -> None: ...
@@ -70,7 +72,9 @@ class ResponseStream:
                     await self.wakeup.wait()
             except TimeoutError:
                 raise httpx.ReadTimeout("no HTTP/3 data within the read timeout") from None
-        return self.chunks.popleft()
+        chunk = self.chunks.popleft()
+        self.conn.consumed(self.stream_id, len(chunk))
+        return chunk
 
     def cancel(self) -> None:
         """Stop the server's work on this request: RESET_STREAM our side, STOP_SENDING theirs."""

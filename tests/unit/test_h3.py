@@ -441,3 +441,29 @@ async def test_transport_for_follows_the_http_settings(tmp_path: Path) -> None:
     await auto.aclose()
     with pytest.raises(ValueError):
         transport_for(HttpSettings(protocol="http4"), verify=False, state_dir=None)
+
+
+def _unread(response: httpx.Response) -> int:
+    """Bytes that arrived for `response` and wait for its reader."""
+    stream = response.stream._stream._stream  # type: ignore[attr-defined]  # httpx's wrapper, our Body
+    return sum(len(chunk) for chunk in stream.chunks)
+
+
+@pytest.mark.parametrize("window", [64 * 1024, 8 << 20])
+async def test_an_unread_response_runs_at_most_one_window_ahead(fakes: Fakes, window: int) -> None:
+    size = 1 << 20
+    fakes.openai.script.queue(Reply(body=b"x" * size))
+    transport = _transport(fakes, receive_window=window)
+    url = fakes.url + "/v1/chat/completions"
+    async with (
+        httpx.AsyncClient(transport=transport) as client,
+        client.stream("POST", url, headers=KEY) as r,
+    ):
+        await asyncio.sleep(0.5)  # the reader dawdles
+        unread = _unread(r)
+        body = await r.aread()
+    assert len(body) == size
+    if window < size:
+        assert 0 < unread <= window
+    else:  # the control: with room to spare the server does run ahead of a slow reader
+        assert unread > 64 * 1024
