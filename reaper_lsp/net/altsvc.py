@@ -140,18 +140,24 @@ class AltSvcCache:
             if isinstance(until, int | float) and until > now:
                 self._broken[origin] = float(until)
 
-    def _save(self) -> None:
+    def _save(self, origin: str) -> None:
+        """Write this origin's entries into the file, keeping what other transports (one per
+        provider, possibly in other processes) put there."""
         if self._path is None:
             return
-        data = {
-            "h3": {
-                o: {"host": k.host, "port": k.port, "expires": k.expires}
-                for o, k in self._known.items()
-            },
-            "broken": dict(self._broken),
-        }
+        stored = read_json(self._path)
+        h3, broken = dict(stored.get("h3", {})), dict(stored.get("broken", {}))
+        known = self._known.get(origin)
+        if known is None:
+            h3.pop(origin, None)
+        else:
+            h3[origin] = {"host": known.host, "port": known.port, "expires": known.expires}
+        if origin in self._broken:
+            broken[origin] = self._broken[origin]
+        else:
+            broken.pop(origin, None)
         with contextlib.suppress(OSError):  # a cache: the next response teaches it again
-            write_private(self._path, data)
+            write_private(self._path, {"h3": h3, "broken": broken})
 
     def learn(self, origin: str, values: Iterable[str]) -> None:
         """Take in one response's `Alt-Svc` values (none at all leaves what we knew: most
@@ -165,7 +171,7 @@ class AltSvcCache:
         if h3 is None:
             if old is not None:
                 del self._known[origin]
-                self._save()
+                self._save(origin)
             return
         host = h3.host or origin.rpartition("//")[2].rpartition(":")[0].strip("[]")
         known = _Known(host, h3.port, self._clock() + h3.max_age)
@@ -175,7 +181,7 @@ class AltSvcCache:
             or (old.host, old.port) != (known.host, known.port)
             or abs(old.expires - known.expires) > SAVE_SLACK
         ):
-            self._save()
+            self._save(origin)
 
     def lookup(self, origin: str) -> Endpoint | None:
         known = self._known.get(origin)
@@ -183,7 +189,7 @@ class AltSvcCache:
             return None
         if known.expires <= self._clock():
             del self._known[origin]
-            self._save()
+            self._save(origin)
             return None
         return known.host, known.port
 
@@ -198,11 +204,11 @@ class AltSvcCache:
 
     def mark_broken(self, origin: str, seconds: float) -> None:
         self._broken[origin] = self._clock() + seconds
-        self._save()
+        self._save(origin)
 
     def mark_working(self, origin: str) -> None:
         if self._broken.pop(origin, None) is not None:
-            self._save()
+            self._save(origin)
 
     def snapshot(self) -> dict[str, Any]:
         now = self._clock()

@@ -175,24 +175,31 @@ class TicketStore:
 
     def _load(self, path: Path) -> None:
         stored = read_json(path)
-        dropped = False
         for key, value in stored.items():
             try:
                 ticket = decode_ticket(value)
             except (KeyError, TypeError, ValueError):
-                dropped = True
                 continue
             if ticket.is_valid:
                 self._tickets[key] = ticket
-            else:
-                dropped = True
-        if dropped:
-            self._save()
+        if len(self._tickets) != len(stored):
+            self._write({key: stored[key] for key in self._tickets})
 
-    def _save(self) -> None:
+    def _save(self, key: str) -> None:
+        """Write this key's change into the file, keeping the keys other transports (one per
+        provider, possibly in other processes) put there."""
         if self._path is None:
             return
-        data = {key: encode_ticket(ticket) for key, ticket in self._tickets.items()}
+        stored = read_json(self._path)
+        ticket = self._tickets.get(key)
+        if ticket is None:
+            stored.pop(key, None)
+        else:
+            stored[key] = encode_ticket(ticket)
+        self._write(stored)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        assert self._path is not None
         try:
             write_private(self._path, data)
         except OSError as exc:
@@ -206,9 +213,9 @@ class TicketStore:
         ticket = self._tickets.pop(key, None)
         if ticket is None:
             return None
-        self._save()
+        self._save(key)
         return ticket if ticket.is_valid else None
 
     def put(self, key: str, ticket: SessionTicket) -> None:
         self._tickets[key] = ticket
-        self._save()
+        self._save(key)

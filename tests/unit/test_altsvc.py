@@ -4,9 +4,10 @@ failure memory, and persistence in an owner-only file."""
 from __future__ import annotations
 
 import stat
+import time
 from pathlib import Path
 
-from reaper_lsp.net.altsvc import ALT_SVC_FILE, AltSvcCache, Alternative, parse_alt_svc
+from reaper_lsp.net.altsvc import ALT_SVC_FILE, Alternative, AltSvcCache, parse_alt_svc
 
 ORIGIN = "https://api.example.com:443"
 
@@ -33,9 +34,7 @@ def test_parses_several_entries_quoted_hosts_and_default_max_age() -> None:
 
 
 def test_quoted_parameters_may_hold_separators() -> None:
-    assert parse_alt_svc(['h3=":443"; note="a,b;c"; ma="30"']) == [
-        Alternative("h3", "", 443, 30.0)
-    ]
+    assert parse_alt_svc(['h3=":443"; note="a,b;c"; ma="30"']) == [Alternative("h3", "", 443, 30.0)]
 
 
 def test_clear_and_malformed_entries() -> None:
@@ -92,3 +91,41 @@ def test_cache_persists_privately_and_drops_expired_entries(tmp_path: Path) -> N
 def test_an_unreadable_file_is_an_empty_cache(tmp_path: Path) -> None:
     (tmp_path / ALT_SVC_FILE).write_text("{not json")
     assert AltSvcCache(tmp_path).lookup(ORIGIN) is None
+
+
+def test_caches_sharing_a_directory_keep_each_others_entries(tmp_path: Path) -> None:
+    first, second = AltSvcCache(tmp_path), AltSvcCache(tmp_path)  # one per provider client
+    first.learn(ORIGIN, ['h3=":443"'])
+    second.learn("https://other.example.com:443", ['h3=":8443"'])
+    second.mark_broken("https://other.example.com:443", 60)
+    again = AltSvcCache(tmp_path)
+    assert again.lookup(ORIGIN) == ("api.example.com", 443)
+    assert again.lookup("https://other.example.com:443") == ("other.example.com", 8443)
+    assert again.broken("https://other.example.com:443")
+
+
+def test_ticket_stores_sharing_a_directory_keep_each_others_tickets(tmp_path: Path) -> None:
+    from reaper_lsp.net.h3_state import TicketStore, decode_ticket
+
+    now = time.time()
+    ticket = decode_ticket(
+        {
+            "age_add": 7,
+            "cipher_suite": 0x1301,
+            "not_valid_after": now + 3600,
+            "not_valid_before": now - 1,
+            "resumption_secret": "c2VjcmV0",
+            "server_name": "api.example.com",
+            "ticket": "dGlja2V0",
+            "max_early_data_size": 0xFFFFFFFF,
+            "other_extensions": [[57, "AQI="]],
+        }
+    )
+    first, second = TicketStore(tmp_path), TicketStore(tmp_path)
+    first.put("a", ticket)
+    second.put("b", ticket)
+    assert TicketStore(tmp_path).has("a") and TicketStore(tmp_path).has("b")
+    taken = first.take("a")
+    assert taken is not None and taken.other_extensions == [(57, b"\x01\x02")]
+    reloaded = TicketStore(tmp_path)
+    assert not reloaded.has("a") and reloaded.has("b")
