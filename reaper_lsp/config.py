@@ -49,6 +49,10 @@ class CompletionSettings:
 class ChatSettings:
     providers: tuple[str, ...] = ("claude", "openai", "copilot", "ollama")
     max_tokens: int = 2048
+    marker: str = ">>>"
+    """A comment starting with this is an in-buffer chat prompt (a code action answers it)."""
+    history_chars: int = 24_000
+    """How much of a conversation's earlier turns is sent again (oldest dropped first)."""
 
 
 @dataclass(frozen=True, slots=True)

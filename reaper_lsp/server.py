@@ -22,6 +22,10 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol.language_server import lsp_method
 
 from reaper_lsp import __version__, config, menu
+from reaper_lsp.code_actions import COMMAND as CODE_ACTION_COMMAND
+from reaper_lsp.code_actions import KINDS as CODE_ACTION_KINDS
+from reaper_lsp.code_actions import ActionRefused, CodeActionArgs, offer, perform
+from reaper_lsp.command_stream import CancellableCommands
 from reaper_lsp.core.document import Change, Position
 from reaper_lsp.logs import redact, register_secret
 from reaper_lsp.rpc import GuardedProtocol
@@ -37,7 +41,7 @@ SIGN_IN_PROVIDERS = {"copilot": "copilot", "github": "copilot", "google": "googl
                      "claude": "google", "vertex": "google"}  # fmt: skip
 
 
-class ReaperProtocol(GuardedProtocol):
+class ReaperProtocol(CancellableCommands, GuardedProtocol):
     """Keeps documents in the app's line store instead of pygls's workspace, whose every edit
     re-splits the whole buffer, and pins positions to UTF-16 as our contract says."""
 
@@ -84,6 +88,8 @@ def _change(change: lsp.TextDocumentContentChangeEvent) -> Change:
 
 
 class ReaperServer(LanguageServer):
+    protocol: ReaperProtocol
+
     def __init__(self) -> None:
         super().__init__("reaper-lsp", __version__, protocol_cls=ReaperProtocol)
         self._app: App | None = None
@@ -194,6 +200,14 @@ class ChatArgs:
     messages: list[MessageArg] = attrs.field(factory=list)
     textDocument: TextDocumentArg | None = None  # the LSP's JSON names
     conversationId: str | None = None
+    range: lsp.Range | None = None
+    workDoneToken: int | str | None = None
+    """For clients that cannot put a token on the request itself."""
+
+
+@attrs.define
+class ConversationArg:
+    conversationId: str = "default"
 
 
 # -- handlers -----------------------------------------------------------------------------------
@@ -326,22 +340,75 @@ async def sign_out(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
 
 
 async def chat(ls: ReaperServer, args: ChatArgs) -> dict[str, object]:
+    from reaper_lsp.chat import Lines
+    from reaper_lsp.command_stream import relay
+    from reaper_lsp.providers.errors import ProviderError
+
+    running = ls.protocol.running_command()
+    token = running.token if running is not None else None
     conversation = args.conversationId or "default"
+    uri = args.textDocument.uri if args.textDocument else None
+    r = args.range
+    lines = Lines.covering(r.start.line, r.end.line, r.end.character) if r else None
     service = ls.app.chat
-    messages = await service.messages(
-        args.prompt,
-        [(m.role, m.content) for m in args.messages],
-        uri=args.textDocument.uri if args.textDocument else None,
-    )
-    parts: list[str] = []
-    provider = ""
-    async for piece in service.stream(messages):
-        provider = piece.provider
-        parts.append(piece.text)
-        ls.protocol.notify(
-            "reaper/chatDelta", {"conversationId": conversation, "delta": piece.text}
-        )
-    return {"conversationId": conversation, "provider": provider, "text": "".join(parts)}
+    if args.messages:  # the client keeps the history itself
+        history = [(m.role, m.content) for m in args.messages]
+        pieces = service.stream(await service.messages(args.prompt, history, uri=uri, lines=lines))
+    elif args.prompt:
+        pieces = service.converse(conversation, args.prompt, uri=uri, lines=lines)
+    else:
+        raise JsonRpcInvalidParams("reaper.chat needs a prompt or messages")
+    try:
+        provider, text = await relay(
+            ls, pieces, conversation=conversation, token=token or args.workDoneToken,
+            title="reaper-lsp chat",
+        )  # fmt: skip
+    except ProviderError as exc:
+        raise CommandFailed(redact(str(exc))) from None
+    return {"conversationId": conversation, "provider": provider, "text": text}
+
+
+def chat_reset(ls: ReaperServer, args: ConversationArg) -> dict[str, object]:
+    return {"conversationId": args.conversationId,
+            "reset": ls.app.chat.conversations.reset(args.conversationId)}  # fmt: skip
+
+
+def chat_list(ls: ReaperServer) -> dict[str, object]:
+    return {"conversations": ls.app.chat.conversations.summaries()}
+
+
+def code_action(ls: ReaperServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    doc = ls.app.workspace.documents.get(params.text_document.uri)
+    if doc is None:
+        return []
+    marker = ls.app.settings.chat.marker
+    return offer(doc, params.range, params.context.diagnostics, marker)
+
+
+async def run_code_action(ls: ReaperServer, args: CodeActionArgs) -> dict[str, object]:
+    from reaper_lsp.providers.errors import ProviderError
+
+    running = ls.protocol.running_command()
+    try:
+        outcome = await perform(ls, ls.app, args, running.token if running else None)
+    except ActionRefused as exc:
+        ls.show(lsp.MessageType.Error, str(exc))
+        raise CommandFailed(redact(str(exc))) from None
+    except ProviderError as exc:
+        raise CommandFailed(redact(str(exc))) from None
+    if not outcome.applied and outcome.path:
+        ls.show(lsp.MessageType.Info, f"tests for {outcome.path} are in the command's result "
+                "(the editor cannot create files)")  # fmt: skip
+    return outcome.to_json()
+
+
+def _register_secrets(value: object, key: str = "") -> None:
+    """Make every credential-looking value of a settings object redacted from now on."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            _register_secrets(inner, str(name))
+    elif isinstance(value, str) and config.is_secret(key):
+        register_secret(value)
 
 
 def _position(position: lsp.Position) -> Position:
@@ -369,4 +436,11 @@ def create_server() -> ReaperServer:
     server.command("reaper.signInConfirm")(sign_in_confirm)
     server.command("reaper.signOut")(sign_out)
     server.command("reaper.chat")(chat)
+    server.command("reaper.chatReset")(chat_reset)
+    server.command("reaper.chatList")(chat_list)
+    server.command(CODE_ACTION_COMMAND)(run_code_action)
+    server.feature(
+        lsp.TEXT_DOCUMENT_CODE_ACTION,
+        lsp.CodeActionOptions(code_action_kinds=list(CODE_ACTION_KINDS)),
+    )(code_action)
     return server
