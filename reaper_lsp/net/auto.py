@@ -20,7 +20,7 @@ import httpx
 
 from reaper_lsp.config import HttpSettings
 from reaper_lsp.net.altsvc import AltSvcCache, Endpoint
-from reaper_lsp.net.h3_state import QuicOptions
+from reaper_lsp.net.h3_state import EARLY_DATA, QuicOptions
 
 if TYPE_CHECKING:
     from reaper_lsp.net.h3 import H3Transport
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "http3", "http2", "http1")
-EARLY_DATA = "reaper_early_data"  # the request extension h3.py reads (kept free of aioquic)
 _QUIC_UNAVAILABLE = (httpx.ConnectError, httpx.ConnectTimeout)
 """Failures that prove nothing reached the server over QUIC, so TCP may carry the request."""
 

@@ -24,7 +24,13 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.tls import SessionTicket
 
 from reaper_lsp.net.h3_conn import Connection, FlowControlledQuic
-from reaper_lsp.net.h3_state import EndpointStats, QuicOptions, TicketStore, trust_bundle
+from reaper_lsp.net.h3_state import (
+    EARLY_DATA,
+    EndpointStats,
+    QuicOptions,
+    TicketStore,
+    trust_bundle,
+)
 from reaper_lsp.net.h3_stream import Body, ResponseStream
 
 log = logging.getLogger(__name__)
@@ -33,8 +39,6 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="Parsed a serial number", module="aioquic.tls")
 
 Endpoint = tuple[str, int]
-EARLY_DATA = "reaper_early_data"
-"""Request extension: True when the request may be replayed, so it may ride in 0-RTT."""
 TOO_EARLY = 425
 
 

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICKETS_FILE = "quic-tickets.json"
+EARLY_DATA = "reaper_early_data"
+"""Request extension: True when the request may be replayed (completion, chat), so it may ride
+in 0-RTT early data. Sign-in and token requests never set it."""
 
 
 @dataclass(frozen=True, slots=True)
