@@ -23,6 +23,7 @@ from reaper_lsp.providers.base import Provider
 from reaper_lsp.providers.chain import Chain
 from reaper_lsp.providers.claude import ClaudeProvider
 from reaper_lsp.providers.copilot import CopilotProvider
+from reaper_lsp.providers.llamacpp import LlamaCppProvider
 from reaper_lsp.providers.local import LocalProvider
 from reaper_lsp.providers.ollama import OllamaProvider
 from reaper_lsp.providers.openai import OpenAIProvider
@@ -144,8 +145,19 @@ class App:
             "ollama": OllamaProvider(
                 p.ollama, clients=self.clients, metrics=self.metrics.provider("ollama")
             ),
+            "llamacpp": LlamaCppProvider(
+                p.llamacpp,
+                env=self.env,
+                clients=self.clients,
+                metrics=self.metrics.provider("llamacpp"),
+                documents=self.workspace.documents,
+            ),
             "local": self.local,
         }
+        for provider in providers.values():
+            budgets = getattr(provider, "budgets", None)
+            if budgets is not None:  # a prompt cut to fit a model's context is told once
+                budgets.notify = self.events.tell_once
         chain = Chain(
             providers,
             policy=RetryPolicy(
@@ -181,7 +193,11 @@ class App:
     def secrets(self) -> list[str]:
         """Every credential in force, so logging can redact it."""
         p = self.settings.providers
-        found = [p.openai.resolve_api_key(self.env), p.claude.resolve_api_key(self.env)]
+        found = [
+            p.openai.resolve_api_key(self.env),
+            p.claude.resolve_api_key(self.env),
+            p.llamacpp.resolve_api_key(self.env),
+        ]
         return [s for s in found if s]
 
     # -- life cycle -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import platformdirs
 
 from reaper_lsp.core.types import Multiline
 
-PROVIDER_NAMES = ("copilot", "claude", "openai", "ollama", "local")
+PROVIDER_NAMES = ("copilot", "claude", "openai", "ollama", "llamacpp", "local")
 INIT_OPTIONS = "initializationOptions"
 CLIENT_SETTINGS = "didChangeConfiguration"
 DEFAULT = "default"
@@ -118,6 +118,24 @@ class OllamaSettings:
     base_url: str = "http://localhost:11434"
     model: str = "qwen2.5-coder:1.5b"
     chat_model: str = "qwen2.5-coder:7b"
+    keep_alive: str = "30m"
+    """How long Ollama keeps the model loaded after a request (a Go duration, "-1" = always)."""
+    think: bool = False
+    """Let thinking chat models think (shown as "thinking…"); completions never think."""
+
+
+@dataclass(frozen=True, slots=True)
+class LlamaCppSettings:
+    base_url: str = "http://127.0.0.1:8080"
+    api_key_env: str = "LLAMA_API_KEY"
+    api_key: str = ""
+    model: str = ""
+    """Empty: whatever model llama-server was started with."""
+    chat_model: str = ""
+
+    def resolve_api_key(self, env: Mapping[str, str]) -> str:
+        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
+        return _resolve_key(self.api_key, self.api_key_env, env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +144,7 @@ class ProvidersSettings:
     claude: ClaudeSettings = field(default_factory=ClaudeSettings)
     openai: OpenAISettings = field(default_factory=OpenAISettings)
     ollama: OllamaSettings = field(default_factory=OllamaSettings)
+    llamacpp: LlamaCppSettings = field(default_factory=LlamaCppSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ cache prompt prefixes can reuse the instruction across keystrokes.
 
 from __future__ import annotations
 
+import re
+
 from reaper_lsp.core.types import CompletionContext
 
 CURSOR = "<cursor>"
@@ -59,6 +61,41 @@ def path_header(ctx: CompletionContext) -> str:
 def fim_parts(ctx: CompletionContext) -> tuple[str, str]:
     """(prompt, suffix) for APIs with a native `suffix` parameter."""
     return path_header(ctx) + ctx.prefix, ctx.suffix
+
+
+_FIM_TEMPLATES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("qwen", "codegemma"), "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"),
+    (("starcoder", "granite-code", "stable-code", "refact"),
+     "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>"),
+    (("deepseek-coder",), "<｜fim▁begin｜>{prefix}<｜fim▁hole｜>{suffix}"
+                          "<｜fim▁end｜>"),
+    (("codellama", "code-llama"), "<PRE> {prefix} <SUF>{suffix} <MID>"),
+    (("codestral",), "[SUFFIX]{suffix}[PREFIX]{prefix}"),
+)  # fmt: skip
+"""FIM templates of the model families Ollama serves for code, matched on the model's name.
+Ollama applies a model's own template only when `suffix` is non-empty; with `raw: true` the
+client writes the template itself."""
+
+
+def fim_template(model: str) -> str | None:
+    """The FIM template (`{prefix}`, `{suffix}`) of `model`'s family, None when unknown."""
+    name = model.lower().rpartition("/")[2]
+    for markers, template in _FIM_TEMPLATES:
+        if any(marker in name for marker in markers):
+            return template
+    return None
+
+
+def raw_fim_prompt(model: str, prefix: str, suffix: str) -> str | None:
+    """A whole FIM prompt for `model` written with its family's special tokens (Ollama's
+    `raw: true`), or None when the family is unknown."""
+    template = fim_template(model)
+    if template is None:
+        return None
+    # Split on the placeholders rather than `format`: code is full of braces.
+    parts = re.split(r"(\{prefix\}|\{suffix\})", template)
+    fill = {"{prefix}": prefix, "{suffix}": suffix}
+    return "".join(fill.get(part, part) for part in parts)
 
 
 def chat_fim_messages(ctx: CompletionContext, *, multiline: bool) -> tuple[str, str]:

@@ -281,15 +281,36 @@ async def open_stream(
             )
 
 
-async def prewarm(client: httpx.AsyncClient, url: str) -> None:
+async def prewarm(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    method: str = "HEAD",
+    body: Mapping[str, object] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> int | None:
     """Open (and so keep warm) the connection to `url`'s origin: DNS, TCP, TLS and HTTP/2 are
-    paid now rather than on the user's first keystroke. Any answer will do; failures are only
-    logged (the first real request reports them properly)."""
+    paid now rather than on the user's first keystroke. Providers pick a request their server
+    answers without an error (`GET /health`, `GET /models`, Ollama's empty `/api/generate`
+    that loads the model); HEAD is for servers that have none. Returns the status, or None
+    when nothing answered; failures are only logged (the first real request reports them)."""
+    origin = origin_of(httpx.URL(url))
+    started = time.perf_counter()
     try:
-        response = await client.request("HEAD", url)
+        response = await client.request(method, url, json=body, headers=dict(headers or {}))
         await response.aclose()
     except httpx.HTTPError as exc:
-        log.info("prewarming %s failed: %s", origin_of(httpx.URL(url)), type(exc).__name__)
+        log.info("prewarming %s failed: %s", origin, type(exc).__name__)
+        return None
+    log.debug(
+        "%s %s%s -> %s (warm-up), total %.1f ms",
+        method,
+        origin,
+        httpx.URL(url).path,
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
+    )
+    return response.status_code
 
 
 async def _read_limited(response: httpx.Response) -> bytes:

@@ -1,23 +1,78 @@
-"""Ollama: `/api/generate` with `suffix` for fill-in-the-middle and `/api/chat` for chat, both
-streamed as NDJSON."""
+"""Ollama: `/api/generate` for fill-in-the-middle and `/api/chat` for chat, both streamed as
+NDJSON.
+
+Ollama's rules that decide whether a completion is FIM at all: the model's template (and with
+it FIM) is used only when `suffix` is non-empty; an empty suffix wraps the prompt as a chat
+message, which the model answers like a question. So an empty suffix is sent as `raw: true`
+with the model family's FIM template written here (core/prompts.py), or as a lone newline for
+a family we do not know. The model is kept loaded (`keep_alive`), its context sized to the
+prompt (`num_ctx`), and thinking models are told not to think for completions.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from reaper_lsp.config import OllamaSettings
-from reaper_lsp.core.prompts import fim_parts
-from reaper_lsp.net.client import Clients, StreamContext
+from reaper_lsp.core.budget import PromptBudgets
+from reaper_lsp.core.prompts import fim_parts, raw_fim_prompt
+from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.net.client import Clients, StreamContext, prewarm
+from reaper_lsp.net.errors import NetError
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
 from reaper_lsp.providers.errors import (
     BadRequest,
+    ContextTooLong,
     ProtocolError,
     ProviderError,
     Unreachable,
     error_from_stream_payload,
 )
 from reaper_lsp.providers.http import NDJSON, HTTPProvider
+
+MIN_NUM_CTX = 2048
+MAX_NUM_CTX = 32768
+"""Beyond this a larger context costs the user's memory more than a shorter prompt costs."""
+CHARS_PER_TOKEN = 3
+"""Code runs at 3-4 characters a token; the smaller figure errs towards a context that fits."""
+THINKING = "*thinking…*\n\n"
+"""Shown once in a chat answer while a thinking model thinks (its thoughts are not shown)."""
+
+
+def num_ctx(prompt_chars: int, max_tokens: int) -> int:
+    """A context that holds the prompt and the answer: a power of two, 2048 at least (a new
+    size reloads the model, so sizes are few), `MAX_NUM_CTX` at most."""
+    need = math.ceil(prompt_chars / CHARS_PER_TOKEN) + max_tokens
+    size = MIN_NUM_CTX
+    while size < need and size < MAX_NUM_CTX:
+        size *= 2
+    return size
+
+
+def generate_body(
+    settings: OllamaSettings, ctx: CompletionContext, request: CompletionRequest
+) -> dict[str, object]:
+    """The `/api/generate` body for one completion: FIM whatever the suffix."""
+    prompt, suffix = fim_parts(ctx)
+    options: dict[str, object] = {"num_predict": request.max_tokens, "temperature": 0}
+    if request.stop:
+        options["stop"] = list(request.stop)
+    body: dict[str, object] = {"model": settings.model, "stream": True}
+    raw = None if suffix else raw_fim_prompt(settings.model, prompt, suffix)
+    if raw is not None:
+        body.update(prompt=raw, raw=True)
+    else:
+        # A newline after the cursor changes nothing the model should write, and a non-empty
+        # suffix is what makes Ollama use the model's FIM template.
+        body.update(prompt=prompt, suffix=suffix or "\n")
+    # Sized for the whole context even when the prompt was cut to fit: cutting it is what
+    # makes a prompt whose tokens were underestimated fit.
+    whole = len(request.context.prefix) + len(request.context.suffix)
+    options["num_ctx"] = num_ctx(max(whole, len(prompt) + len(suffix)), request.max_tokens)
+    body.update(options=options, keep_alive=settings.keep_alive, think=False)
+    return body
 
 
 class OllamaProvider(HTTPProvider):
@@ -30,6 +85,7 @@ class OllamaProvider(HTTPProvider):
         self._settings = settings
         self._model = settings.model
         """The model of the latest request (named in error explanations)."""
+        self.budgets = PromptBudgets(self.name)
 
     def unusable_reason(self) -> str | None:
         return None
@@ -38,27 +94,31 @@ class OllamaProvider(HTTPProvider):
         return self._settings.chat_model if kind == "chat" else self._settings.model
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
-        prompt, suffix = fim_parts(request.context)
-        options: dict[str, object] = {"num_predict": request.max_tokens, "temperature": 0}
-        if request.stop:
-            options["stop"] = list(request.stop)
-        body: dict[str, object] = {
-            "model": self.model_for("completion"),
-            "prompt": prompt,
-            "suffix": suffix,
-            "stream": True,
-            "options": options,
-        }
-        async for piece in self._stream("/api/generate", body, "response"):
+        async def send(ctx: CompletionContext) -> AsyncGenerator[str, None]:
+            body = generate_body(self._settings, ctx, request)
+            async for piece in self._stream("/api/generate", body, "response"):
+                yield piece
+
+        model = self.model_for("completion")
+        async for piece in self.budgets.stream(model, request.context, send, ContextTooLong):
             yield piece
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
+        chars = sum(len(m.content) for m in request.messages)
         body: dict[str, object] = {
             "model": self.model_for("chat"),
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
-            "options": {"num_predict": request.max_tokens},
+            "keep_alive": self._settings.keep_alive,
+            "options": {
+                "num_predict": request.max_tokens,
+                "num_ctx": num_ctx(chars, request.max_tokens),
+            },
         }
+        if not self._settings.think:
+            # Only `false` is sent: `true` is refused by models that cannot think, and
+            # thinking models think unless told otherwise.
+            body["think"] = False
         async for piece in self._stream("/api/chat", body, "message"):
             yield piece
 
@@ -95,12 +155,18 @@ class OllamaProvider(HTTPProvider):
         return error
 
     async def _read_lines(self, stream: StreamContext, field: str) -> AsyncIterator[str]:
+        thinking_shown = field != "message"  # completions never show thoughts
         async for payload in self.ndjson(stream):
             if "error" in payload:
                 raise error_from_stream_payload(self.name, payload)
             value = payload.get(field)
+            thought = payload.get("thinking")
             if isinstance(value, dict):
+                thought = value.get("thinking")
                 value = value.get("content")
+            if thought and not thinking_shown:
+                thinking_shown = True
+                yield THINKING  # the user sees the model is at work, not a stalled answer
             if isinstance(value, str) and value:
                 yield value
             if payload.get("done"):
@@ -108,4 +174,16 @@ class OllamaProvider(HTTPProvider):
         raise ProtocolError("stream ended before done", provider=self.name)
 
     async def prewarm(self) -> None:
-        await self.warm(self._settings.base_url)
+        """Load the completion model now (an empty prompt only loads it, and `keep_alive`
+        keeps it), so the first keystroke does not wait seconds for the load."""
+        try:
+            client = self._clients.get(self.name)
+        except NetError:
+            return
+        body = {
+            "model": self._settings.model,
+            "prompt": "",
+            "keep_alive": self._settings.keep_alive,
+        }
+        url = self._settings.base_url.rstrip("/") + "/api/generate"
+        await prewarm(client, url, method="POST", body=body)

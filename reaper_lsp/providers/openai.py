@@ -3,21 +3,65 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+
+import httpx
 
 from reaper_lsp.config import OpenAISettings
+from reaper_lsp.core.budget import PromptBudgets
 from reaper_lsp.core.prompts import chat_fim_messages, fim_parts
-from reaper_lsp.net.client import StreamContext
+from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.net.client import Clients, StreamContext
+from reaper_lsp.net.errors import NetError
+from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
-from reaper_lsp.providers.errors import NotConfigured, ProtocolError, error_from_stream_payload
+from reaper_lsp.providers.errors import (
+    BadRequest,
+    ContextTooLong,
+    NotConfigured,
+    ProtocolError,
+    error_from_stream_payload,
+)
 from reaper_lsp.providers.http import SSE, HTTPProvider, KeyedProvider, chat_body
+
+log = logging.getLogger(__name__)
 
 MAX_STOPS = 4
 """OpenAI rejects more than four stop sequences."""
+LLAMACPP_FIM = (
+    "openai: the server at {url} is llama.cpp's llama-server, which ignores `suffix` on "
+    "/completions, so `fim = true` is not fill-in-the-middle there. Use its own /infill: "
+    'add "llamacpp" to completion.providers and set providers.llamacpp.base_url = "{root}"'
+)
+
+
+def is_llamacpp(models: object) -> bool:
+    """Whether a `GET /v1/models` answer comes from llama-server (`owned_by: "llamacpp"`)."""
+    if not isinstance(models, dict) or not isinstance(models.get("data"), list):
+        return False
+    return any(
+        isinstance(entry, dict) and entry.get("owned_by") == "llamacpp" for entry in models["data"]
+    )
 
 
 class OpenAIProvider(KeyedProvider[OpenAISettings]):
     name = "openai"
+
+    def __init__(
+        self,
+        settings: OpenAISettings,
+        *,
+        env: Mapping[str, str],
+        clients: Clients,
+        metrics: ProviderMetrics,
+    ) -> None:
+        super().__init__(settings, env=env, clients=clients, metrics=metrics)
+        self.budgets = PromptBudgets(self.name)
+        self._llamacpp: bool | None = None
+        """Whether the server is llama-server (asked once, on warm-up or first FIM request)."""
+        self._told_llamacpp = False
 
     def unusable_reason(self) -> str | None:
         return self.missing_key()
@@ -25,7 +69,7 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
     def model_for(self, kind: Kind) -> str:
         if kind == "chat":
             return self._settings.chat_model
-        return self._settings.fim_model if self._settings.fim else self._settings.model
+        return self._settings.fim_model if self._fim() else self._settings.model
 
     def _headers(self) -> dict[str, str]:
         if not self._key:
@@ -36,6 +80,23 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         return self._settings.base_url.rstrip("/") + path
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
+        if self._settings.fim and self._llamacpp is None:
+            await self._probe()
+        if self._settings.fim and self._llamacpp and not self._told_llamacpp:
+            self._told_llamacpp = True
+            raise self._llamacpp_fim()
+
+        async def send(ctx: CompletionContext) -> AsyncGenerator[str, None]:
+            async for piece in self._complete(request, ctx):
+                yield piece
+
+        model = self.model_for("completion")
+        async for piece in self.budgets.stream(model, request.context, send, ContextTooLong):
+            yield piece
+
+    async def _complete(
+        self, request: CompletionRequest, ctx: CompletionContext
+    ) -> AsyncIterator[str]:
         body: dict[str, object] = {
             "model": self.model_for("completion"),
             "max_tokens": request.max_tokens,
@@ -44,11 +105,11 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         }
         if request.stop:
             body["stop"] = list(request.stop[:MAX_STOPS])
-        if self._settings.fim:
-            body["prompt"], body["suffix"] = fim_parts(request.context)
+        if self._fim():
+            body["prompt"], body["suffix"] = fim_parts(ctx)
             path = "/completions"
         else:
-            system, user = chat_fim_messages(request.context, multiline=request.multiline)
+            system, user = chat_fim_messages(ctx, multiline=request.multiline)
             body["messages"] = [
                 {"role": "system", "content": system},
                 {"role": "user", "content": user},
@@ -65,8 +126,44 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
             async for piece in read_choices(self, stream):
                 yield piece
 
+    def _fim(self) -> bool:
+        """FIM through `/completions`, unless the server is llama-server, which ignores `suffix`
+        there (then the chat prompt, which it does follow)."""
+        return self._settings.fim and not self._llamacpp
+
+    def _llamacpp_fim(self) -> BadRequest:
+        """The one failed attempt that tells the user `fim = true` cannot work here."""
+        url = self._settings.base_url
+        root = url.rstrip("/").removesuffix("/v1")
+        return BadRequest(
+            "llama-server ignores suffix on /completions: use the llamacpp provider",
+            user_message=LLAMACPP_FIM.format(url=url, root=root),
+            provider=self.name,
+        )
+
+    async def _probe(self) -> None:
+        """`GET {base}/models`: opens the connection (every OpenAI-compatible server answers
+        it, LiteLLM included) and tells llama-server apart by its `owned_by`."""
+        url = self._url("/models")
+        try:
+            client = self._clients.get(self.name)
+            headers = {"authorization": f"Bearer {self._key}"} if self._key else {}
+            response = await client.get(url, headers=headers)
+        except (NetError, httpx.HTTPError) as exc:
+            log.info("prewarming openai failed: %s", type(exc).__name__)
+            return
+        log.debug("GET %s -> %s (warm-up)", url, response.status_code)
+        if response.status_code != 200:
+            return
+        try:
+            self._llamacpp = is_llamacpp(json.loads(response.content))
+        except ValueError:
+            self._llamacpp = False
+        if self._llamacpp:
+            log.info("the openai provider's server at %s is llama-server", self._settings.base_url)
+
     async def prewarm(self) -> None:
-        await self.warm(self._settings.base_url)
+        await self._probe()
 
 
 def choice_text(choice: Mapping[str, object]) -> str:

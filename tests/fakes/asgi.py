@@ -44,7 +44,10 @@ async def read_request(scope: Scope, receive: Receive, script: Script) -> Record
         http_version=scope.get("http_version", ""),
         client=tuple(client) if client else None,
     )
-    if recorded.method == "HEAD":
+    warm_up = recorded.method == "HEAD" or (
+        recorded.method == "GET" and recorded.path.endswith(("/models", "/health"))
+    )
+    if warm_up:
         script.prewarms += 1  # connection warm-ups are not API calls
     else:
         script.record(recorded)
