@@ -365,8 +365,8 @@ def test_schema_matches_the_dataclasses() -> None:
     # The generic walker must find every nested table, else their keys would read as unknown.
     assert set(config._schema().sections) == {
         "completion", "chat", "cache", "providers", "providers.copilot", "providers.claude",
-        "providers.openai", "providers.ollama", "auth", "auth.google", "http", "http.pool",
-        "http.quic", "http.tls",
+        "providers.openai", "providers.ollama", "providers.llamacpp", "auth", "auth.google",
+        "http", "http.pool", "http.quic", "http.tls",
     }  # fmt: skip
 
 
