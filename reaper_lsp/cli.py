@@ -100,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logout.add_argument("provider", choices=["copilot", "google"])
 
+    chat = sub.add_parser(
+        "chat",
+        parents=[common],
+        help="ask the chat providers; without a question, an interactive prompt",
+        description="Stream an answer to stdout through the chat providers ([chat] providers). "
+        "Without a question: one question per line, Ctrl-C stops an answer, Ctrl-D quits.",
+    )
+    chat.add_argument("question", nargs="?", help="the question (none: interactive)")
+    chat.add_argument("--file", type=Path, help="attach this file to the question")
+    chat.add_argument("--lines", metavar="A:B", help="the lines of --file it is about (1-based)")
+    chat.add_argument(
+        "--continue", dest="resume", action="store_true", help="continue the last conversation"
+    )
     sub.add_parser("config", parents=[common], help="print the effective configuration")
     status = sub.add_parser(
         "status",
@@ -132,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from reaper_lsp.login import logout
 
         return asyncio.run(logout(args.provider))
+    if command == "chat":
+        from reaper_lsp.chat_cli import run
+
+        return run(args.question, args.file, args.lines, args.resume)
     if command == "config":
         return _config()
     if command == "status":

@@ -99,10 +99,11 @@ async def relay(
     try:
         async for piece in pieces:
             provider, text = piece.provider, sanitize_terminal(piece.text)
-            parts.append(text)
+            parts.append(piece.text)
             ls.protocol.notify("reaper/chatDelta", {"conversationId": conversation, "delta": text})
             if token is not None:
-                progress.report(token, lsp.WorkDoneProgressReport(message="".join(parts)))
+                so_far = sanitize_terminal("".join(parts))
+                progress.report(token, lsp.WorkDoneProgressReport(message=so_far))
         ending = f"answered by {provider}" if provider else "no answer"
     except Exception:
         ending = "failed"
@@ -111,4 +112,5 @@ async def relay(
         if token is not None:
             progress.tokens.pop(token, None)
             progress.end(token, lsp.WorkDoneProgressEnd(message=ending))
-    return provider, "".join(parts)
+    # Sanitised whole: an escape sequence split across pieces leaves no payload behind.
+    return provider, sanitize_terminal("".join(parts))
