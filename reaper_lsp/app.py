@@ -16,6 +16,7 @@ from reaper_lsp.chat import ChatService
 from reaper_lsp.completion import CompletionService
 from reaper_lsp.config import LoadedConfig, Settings
 from reaper_lsp.core.cache import CompletionCache
+from reaper_lsp.net import keepalive
 from reaper_lsp.net.client import Clients
 from reaper_lsp.net.metrics import Metrics
 from reaper_lsp.net.retry import RetryPolicy
@@ -56,7 +57,7 @@ class App:
         self.started = time.time()
         self.workspace = Workspace(workspace_roots)
         self.metrics = Metrics()
-        self.clients = Clients(loaded.settings.http)
+        self.clients = Clients(loaded.settings.http, state_dir=_data_dir() / "http3")
         self._store: TokenStore | None = None
         self._github: GitHubAuth | None = None
         self._google: GoogleAuth | None = None
@@ -210,6 +211,7 @@ class App:
             self.github.start()  # keep the Copilot token fresh from now on
         self.events.check_sign_ins()
         await self.prewarm()
+        self._spawn(self._keep_warm())
 
     async def prewarm(self) -> None:
         """Open the connection to the first usable provider of each chain, so the first
@@ -221,6 +223,19 @@ class App:
         warm = [getattr(self.chain.providers[name], "prewarm", None) for name in firsts if name]
         await asyncio.gather(*(w() for w in warm if w is not None), return_exceptions=True)
 
+    async def _keep_warm(self) -> None:
+        """Keep the first remote provider's connection open while the editor is idle."""
+        while True:
+            await asyncio.sleep(keepalive.INTERVAL)
+            usable = self.chain.usable(self.settings.completion.providers)
+            first = next((n for n in usable if n != "local"), None)
+            keep = getattr(self.chain.providers.get(first or ""), "keep_warm", None)
+            if keep is not None:
+                try:
+                    await keep()
+                except Exception as exc:  # warmth is a nicety: never let it break anything
+                    log.debug("keeping %s warm failed: %s", first, type(exc).__name__)
+
     def status(self) -> Status:
         return snapshot(self)
 
@@ -228,6 +243,8 @@ class App:
         save_last_run(self.status())
 
     async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
         for provider in self.chain.providers.values():
             await provider.aclose()
         for auth in (self._github, self._google):
@@ -239,6 +256,12 @@ class App:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("reaper-lsp"))
 
 
 def _cache(settings: Settings) -> CompletionCache:

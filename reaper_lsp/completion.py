@@ -38,6 +38,7 @@ from reaper_lsp.core.document import Document, Position
 from reaper_lsp.core.inflight import agrees, relation, remainder
 from reaper_lsp.core.postprocess import is_complete, postprocess, wants_multiline
 from reaper_lsp.core.prompts import stop_sequences
+from reaper_lsp.core.sanitize import sanitize_suggestion
 from reaper_lsp.core.types import CompletionContext, Suggestion
 from reaper_lsp.providers.base import CompletionRequest
 from reaper_lsp.providers.chain import Chain
@@ -59,7 +60,10 @@ class _Shaper:
     multiline: bool
 
     def shape(self, raw: str) -> str | None:
-        return postprocess(raw, self.context, multiline=self.multiline)
+        """The text to show: post-processed, then cleaned of anything an editor or terminal
+        would interpret (escapes, controls, bidi overrides) and capped in length."""
+        shaped = postprocess(raw, self.context, multiline=self.multiline)
+        return sanitize_suggestion(shaped) or None if shaped else None
 
     def is_complete(self, partial: str) -> bool:
         return is_complete(partial, self.context, multiline=self.multiline)

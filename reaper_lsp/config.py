@@ -185,7 +185,7 @@ class TlsSettings:
 class HttpSettings:
     """Timeouts and backoff in milliseconds, the units of the original design."""
 
-    protocol: str = "http2"
+    protocol: str = "auto"
     fallback: str = "http1"
     connect_timeout: int = 10000
     read_timeout: int = 120000
@@ -255,8 +255,8 @@ _WORKSPACE_SECTIONS = frozenset({"completion", "chat", "cache"})
 _EDITOR_KEYS = frozenset({"editorInfo", "editorPluginInfo"})
 _CHOICES: dict[str, tuple[str, ...]] = {
     "providers.claude.backend": ("anthropic", "vertex"),
-    "http.protocol": ("http3", "http2", "http1"),
-    "http.fallback": ("http3", "http2", "http1"),
+    "http.protocol": ("auto", "http3", "http2", "http1"),
+    "http.fallback": ("http2", "http1"),
     "http.tls.min_version": ("tls_1_2", "tls_1_3"),
 }
 _POSITIVE = frozenset(

@@ -222,6 +222,7 @@ def initialize(ls: ReaperServer, params: lsp.InitializeParams) -> None:
     ls.workspace_roots = [r for r in roots if r is not None]
     options = params.initialization_options
     ls.init_options = dict(options) if isinstance(options, dict) else {}
+    _register_secrets(ls.init_options)  # before anything can log or echo them
     client = params.client_info
     editor = f"{client.name}/{client.version or '0'}" if client is not None else ""
     ls.editor = editor.replace(" ", "-")
@@ -240,6 +241,7 @@ async def shutdown(ls: ReaperServer, params: None) -> None:
 
 def did_change_configuration(ls: ReaperServer, params: lsp.DidChangeConfigurationParams) -> None:
     ls.client_settings = params.settings if isinstance(params.settings, dict) else {}
+    _register_secrets(ls.client_settings)
     ls.apply_config(ls.reload_config())
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from reaper_lsp import __version__
-from reaper_lsp.logs import redact
+from reaper_lsp.logs import redact, redact_obj
 from reaper_lsp.providers.health import HealthSnapshot, ProviderEvent
 
 if TYPE_CHECKING:
@@ -93,20 +93,8 @@ class Status:
         )
 
 
-def redact_json(value: object) -> dict[str, object]:
-    cleaned = _redact(value)
-    assert isinstance(cleaned, dict)
-    return cleaned
-
-
-def _redact(value: object) -> object:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {str(k): _redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact(v) for v in value]
-    return value
+def redact_json(value: dict[str, object]) -> dict[str, object]:
+    return redact_obj(value)
 
 
 def snapshot(app: App) -> Status:

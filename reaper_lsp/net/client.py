@@ -15,11 +15,13 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from reaper_lsp.config import HttpSettings
 from reaper_lsp.net import h2reset
+from reaper_lsp.net.auto import AutoTransport, transport_for
 from reaper_lsp.net.errors import (
     BadTLSSettings,
     ConnectFailed,
@@ -30,6 +32,7 @@ from reaper_lsp.net.errors import (
     StreamTooLarge,
     TimedOut,
 )
+from reaper_lsp.net.h3_state import EARLY_DATA
 from reaper_lsp.net.metrics import ProviderMetrics
 
 log = logging.getLogger(__name__)
@@ -62,37 +65,40 @@ def ssl_context(http: HttpSettings) -> ssl.SSLContext | bool:
 
 
 def build_client(
-    http: HttpSettings, *, verify: ssl.SSLContext | bool | None = None
-) -> httpx.AsyncClient:
-    """A pooled client following `[http]`. HTTP/3 is not served by httpx; "http3" asks for the
-    best TCP protocol (HTTP/2) until the QUIC transport lands."""
+    http: HttpSettings,
+    *,
+    verify: ssl.SSLContext | bool | None = None,
+    state_dir: Path | None = None,
+) -> tuple[httpx.AsyncClient, AutoTransport]:
+    """A pooled client following `[http]`, on a transport that speaks HTTP/3 where an origin
+    offers it (`protocol = "auto"`), HTTP/2 or HTTP/1.1 otherwise; and that transport (for
+    status). QUIC session tickets and learned Alt-Svc records live in `state_dir`."""
     h2reset.install()
-    limit = max(1, min(http.pool.max_per_host, http.pool.max_total))
-    return httpx.AsyncClient(
-        http2=http.protocol in ("http2", "http3"),
-        verify=ssl_context(http) if verify is None else verify,
+    transport = transport_for(
+        http, verify=ssl_context(http) if verify is None else verify, state_dir=state_dir
+    )
+    client = httpx.AsyncClient(
+        transport=transport,
         timeout=httpx.Timeout(
             connect=http.connect_timeout / 1000,
             read=http.read_timeout / 1000,
             write=http.write_timeout / 1000,
             pool=http.connect_timeout / 1000,
         ),
-        limits=httpx.Limits(
-            max_connections=limit,
-            max_keepalive_connections=limit,
-            keepalive_expiry=http.pool.idle_timeout,
-        ),
         follow_redirects=False,
     )
+    return client, transport
 
 
 class Clients:
     """One client per provider name, built on first use and rebuilt when `[http]` changes."""
 
-    def __init__(self, http: HttpSettings) -> None:
+    def __init__(self, http: HttpSettings, *, state_dir: Path | None = None) -> None:
         self._http = http
+        self._state_dir = state_dir
         self._verify: ssl.SSLContext | bool | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._transports: dict[str, AutoTransport] = {}
 
     def get(self, provider: str) -> httpx.AsyncClient:
         client = self._clients.get(provider)
@@ -103,7 +109,10 @@ class Clients:
                     log.warning(
                         "TLS certificate verification is OFF (http.tls.verify_certificates)"
                     )
-            client = self._clients[provider] = build_client(self._http, verify=self._verify)
+            client, transport = build_client(
+                self._http, verify=self._verify, state_dir=self._state_dir
+            )
+            self._clients[provider], self._transports[provider] = client, transport
         return client
 
     def update(self, http: HttpSettings) -> None:
@@ -112,19 +121,18 @@ class Clients:
             return
         self._http = http
         self._verify = None
-        old, self._clients = self._clients, {}
+        old, self._clients, self._transports = self._clients, {}, {}
         if old:
             task = asyncio.get_running_loop().create_task(_close_all(old.values()))
             _closing.add(task)
             task.add_done_callback(_closing.discard)
 
     def snapshot(self) -> dict[str, object]:
-        """The protocol each provider's client is set to speak."""
-        protocol = self._http.protocol if self._http.protocol in ("http1", "http2") else "http2"
-        return {name: {"protocol": protocol} for name in sorted(self._clients)}
+        """Per provider: the protocol in use per origin, 0-RTT and handshake figures."""
+        return {name: self._transports[name].snapshot() for name in sorted(self._transports)}
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
+        clients, self._clients, self._transports = self._clients, {}, {}
         for client in clients.values():
             await client.aclose()
 
@@ -223,6 +231,9 @@ async def open_stream(
         url,
         content=content,
         headers={**headers, "content-type": "application/json", "accept": accept},
+        # A completion or chat request may ride in QUIC early data (0-RTT): replaying it harms
+        # nothing. Sign-in and token requests never go through here.
+        extensions={EARLY_DATA: True},
     )
     origin = origin_of(request.url)
     metrics.requests += 1

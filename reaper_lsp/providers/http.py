@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
+from reaper_lsp.net import keepalive
 from reaper_lsp.net.client import Clients, StreamContext, open_stream, prewarm
 from reaper_lsp.net.errors import NetError
 from reaper_lsp.net.metrics import ProviderMetrics
@@ -64,6 +65,8 @@ class HTTPProvider:
     def __init__(self, *, clients: Clients, metrics: ProviderMetrics) -> None:
         self._clients = clients
         self._metrics = metrics
+        self._origin_url = ""
+        """Where this provider's requests go (set by the first request or warm-up)."""
 
     def explain(self, error: ProviderError) -> ProviderError:
         """A provider's chance to say what an error means for it (and what fixes it)."""
@@ -81,6 +84,7 @@ class HTTPProvider:
     ) -> AsyncIterator[StreamContext]:
         """The open response of a streamed POST. Network failures — while connecting or in the
         middle of the stream, as the caller reads it — surface as provider errors."""
+        self._origin_url = url
         try:
             async with open_stream(
                 self._clients.get(self.name),
@@ -123,12 +127,29 @@ class HTTPProvider:
 
     async def warm(self, url: str) -> None:
         """Open the connection to `url`'s origin ahead of the first request."""
+        self._origin_url = url
         try:
             client = self._clients.get(self.name)
         except NetError as exc:
             log.info("not prewarming %s: %s", self.name, exc)
             return
         await prewarm(client, url)
+
+    async def keep_warm(self) -> None:
+        """PING the idle connection, or open a new one when the server closed it: the next
+        keystroke must not pay a handshake."""
+        if not self._origin_url:
+            return
+        try:
+            client = self._clients.get(self.name)
+        except NetError:
+            return
+        if keepalive.open_connections(client, self._origin_url):
+            await keepalive.ping(client, self._origin_url)
+        else:
+            prewarm_again = getattr(self, "prewarm", None)
+            if prewarm_again is not None:
+                await prewarm_again()
 
     async def aclose(self) -> None:
         return None

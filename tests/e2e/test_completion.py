@@ -69,7 +69,7 @@ async def test_inline_completion_from_claude(
 ) -> None:
     anthropic_fake.script.queue(Reply(text="name.title()"))
     options = {
-        "completion": {"providers": ["claude"]},
+        "completion": {"providers": ["claude"], "prefetch": False},
         "providers": {"claude": {"base_url": anthropic_fake.base_url + "/v1"}},
     }
     s: Session = await start_session(options, {"ANTHROPIC_API_KEY": "sk-ant-test"})
@@ -85,7 +85,7 @@ async def test_inline_completion_from_claude(
 async def test_inline_completion_from_ollama(start_session: Any, ollama_fake: FakeServer) -> None:
     ollama_fake.script.queue(Reply(text="name * 2"))
     options = {
-        "completion": {"providers": ["ollama"]},
+        "completion": {"providers": ["ollama"], "prefetch": False},
         "providers": {"ollama": {"base_url": ollama_fake.base_url}},
     }
     s: Session = await start_session(options)
@@ -296,7 +296,7 @@ async def test_configuration_change_takes_effect_without_restart(
         lsp.DidChangeConfigurationParams(
             settings={
                 "reaper": {
-                    "completion": {"providers": ["ollama"]},
+                    "completion": {"providers": ["ollama"], "prefetch": False},
                     "providers": {"ollama": {"base_url": ollama_fake.base_url}},
                 }
             }

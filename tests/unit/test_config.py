@@ -50,7 +50,7 @@ def test_no_sources_give_the_built_in_defaults(env: dict[str, str]) -> None:
     assert s.completion.debounce_ms == 25 and s.completion.multiline is Multiline.AUTO
     assert s.chat.providers == ("claude", "openai", "copilot", "ollama")
     assert s.providers.openai.base_url == "https://api.openai.com/v1"
-    assert s.http.protocol == "http2" and s.http.tls.min_version == "tls_1_2"
+    assert s.http.protocol == "auto" and s.http.tls.min_version == "tls_1_2"
     assert s.http.pool.idle_timeout == 300 and s.cache.max_entries == 2048
 
 
