@@ -22,6 +22,8 @@ from reaper_lsp.providers.errors import (
     ContextTooLong,
     NotConfigured,
     ProtocolError,
+    ProviderError,
+    ProviderUnavailable,
     error_from_stream_payload,
 )
 from reaper_lsp.providers.http import SSE, HTTPProvider, KeyedProvider, chat_body
@@ -125,6 +127,13 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         async with self.open(url, body, headers=self._headers()) as stream:
             async for piece in read_choices(self, stream):
                 yield piece
+
+    def explain(self, error: ProviderError) -> ProviderError:
+        if isinstance(error, ProviderUnavailable) and "litellm retried" in error.message.lower():
+            # The LiteLLM proxy has retried its upstream already (`num_retries`): trying again
+            # would spend the user's wait on the same failure instead of showing its cause.
+            error.retryable = False
+        return error
 
     def _fim(self) -> bool:
         """FIM through `/completions`, unless the server is llama-server, which ignores `suffix`

@@ -312,13 +312,16 @@ async def test_litellm_upstream_down_reaches_the_user_as_its_cause(
     status = await s.command("reaper.status")
     error = status["providers"]["openai"]["health"]["lastError"]
     assert "APIConnectionError" in error and "timed out" not in error.lower()
+    # The proxy retried its upstream already: one request from us, not our retries on top.
+    assert len(posts(litellm, "/v1/chat/completions")) == 1
+    assert app.upstream_attempts == app.num_retries + 1
 
 
 async def test_litellm_warm_up_is_answered_not_404(start_session: Any, litellm: FakeServer) -> None:
     app: FakeLiteLLM = litellm.app
     app.script.default = Reply(text="1")
     await start_session(litellm_options(litellm), {"OPENAI_API_KEY": app.master_key})
-    await until(lambda: litellm.script.prewarms > 0)
+    await until(lambda: any("/v1/models" in line for line in app.access_log))
     assert not [r for r in app.script.requests if r.method == "HEAD"]
     log = "\n".join(app.access_log)
     assert '/v1/models HTTP/1.1" 200' in log and " 404 " not in log
