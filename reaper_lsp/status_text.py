@@ -39,6 +39,7 @@ def endpoints(settings: Settings) -> dict[str, str]:
         "claude": claude,
         "openai": p.openai.base_url,
         "ollama": p.ollama.base_url,
+        "llamacpp": p.llamacpp.base_url,
     }
 
 
