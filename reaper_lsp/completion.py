@@ -32,7 +32,7 @@ from typing import Any
 
 from reaper_lsp.config import CompletionSettings
 from reaper_lsp.core.cache import CachedSuggestion, CompletionCache
-from reaper_lsp.core.context import build_context
+from reaper_lsp.core.context import build_context, cut_prefix
 from reaper_lsp.core.debounce import TypingRhythm
 from reaper_lsp.core.document import Document, Position
 from reaper_lsp.core.inflight import agrees, relation, remainder
@@ -50,8 +50,12 @@ LOCAL_MODELS = frozenset({"ollama", "llamacpp"})
 """Providers that run on the user's machine: their debounce follows the typing rhythm."""
 LINGER = 1.0
 """Seconds an upstream call nobody waits for is kept, in case the next keystroke wants it."""
-MAX_FETCHES = 4
+PREFETCH_TTL = 30.0
+"""Seconds before the same cursor is prefetched again."""
+MAX_FETCHES = 2
 """Upstream calls in flight per document, at most (the oldest is cancelled)."""
+STALL = 0.3
+"""Seconds a request trusts an agreeing stream before starting a call of its own beside it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +79,8 @@ class Fetch:
 
     context: CompletionContext
     task: asyncio.Task[Suggestion | None] = field(init=False)
-    partial: str = ""
-    """Raw text streamed so far."""
+    partials: dict[str, str] = field(default_factory=dict)
+    """Raw text streamed so far, per provider (hedging and fallback may run several)."""
     waiters: int = 0
     speculative: bool = False
     """A prefetch: kept while it may still be wanted, without waiters."""
@@ -88,9 +92,19 @@ class Fetch:
         if context.suffix != self.context.suffix or context.uri != self.context.uri:
             return "apart", None
         where, text = relation(self.context.prefix, context.prefix)
-        if where == "behind" and text is not None and not agrees(text, self.partial):
+        if where == "ahead" and not self.speculative:
+            return "apart", None  # a deletion: this call's answer no longer fits
+        if where == "behind" and text is not None and not self.agrees(text):
             return "apart", None
         return where, text
+
+    def agrees(self, typed: str) -> bool:
+        """Nothing streamed yet, or some provider's stream still agrees with `typed`."""
+        return not self.partials or any(agrees(typed, p) for p in self.partials.values())
+
+    def flowing(self, typed: str) -> bool:
+        """Some provider's stream agrees with `typed` and already goes beyond it."""
+        return any(len(p) > len(typed) and agrees(typed, p) for p in self.partials.values())
 
 
 def _rest(answer: Suggestion, typed: str) -> Suggestion | None:
@@ -119,6 +133,8 @@ class CompletionService:
         self.rhythm = TypingRhythm(settings.debounce_ms / 1000)
         self._requests: dict[tuple[str, str], asyncio.Task[Suggestion | None]] = {}
         self._fetches: dict[str, list[Fetch]] = {}
+        self._prefetched: dict[tuple[str, str, str], float] = {}
+        """When a prefetch for (uri, prefix, suffix) last went out: one per cursor per TTL."""
         self.upstream_calls = 0
         """Fetches started (prefetches included): the cost side of the latency figures."""
 
@@ -210,12 +226,13 @@ class CompletionService:
             waiting[self._wait(fetch)] = (fetch, typed)
         # A call whose stream already agrees with what was typed, and goes beyond it, is worth
         # waiting for alone; otherwise a call of our own starts after the debounce, beside it.
-        flowing = any(len(f.partial) > len(t) for f, t in candidates)
+        flowing = any(f.flowing(t) for f, t in candidates)
         delay = 0.0 if invoked else self._debounce(ctx.uri)
-        timer: asyncio.Future[None] | None = (
-            None if flowing else asyncio.ensure_future(asyncio.sleep(delay))
-        )
+        if flowing:  # ...unless that stream stalls
+            delay = max(delay, STALL)
+        timer: asyncio.Future[None] | None = asyncio.ensure_future(asyncio.sleep(delay))
         own: Fetch | None = None
+        served_by_other = False
         try:
             while True:
                 if not waiting and timer is None:
@@ -240,6 +257,7 @@ class CompletionService:
                         continue
                     served = answer if fetch is own else _rest(answer, typed)
                     if served is not None:
+                        served_by_other = fetch is not own
                         self._prefetch(ctx, served)
                         return served
         finally:
@@ -247,7 +265,7 @@ class CompletionService:
                 timer.cancel()
             for future in waiting:
                 future.cancel()
-            if own is not None and own.waiters == 0 and not own.task.done():
+            if served_by_other and own is not None and own.waiters <= 1 and not own.task.done():
                 own.task.cancel()  # served by an earlier call: ours is not needed
 
     def _debounce(self, uri: str) -> float:
@@ -325,6 +343,13 @@ class CompletionService:
         return waiter
 
     async def _fetch(self, fetch: Fetch) -> Suggestion | None:
+        try:
+            return await self._ask(fetch)
+        except Exception:  # a bug costs this suggestion, never the editor's patience
+            log.exception("completion failed unexpectedly")
+            return None
+
+    async def _ask(self, fetch: Fetch) -> Suggestion | None:
         ctx = fetch.context
         settings = self.settings
         multiline = wants_multiline(ctx, settings.multiline)
@@ -335,8 +360,8 @@ class CompletionService:
             stop=stop_sequences(ctx, multiline=multiline),
         )
 
-        def progress(partial: str) -> None:
-            fetch.partial = partial
+        def progress(provider: str, partial: str) -> None:
+            fetch.partials[provider] = partial
 
         result = await self.chain.complete(
             request,
@@ -364,14 +389,21 @@ class CompletionService:
         if not self.settings.prefetch or shown.provider == "local" or not shown.text:
             return
         after = CompletionContext(
-            ctx.prefix + shown.text,
+            cut_prefix(ctx.prefix + shown.text, self.settings.max_prefix_chars),
             ctx.suffix,
             ctx.language,
             ctx.path,
             uri=ctx.uri,
             line=ctx.line + shown.text.count("\n") if ctx.line >= 0 else -1,
         )
-        if self.cache.knows(after.prefix, after.suffix):
-            return
+        key = (after.uri, after.prefix, after.suffix)
+        now = self._clock()
+        if self.cache.knows(after.prefix, after.suffix) or now - self._prefetched.get(
+            key, -PREFETCH_TTL
+        ) < PREFETCH_TTL:
+            return  # answered already, or asked recently (perhaps with nothing to suggest)
+        if len(self._prefetched) >= 64:
+            self._prefetched.pop(next(iter(self._prefetched)))
+        self._prefetched[key] = now
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to prefetch into
             self._start(after, speculative=True)

@@ -307,7 +307,7 @@ async def sign_in(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
         url = await ls.app.google.start_sign_in()
         ls.open_in_browser(url)
         return {"provider": "google", "authorizeUrl": url}
-    except Exception as exc:
+    except _sign_in_failures() as exc:
         raise CommandFailed(redact(f"sign-in to {which} could not start: {exc}")) from None
 
 
@@ -320,7 +320,7 @@ async def sign_in_confirm(ls: ReaperServer, args: ProviderArgs) -> dict[str, obj
             app.github.start()
         else:
             user = await app.google.confirm_sign_in()
-    except Exception as exc:
+    except _sign_in_failures() as exc:
         message = redact(f"sign-in to {which} failed: {exc}")
         app.events.signed(which, False, message=str(exc))
         raise CommandFailed(message) from None
@@ -334,7 +334,7 @@ async def sign_out(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
     app = ls.app
     try:
         await (app.github if which == "copilot" else app.google).sign_out()
-    except Exception as exc:
+    except _sign_in_failures() as exc:
         raise CommandFailed(redact(f"sign-out from {which} failed: {exc}")) from None
     app.cache.clear()
     app.events.signed(which, False)
@@ -402,6 +402,17 @@ async def run_code_action(ls: ReaperServer, args: CodeActionArgs) -> dict[str, o
         ls.show(lsp.MessageType.Info, f"tests for {outcome.path} are in the command's result "
                 "(the editor cannot create files)")  # fmt: skip
     return outcome.to_json()
+
+
+def _sign_in_failures() -> tuple[type[Exception], ...]:
+    """What a sign-in may fail with that the user should hear about: credential problems and
+    the network. Anything else is a bug, answered by GuardedProtocol without a traceback."""
+    import httpx
+
+    from reaper_lsp.auth.errors import AuthProblem
+    from reaper_lsp.net.errors import NetError
+
+    return (AuthProblem, NetError, httpx.HTTPError)
 
 
 def _register_secrets(value: object, key: str = "") -> None:

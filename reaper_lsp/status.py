@@ -172,7 +172,13 @@ class StatusEvents:
         self._told: set[str] = set()
         self._sign_ins: dict[str, bool] = {}
 
+    def forget_told(self, provider: str = "") -> None:
+        """Tell again about causes that may have been fixed (all, or `provider`'s)."""
+        self._told = {c for c in self._told if provider and not c.startswith(f"{provider}:")}
+
     def provider_event(self, event: ProviderEvent) -> None:
+        if event.state == "healthy" and not event.user_message:
+            self.forget_told(event.provider)  # it recovered: a new failure is news again
         if event.user_message:
             self.tell_once(f"{event.provider}:{event.user_message}", event.user_message)
             self.check_sign_ins()

@@ -59,9 +59,10 @@ def _in_system_tree(path: str) -> bool:
     return any(path == tree or path.startswith(tree + "/") for tree in _SYSTEM_TREES)
 
 
-def read_regular_file(path: Path, max_bytes: int) -> bytes | None:
+def read_regular_file(path: Path, max_bytes: int, *, whole: bool = False) -> bytes | None:
     """At most `max_bytes` of `path` when it is a regular file outside /dev, /proc, /sys and
-    /run (symlinks resolved first), else None. Never blocks on a FIFO or a device: the file is
+    /run (symlinks resolved first), else None — also when `whole` and the file is larger than
+    `max_bytes`. Never blocks on a FIFO or a device: the file is
     opened non-blocking and checked on the open descriptor, so a swap after the check cannot
     slip a device in."""
     try:
@@ -81,6 +82,9 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes | None:
         if not stat.S_ISREG(info.st_mode):
             log.info("not reading %s: not a regular file", path)
             return None
+        if whole and info.st_size > max_bytes:
+            log.info("not reading %s: larger than %d bytes", path, max_bytes)
+            return None
         chunks: list[bytes] = []
         left = max_bytes
         while left > 0:
@@ -96,9 +100,9 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes | None:
         os.close(fd)
 
 
-def read_text_file(path: Path, max_bytes: int) -> str | None:
+def read_text_file(path: Path, max_bytes: int, *, whole: bool = False) -> str | None:
     """`read_regular_file` decoded as UTF-8 (bad bytes replaced)."""
-    data = read_regular_file(path, max_bytes)
+    data = read_regular_file(path, max_bytes, whole=whole)
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
@@ -152,5 +156,5 @@ class Workspace:
         if not self.inside(path):
             log.warning("not reading %s: outside the workspace and not open in the editor", uri)
             return None
-        text = await asyncio.to_thread(read_text_file, path, MAX_DOCUMENT_BYTES)
+        text = await asyncio.to_thread(read_text_file, path, MAX_DOCUMENT_BYTES, whole=True)
         return None if text is None else Document(uri, language_of(path), 0, text)

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from reaper_lsp.auth.errors import AuthProblem
 from reaper_lsp.core.sanitize import sanitize_terminal
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -37,7 +38,7 @@ class DeviceCode:
     interval: int
 
 
-class DeviceFlowError(Exception):
+class DeviceFlowError(AuthProblem):
     """The sign-in cannot go on. `kind` is the OAuth error code ("expired_token",
     "access_denied", ...), or "unsupported" (no device flow for this client/server), "network",
     "http", "protocol"; the message is meant for the user."""

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import hashlib
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,8 +24,15 @@ from urllib.parse import urlsplit
 import httpx
 
 from reaper_lsp import __version__
+from reaper_lsp.auth.copilot_token import (
+    CopilotToken,
+    fingerprint,
+    margin,
+    token_from,
+)
 from reaper_lsp.auth.copilot_vim import CLIENT_ID, CopilotVimFiles, VimSignIn
 from reaper_lsp.auth.device import DeviceCode, DeviceFlowError, poll_for_token, request_device_code
+from reaper_lsp.auth.errors import AuthProblem
 from reaper_lsp.auth.store import StoreCorrupted, TokenStore
 from reaper_lsp.config import CopilotSettings
 from reaper_lsp.logs import register_secret
@@ -36,22 +40,16 @@ from reaper_lsp.logs import register_secret
 log = logging.getLogger(__name__)
 
 SCOPE = "read:user"
-DEFAULT_PROXY = "https://copilot-proxy.githubusercontent.com"
-DEFAULT_API = "https://api.githubcopilot.com"
-REFRESH_MARGIN = 60.0
-"""Seconds ahead of `refresh_in` a token is re-minted, and before `expires_at` it is no longer
-handed out (both shrink for tokens that live only a few minutes)."""
 RETRY_FIRST, RETRY_MAX = 5.0, 300.0
 """Backoff of the background refresh after a failure that may pass (network, 5xx)."""
-CLOCK_SKEW_TOLERANCE = 60.0
 SIGN_IN_HINT = "run `reaper-lsp login copilot` or the reaper.signIn command"
 
 
-class SignInRequired(Exception):
+class SignInRequired(AuthProblem):
     """No usable GitHub token: the user has to sign in (the message says how)."""
 
 
-class CopilotUnavailable(Exception):
+class CopilotUnavailable(AuthProblem):
     """GitHub did not mint a Copilot token (no subscription, blocked, unreachable).
 
     `retryable` is true when trying again later may work (network failure, server error)."""
@@ -59,36 +57,6 @@ class CopilotUnavailable(Exception):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
-
-
-@dataclass(frozen=True, slots=True)
-class CopilotToken:
-    token: str = field(repr=False)
-    expires_at: float
-    """Unix time, on this machine's clock (corrected when it disagrees with GitHub's)."""
-    refresh_at: float
-    proxy_url: str
-    """Base of the completions endpoint (`endpoints.proxy`)."""
-    api_url: str
-    """Base of the chat endpoint (`endpoints.api`)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "token": self.token,
-            "expires_at": self.expires_at,
-            "refresh_at": self.refresh_at,
-            "proxy_url": self.proxy_url,
-            "api_url": self.api_url,
-        }
-
-
-def _fingerprint(secret: str) -> str:
-    """Ties a cached Copilot token to the GitHub token it was minted with (not reversible)."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:16]
-
-
-def _margin(token: CopilotToken) -> float:
-    return min(REFRESH_MARGIN, max(0.0, token.expires_at - token.refresh_at) / 2)
 
 
 class GitHubAuth:
@@ -275,7 +243,7 @@ class GitHubAuth:
         return (
             token is not None
             and token.token not in self._rejected
-            and self._clock() < token.expires_at - _margin(token)
+            and self._clock() < token.expires_at - margin(token)
         )
 
     async def copilot_token(self, *, force: bool = False) -> CopilotToken:
@@ -311,7 +279,7 @@ class GitHubAuth:
             return None
         if str(entry.get("host", self.host)).lower() != self.host:
             return None
-        if entry.get("github") not in (None, _fingerprint(github)):
+        if entry.get("github") not in (None, fingerprint(github)):
             return None  # minted for another GitHub sign-in
         try:
             return CopilotToken(
@@ -383,42 +351,14 @@ class GitHubAuth:
         except (ValueError, KeyError, TypeError):
             raise CopilotUnavailable("GitHub's Copilot token answer was not understood") from None
         register_secret(token)
-        minted = self._token_from(data, token, expires_at, response.headers.get("date"))
-        entry = {**minted.as_dict(), "host": self.host, "github": _fingerprint(github)}
+        minted = token_from(data, token, expires_at, response.headers.get("date"), self._clock())
+        entry = {**minted.as_dict(), "host": self.host, "github": fingerprint(github)}
         try:
             self._store.put("copilot", entry)
         except (StoreCorrupted, OSError) as exc:
             log.debug("Copilot token not cached in the store: %s", type(exc).__name__)
         log.info("minted a Copilot token (valid for %.0f s)", minted.expires_at - self._clock())
         return minted
-
-    def _token_from(
-        self, data: dict[str, Any], token: str, expires_at: float, date: str | None
-    ) -> CopilotToken:
-        now = self._clock()
-        if date:  # keep expiry on our clock when it disagrees with GitHub's
-            with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
-                skew = now - email.utils.parsedate_to_datetime(date).timestamp()
-                if abs(skew) > CLOCK_SKEW_TOLERANCE:
-                    log.warning("this machine's clock is %.0f s off GitHub's", skew)
-                    expires_at += skew
-        life = max(0.0, expires_at - now)
-        try:
-            refresh_in = float(data.get("refresh_in") or 0)
-        except (TypeError, ValueError):
-            refresh_in = 0.0
-        if refresh_in <= 0:
-            refresh_in = life - min(300.0, life / 5)
-        refresh_in = min(refresh_in, life)
-        raw_endpoints = data.get("endpoints")
-        endpoints: dict[str, Any] = raw_endpoints if isinstance(raw_endpoints, dict) else {}
-        return CopilotToken(
-            token=token,
-            expires_at=expires_at,
-            refresh_at=now + max(0.0, refresh_in - min(REFRESH_MARGIN, refresh_in / 2)),
-            proxy_url=str(endpoints.get("proxy") or DEFAULT_PROXY).rstrip("/"),
-            api_url=str(endpoints.get("api") or DEFAULT_API).rstrip("/"),
-        )
 
     def invalidate(self) -> None:
         """Drop the Copilot token (after a 401/403): the next `copilot_token()` mints a new one

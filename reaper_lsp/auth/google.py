@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from reaper_lsp.auth.errors import AuthProblem
 from reaper_lsp.auth.loopback import LoopbackReceiver, make_pkce, make_state
 from reaper_lsp.auth.store import StoreCorrupted, TokenStore
 from reaper_lsp.config import GoogleAuthSettings
@@ -35,11 +36,11 @@ HOW_TO_CREATE_CLIENT = (
 )
 
 
-class GoogleNotConfigured(Exception):
+class GoogleNotConfigured(AuthProblem):
     """No OAuth client configured for the browser sign-in."""
 
 
-class GoogleSignInRequired(Exception):
+class GoogleSignInRequired(AuthProblem):
     """No usable Google credential: sign in (again)."""
 
 

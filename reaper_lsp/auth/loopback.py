@@ -16,6 +16,7 @@ import html
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
+from reaper_lsp.auth.errors import AuthProblem
 from reaper_lsp.core.sanitize import sanitize_terminal
 
 MAX_REQUEST_BYTES = 16 * 1024
@@ -30,11 +31,11 @@ _PAGE = (
 _POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
 
 
-class OAuthStateMismatch(Exception):
+class OAuthStateMismatch(AuthProblem):
     """The redirect carried another `state` than the one we sent: possibly forged; refused."""
 
 
-class OAuthDenied(Exception):
+class OAuthDenied(AuthProblem):
     """The provider redirected with an error (the user declined, or the request was bad)."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import platformdirs
 
+from reaper_lsp.auth.errors import AuthProblem
 from reaper_lsp.logs import register_secret
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ _warned_loose: set[Path] = set()
 _SECRET_FIELDS = ("token", "access_token", "refresh_token", "oauth_token", "client_secret")
 
 
-class StoreCorrupted(Exception):
+class StoreCorrupted(AuthProblem):
     """The credentials cannot be read safely (a damaged file, an unusable keyring); nothing was
     changed, and writes are refused until the user fixes or deletes the file."""
 

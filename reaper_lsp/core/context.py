@@ -8,7 +8,7 @@ the characters nearest the cursor are kept.
 
 from __future__ import annotations
 
-from reaper_lsp.core.document import Document, Position
+from reaper_lsp.core.document import Document, Position, split_lines
 from reaper_lsp.core.types import CompletionContext
 
 
@@ -61,3 +61,23 @@ def build_context(
         uri=doc.uri,
         line=line,
     )
+
+
+def cut_prefix(text: str, max_prefix_chars: int) -> str:
+    """`text` (everything before a cursor) cut to the budget exactly as `build_context` cuts a
+    document: the cursor's line kept (its end, if alone too long), then whole lines before it
+    while they fit. Cutting an already-cut prefix plus more typed text gives the window the
+    document itself would give."""
+    lines = split_lines(text)
+    head = lines.pop()  # the cursor's line: split_lines always ends with it
+    if len(head) > max_prefix_chars:
+        head = head[len(head) - max_prefix_chars :] if max_prefix_chars > 0 else ""
+    used = len(head)
+    before: list[str] = []
+    for line in reversed(lines):
+        if used + len(line) > max_prefix_chars:
+            break
+        before.append(line)
+        used += len(line)
+    before.reverse()
+    return "".join(before) + head

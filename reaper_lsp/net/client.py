@@ -270,8 +270,11 @@ async def open_stream(
         metrics.failures += 1
         metrics.last_error = str(exc)
         raise
-    except BaseException:
-        metrics.cancelled += 1
+    except (asyncio.CancelledError, GeneratorExit):
+        metrics.cancelled += 1  # superseded, cancelled by the client, or stopped early
+        raise
+    except Exception:  # an auth flow's error, or the caller's decoding error
+        metrics.failures += 1
         raise
     finally:
         total = (time.perf_counter() - started) * 1000

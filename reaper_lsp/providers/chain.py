@@ -110,7 +110,7 @@ class Chain:
         *,
         timeout: float,
         hedge: float = 0.0,
-        progress: Callable[[str], None] | None = None,
+        progress: Callable[[str, str], None] | None = None,
     ) -> ChainResult:
         """Try the providers of `order` in turn within `timeout` seconds, then the offline
         engine. With `hedge` > 0, a provider that has sent nothing after `hedge` seconds gets
@@ -133,7 +133,11 @@ class Chain:
         if result.suggestion is None and "local" in self.providers:
             local = self.providers["local"]
             # The offline engine is instant and always allowed to answer, even past the budget.
-            text = await self._collect(local, request, shaper, asyncio.Event())
+            try:
+                text = await self._collect(local, request, shaper, asyncio.Event())
+            except Exception as exc:  # the offline engine must never take the answer down
+                log.warning("the offline engine failed: %s", type(exc).__name__, exc_info=exc)
+                text = ""
             shaped = shaper.shape(text)
             result.attempts.append(Attempt("local", "ok" if shaped else "empty"))
             if shaped:
@@ -148,7 +152,7 @@ class Chain:
         deadline: float,
         hedge: float,
         result: ChainResult,
-        progress: Callable[[str], None] | None = None,
+        progress: Callable[[str, str], None] | None = None,
     ) -> None:
         running: dict[asyncio.Task[str], str] = {}
         first_piece: dict[str, asyncio.Event] = {}
@@ -310,7 +314,7 @@ class Chain:
         request: CompletionRequest,
         shaper: Shaper,
         first_piece: asyncio.Event,
-        progress: Callable[[str], None] | None = None,
+        progress: Callable[[str, str], None] | None = None,
     ) -> str:
         """Read the stream until it ends or the suggestion is known to be complete; leaving the
         loop early closes the upstream stream."""
@@ -321,7 +325,7 @@ class Chain:
                 first_piece.set()
                 parts.append(piece)
                 if progress is not None:
-                    progress("".join(parts))
+                    progress(provider.name, "".join(parts))
                 if "\n" in piece and shaper.is_complete("".join(parts)):
                     break
         finally:

@@ -13,6 +13,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from reaper_lsp.auth.copilot_token import DEFAULT_API, DEFAULT_PROXY
+from reaper_lsp.auth.copilot_vim import CLIENT_ID
 from reaper_lsp.auth.device import (
     DeviceCode,
     DeviceFlowError,
@@ -21,9 +23,6 @@ from reaper_lsp.auth.device import (
     request_device_code,
 )
 from reaper_lsp.auth.github import (
-    CLIENT_ID,
-    DEFAULT_API,
-    DEFAULT_PROXY,
     CopilotUnavailable,
     GitHubAuth,
     SignInRequired,

@@ -4,7 +4,9 @@ server process or a network."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from reaper_lsp import workspace as workspace_module
 from reaper_lsp.app import App
 from reaper_lsp.chat import ChatService
 from reaper_lsp.completion import CompletionService
@@ -249,19 +250,20 @@ async def test_no_credential_file_is_read_on_the_completion_path(
         json.dumps({"github.com:Iv1.b507a08c87ecfe98": {"user": "u", "oauth_token": token}})
     )
     reads: list[str] = []
-    real_read = workspace_module.read_regular_file
-    real_bytes = Path.read_bytes
+    real_os_open = os.open
+    real_open = builtins.open
 
-    def counting(path: Path, max_bytes: int) -> bytes | None:
+    def counting_os_open(path: Any, *args: Any, **kwargs: Any) -> int:
         reads.append(Path(path).name)
-        return real_read(path, max_bytes)
+        return real_os_open(path, *args, **kwargs)
 
-    def counting_bytes(self: Path) -> bytes:
-        reads.append(self.name)
-        return real_bytes(self)
+    def counting_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(path, str | Path):
+            reads.append(Path(path).name)
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(workspace_module, "read_regular_file", counting)
-    monkeypatch.setattr(Path, "read_bytes", counting_bytes)
+    monkeypatch.setattr(os, "open", counting_os_open)
+    monkeypatch.setattr(builtins, "open", counting_open)
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")}
     settings = Settings()
