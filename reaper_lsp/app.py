@@ -144,7 +144,12 @@ class App:
                 metrics=self.metrics.provider("openai"),
             ),
             "ollama": OllamaProvider(
-                p.ollama, clients=self.clients, metrics=self.metrics.provider("ollama")
+                p.ollama,
+                clients=self.clients,
+                metrics=self.metrics.provider("ollama"),
+                prompt_chars=settings.completion.max_prefix_chars
+                + settings.completion.max_suffix_chars,
+                max_tokens=settings.completion.max_tokens,
             ),
             "llamacpp": LlamaCppProvider(
                 p.llamacpp,
@@ -152,6 +157,7 @@ class App:
                 clients=self.clients,
                 metrics=self.metrics.provider("llamacpp"),
                 documents=self.workspace.documents,
+                name_of=self.workspace.relative_path,
             ),
             "local": self.local,
         }
@@ -183,16 +189,9 @@ class App:
             old_google, self._google = self._google, None
             self._spawn(old_google.aclose())
         if new.providers != old.providers or new.http != old.http or new.auth != old.auth:
-            old_chain = self.chain
+            health = self.chain.health
             self.chain = self._build_chain(new)
-            health = old_chain.health
             self.chain.health.update({k: v for k, v in health.items() if k in self.chain.health})
-            for name, provider in old_chain.providers.items():
-                if provider is not self.chain.providers.get(name):
-                    self._spawn(provider.aclose())
-            if "copilot" in new.completion.providers and self.github.signed_in():
-                self.github.start()  # a rebuilt sign-in keeps its token fresh too
-            self.events.forget_told()  # the user may have fixed what we told them about
         if new.cache != old.cache:
             self.cache = _cache(new)
         self.completion.reconfigure(self.chain, self.cache, new.completion)

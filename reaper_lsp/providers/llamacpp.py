@@ -9,7 +9,7 @@ against it; this provider is the way to use a local llama-server for completions
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from reaper_lsp.config import LlamaCppSettings
@@ -69,7 +69,7 @@ def cursor_names(ctx: CompletionContext) -> set[str]:
 
 
 def related_snippets(
-    ctx: CompletionContext, documents: Iterable[Document], *, relative: str = ""
+    ctx: CompletionContext, documents: Iterable[Document], name_of: Callable[[str], str]
 ) -> list[Snippet]:
     """The windows of other open documents that mention most of the names at the cursor, best
     first, at most `EXTRA_CHUNKS` of them and `EXTRA_TOTAL_CHARS` in all."""
@@ -88,7 +88,7 @@ def related_snippets(
                 best, at = score, start
         if best:
             text = "\n".join(doc.lines[at : at + EXTRA_CHUNK_LINES]) + "\n"
-            found.append(Snippet(_name(doc.uri, relative), text, best))
+            found.append(Snippet(name_of(doc.uri), text, best))
     found.sort(key=lambda s: -s.score)
     kept: list[Snippet] = []
     total = 0
@@ -100,9 +100,8 @@ def related_snippets(
     return kept
 
 
-def _name(uri: str, relative: str) -> str:
-    path = uri.removeprefix("file://")
-    return path.removeprefix(relative.rstrip("/") + "/") if relative else path.rpartition("/")[2]
+def _last_part(uri: str) -> str:
+    return uri.rpartition("/")[2]
 
 
 class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
@@ -116,9 +115,13 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
         clients: Clients,
         metrics: ProviderMetrics,
         documents: Iterable[Document] = (),
+        name_of: Callable[[str], str] = _last_part,
     ) -> None:
+        """`documents`: the open documents, searched for `input_extra`; `name_of` names one
+        (by its path in the workspace)."""
         super().__init__(settings, env=env, clients=clients, metrics=metrics)
         self._documents = documents
+        self._name_of = name_of
         self.budgets = PromptBudgets(self.name)
 
     def unusable_reason(self) -> str | None:
@@ -140,7 +143,7 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
             "input_suffix": ctx.suffix,
             "input_extra": [
                 {"filename": s.filename, "text": s.text}
-                for s in related_snippets(ctx, self._documents)
+                for s in related_snippets(ctx, self._documents, self._name_of)
             ],
             "prompt": "",
             "n_predict": request.max_tokens,

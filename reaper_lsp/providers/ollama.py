@@ -15,8 +15,8 @@ import math
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from reaper_lsp.config import OllamaSettings
-from reaper_lsp.core.budget import PromptBudgets
-from reaper_lsp.core.prompts import fim_parts, raw_fim_prompt
+from reaper_lsp.core.budget import PromptBudgets, prompt_size
+from reaper_lsp.core.prompts import fim_parts, path_header, raw_fim_prompt
 from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.net.client import Clients, StreamContext, prewarm
 from reaper_lsp.net.errors import NetError
@@ -52,11 +52,16 @@ def num_ctx(prompt_chars: int, max_tokens: int) -> int:
 
 
 def generate_body(
-    settings: OllamaSettings, ctx: CompletionContext, request: CompletionRequest
+    settings: OllamaSettings, ctx: CompletionContext, request: CompletionRequest, context: int
 ) -> dict[str, object]:
-    """The `/api/generate` body for one completion: FIM whatever the suffix."""
+    """The `/api/generate` body for one completion: FIM whatever the suffix, in a context of
+    `context` tokens."""
     prompt, suffix = fim_parts(ctx)
-    options: dict[str, object] = {"num_predict": request.max_tokens, "temperature": 0}
+    options: dict[str, object] = {
+        "num_predict": request.max_tokens,
+        "temperature": 0,
+        "num_ctx": context,
+    }
     if request.stop:
         options["stop"] = list(request.stop)
     body: dict[str, object] = {"model": settings.model, "stream": True}
@@ -67,10 +72,6 @@ def generate_body(
         # A newline after the cursor changes nothing the model should write, and a non-empty
         # suffix is what makes Ollama use the model's FIM template.
         body.update(prompt=prompt, suffix=suffix or "\n")
-    # Sized for the whole context even when the prompt was cut to fit: cutting it is what
-    # makes a prompt whose tokens were underestimated fit.
-    whole = len(request.context.prefix) + len(request.context.suffix)
-    options["num_ctx"] = num_ctx(max(whole, len(prompt) + len(suffix)), request.max_tokens)
     body.update(options=options, keep_alive=settings.keep_alive, think=False)
     return body
 
@@ -79,13 +80,25 @@ class OllamaProvider(HTTPProvider):
     name = "ollama"
 
     def __init__(
-        self, settings: OllamaSettings, *, clients: Clients, metrics: ProviderMetrics
+        self,
+        settings: OllamaSettings,
+        *,
+        clients: Clients,
+        metrics: ProviderMetrics,
+        prompt_chars: int = 0,
+        max_tokens: int = 128,
     ) -> None:
         super().__init__(clients=clients, metrics=metrics)
         self._settings = settings
         self._model = settings.model
         """The model of the latest request (named in error explanations)."""
         self.budgets = PromptBudgets(self.name)
+        self._contexts: dict[str, int] = {
+            settings.model: num_ctx(prompt_chars, max_tokens) if prompt_chars else MIN_NUM_CTX
+        }
+        """`num_ctx` by model. It only grows: Ollama reloads a model whose context changes, so
+        it starts at the size for the configured prompt budget (`prompt_chars`, what the
+        warm-up loads) and short prompts do not make it shrink."""
 
     def unusable_reason(self) -> str | None:
         return None
@@ -95,11 +108,15 @@ class OllamaProvider(HTTPProvider):
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
         async def send(ctx: CompletionContext) -> AsyncGenerator[str, None]:
-            body = generate_body(self._settings, ctx, request)
+            body = generate_body(self._settings, ctx, request, context)
             async for piece in self._stream("/api/generate", body, "response"):
                 yield piece
 
         model = self.model_for("completion")
+        # Sized for the whole context even when the prompt is cut to fit: cutting it is what
+        # makes a prompt whose tokens were underestimated fit.
+        whole = prompt_size(request.context) + len(path_header(request.context))
+        context = self._context(model, num_ctx(whole, request.max_tokens))
         async for piece in self.budgets.stream(model, request.context, send, ContextTooLong):
             yield piece
 
@@ -112,7 +129,9 @@ class OllamaProvider(HTTPProvider):
             "keep_alive": self._settings.keep_alive,
             "options": {
                 "num_predict": request.max_tokens,
-                "num_ctx": num_ctx(chars, request.max_tokens),
+                "num_ctx": self._context(
+                    self.model_for("chat"), num_ctx(chars, request.max_tokens)
+                ),
             },
         }
         if not self._settings.think:
@@ -121,6 +140,10 @@ class OllamaProvider(HTTPProvider):
             body["think"] = False
         async for piece in self._stream("/api/chat", body, "message"):
             yield piece
+
+    def _context(self, model: str, needed: int) -> int:
+        size = self._contexts[model] = max(self._contexts.get(model, 0), needed)
+        return size
 
     async def _stream(self, path: str, body: dict[str, object], field: str) -> AsyncIterator[str]:
         self._model = str(body["model"])
@@ -180,10 +203,13 @@ class OllamaProvider(HTTPProvider):
             client = self._clients.get(self.name)
         except NetError:
             return
+        model = self._settings.model
         body = {
-            "model": self._settings.model,
+            "model": model,
             "prompt": "",
             "keep_alive": self._settings.keep_alive,
+            # Loaded with the context the completions will ask for: another size reloads it.
+            "options": {"num_ctx": self._contexts.get(model, MIN_NUM_CTX)},
         }
         url = self._settings.base_url.rstrip("/") + "/api/generate"
         await prewarm(client, url, method="POST", body=body)

@@ -12,8 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from reaper_lsp.core.document import Document
+from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.net.client import open_stream
 from reaper_lsp.net.metrics import ProviderMetrics
+from reaper_lsp.providers.llamacpp import related_snippets
 from tests.e2e.conftest import Session
 from tests.fakes.litellm import FakeLiteLLM
 from tests.fakes.llamacpp import FakeLlamaServer
@@ -90,7 +93,7 @@ async def test_llamacpp_completes_through_infill_with_the_suffix_and_other_docum
 ) -> None:
     llama.script.queue(Reply(text='f"Hello, {name}!"'))
     s: Session = await start_session(llama_options(llama))
-    s.open("names.py", "def shout(name):\n    return name.upper() + '!'\n")
+    s.open("lib/names.py", "def shout(name):\n    return name.upper() + '!'\n")
     uri = s.open("greet.py", "def greet(name):\n    return \n\nprint(greet('x'))\n")
     assert await s.inline(uri, 1, 11) == ['f"Hello, {name}!"']
     [sent] = posts(llama, "/infill")
@@ -100,7 +103,7 @@ async def test_llamacpp_completes_through_infill_with_the_suffix_and_other_docum
     assert body["cache_prompt"] is True and body["stream"] is True
     assert body["n_predict"] == 128 and body["stop"]
     [extra] = body["input_extra"]
-    assert extra["filename"] == "names.py" and "name.upper()" in extra["text"]
+    assert extra["filename"] == "lib/names.py" and "name.upper()" in extra["text"]
     layout = llama.app.infills[-1]
     assert layout.n_suffix_take > 0 and layout.n_extra_take > 0  # the server used both
 
@@ -162,6 +165,27 @@ async def test_openai_fim_against_llama_server_tells_the_user_to_switch(
     assert len([m for m in s.client.messages if "llama-server" in m.message]) == 1
 
 
+def test_input_extra_is_the_best_matching_windows_and_bounded() -> None:
+    cursor = CompletionContext(
+        "total = compute_total(order_items, tax_rate)\nresult = ", "\n", "python", "a.py",
+        uri="file:///p/a.py",
+    )  # fmt: skip
+    filler = "".join(f"unrelated_{i} = {i}\n" for i in range(200))
+    docs = [
+        Document("file:///p/a.py", "python", 1, "compute_total order_items tax_rate\n"),
+        Document(
+            "file:///p/b.py", "python", 1, filler + "def compute_total(order_items, tax_rate):\n"
+        ),
+        Document("file:///p/c.py", "python", 1, "tax_rate = 0.2\n"),
+        Document("file:///p/d.py", "python", 1, filler),
+    ] + [Document(f"file:///p/e{i}.py", "python", 1, "order_items = []\n" * 400) for i in range(5)]
+    found = related_snippets(cursor, docs, lambda uri: uri.rpartition("/")[2])
+    assert [s.filename for s in found][:1] == ["b.py"]  # the most names in common first
+    assert "def compute_total" in found[0].text and "unrelated_0 " not in found[0].text
+    assert "a.py" not in [s.filename for s in found] and "d.py" not in [s.filename for s in found]
+    assert len(found) <= 3 and sum(len(s.text) for s in found) <= 4000
+
+
 # --- Ollama -------------------------------------------------------------------------------
 
 
@@ -190,7 +214,8 @@ async def test_ollama_suffix_is_native_fim_with_context_sized_to_the_prompt(
     assert await s.inline(uri, 1, 11, invoked=True) == ["name.title()"]
     done = [x for x in ollama.app.seen if x.mode not in ("load",)]
     assert [x.mode for x in done] == ["fim"]
-    assert done[0].num_ctx == 2048 and done[0].keep_alive == "2h" and done[0].think is False
+    # Sized for the default prompt budget (10000 characters), whatever this prompt's length.
+    assert done[0].num_ctx == 4096 and done[0].keep_alive == "2h" and done[0].think is False
     assert done[0].stop and "\n" in done[0].stop[0]
 
 
@@ -205,16 +230,23 @@ async def test_ollama_unknown_family_with_empty_suffix_still_gets_fim(
     assert mode == "fim"  # not "chat-wrapped": the model was not asked a question
 
 
-async def test_ollama_num_ctx_grows_with_a_long_prompt(
+async def test_ollama_num_ctx_holds_the_prompt_budget_and_the_warm_up_loads_it(
     start_session: Any, ollama: FakeServer
 ) -> None:
     ollama.script.default = Reply(text="0")
-    s: Session = await start_session(ollama_options(ollama))
-    text = "".join(f"item_{i} = {i}\n" for i in range(700)) + "last = \n"
+    options = ollama_options(ollama)
+    options["completion"]["max_prefix_chars"] = 30000  # Ollama's default 4096 cannot hold it
+    s: Session = await start_session(options)
+    text = "".join(f"item_{i} = {i}\n" for i in range(2600)) + "last = \n"
     uri = s.open("long.py", text)
-    assert await s.inline(uri, 700, 7, invoked=True) == ["0"]
-    [seen] = [x for x in ollama.app.seen if x.mode != "load"]
-    assert seen.num_ctx is not None and seen.num_ctx >= 4096 and not seen.truncated
+    assert await s.inline(uri, 2600, 7, invoked=True) == ["0"]
+    short = s.open("short.py", "x = \n")
+    assert await s.inline(short, 0, 4, invoked=True) == ["0"]
+    load, long, brief = ollama.app.seen
+    assert load.mode == "load" and long.mode == brief.mode == "fim"
+    assert long.num_ctx == 16384 and long.prompt_tokens > 4096 and not long.truncated
+    # One size throughout: a change of num_ctx would make Ollama reload the model.
+    assert load.num_ctx == brief.num_ctx == 16384
 
 
 async def test_ollama_is_warmed_up_with_keep_alive_after_start(
