@@ -189,9 +189,16 @@ class App:
             old_google, self._google = self._google, None
             self._spawn(old_google.aclose())
         if new.providers != old.providers or new.http != old.http or new.auth != old.auth:
-            health = self.chain.health
+            old_chain = self.chain
             self.chain = self._build_chain(new)
+            health = old_chain.health
             self.chain.health.update({k: v for k, v in health.items() if k in self.chain.health})
+            for name, provider in old_chain.providers.items():
+                if provider is not self.chain.providers.get(name):
+                    self._spawn(provider.aclose())
+            if "copilot" in new.completion.providers and self.github.signed_in():
+                self.github.start()  # a rebuilt sign-in keeps its token fresh too
+            self.events.forget_told()  # the user may have fixed what we told them about
         if new.cache != old.cache:
             self.cache = _cache(new)
         self.completion.reconfigure(self.chain, self.cache, new.completion)
