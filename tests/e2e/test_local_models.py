@@ -48,6 +48,12 @@ def small_llama() -> Iterator[FakeServer]:
 
 
 @pytest.fixture
+def keyed_llama() -> Iterator[FakeServer]:
+    """A llama-server started with `--api-key sk-local`."""
+    yield from serve(FakeLlamaServer(api_key="sk-local"))
+
+
+@pytest.fixture
 def ollama() -> Iterator[FakeServer]:
     yield from serve(FakeOllama())
 
@@ -106,6 +112,36 @@ async def test_llamacpp_completes_through_infill_with_the_suffix_and_other_docum
     assert extra["filename"] == "lib/names.py" and "name.upper()" in extra["text"]
     layout = llama.app.infills[-1]
     assert layout.n_suffix_take > 0 and layout.n_extra_take > 0  # the server used both
+
+
+async def test_llamacpp_is_warmed_up_with_health_and_waits_out_loading_model(
+    start_session: Any, llama: FakeServer
+) -> None:
+    app: FakeLlamaServer = llama.app
+    app.loading = True  # 503 "Loading model" until the model is in memory
+    llama.script.default = Reply(text="42")
+    s: Session = await start_session(llama_options(llama))
+    await until(lambda: llama.script.prewarms > 0)
+    assert not [r for r in llama.script.requests if r.method == "HEAD"]
+    asyncio.get_running_loop().call_later(0.15, setattr, app, "loading", False)
+    uri = s.open("a.py", "x = \n")
+    assert await s.inline(uri, 0, 4, invoked=True) == ["42"]
+    assert len(posts(llama, "/infill")) >= 2  # the 503 was retried, not given up on
+
+
+async def test_llamacpp_key_is_sent_and_a_wrong_one_is_not_retried(
+    start_session: Any, keyed_llama: FakeServer
+) -> None:
+    keyed_llama.script.default = Reply(text="1")
+    s: Session = await start_session(llama_options(keyed_llama), {"LLAMA_API_KEY": "sk-local"})
+    uri = s.open("a.py", "x = \n")
+    assert await s.inline(uri, 0, 4, invoked=True) == ["1"]
+    assert posts(keyed_llama, "/infill")[-1].headers["authorization"] == "Bearer sk-local"
+    wrong: Session = await start_session(llama_options(keyed_llama, api_key="sk-wrong"))
+    other = wrong.open("b.py", "y = \n")
+    before = len(posts(keyed_llama, "/infill"))
+    await wrong.inline(other, 0, 4, invoked=True)
+    assert len(posts(keyed_llama, "/infill")) == before + 1
 
 
 async def test_llamacpp_chat_streams_from_v1_chat_completions(
