@@ -144,6 +144,21 @@ async def test_llamacpp_key_is_sent_and_a_wrong_one_is_not_retried(
     assert len(posts(keyed_llama, "/infill")) == before + 1
 
 
+async def test_llamacpp_superseded_completion_is_cancelled_on_the_server(
+    start_session: Any, llama: FakeServer
+) -> None:
+    app: FakeLlamaServer = llama.app
+    llama.script.queue(Reply(text="first", hold_open=True), Reply(text="second"))
+    s: Session = await start_session(llama_options(llama))
+    uri = s.open("a.py", "x = \n")
+    first = asyncio.ensure_future(s.inline(uri, 0, 4, invoked=True))
+    await until(lambda: len(posts(llama, "/infill")) == 1)
+    s.type_text(uri, 0, 4, "q")  # disagrees with "first": that call can serve no cursor now
+    await s.inline(uri, 0, 5, invoked=True)
+    await first
+    await until(lambda: any("cancel task" in line for line in app.log))
+
+
 async def test_llamacpp_chat_streams_from_v1_chat_completions(
     start_session: Any, llama: FakeServer
 ) -> None:
