@@ -179,7 +179,7 @@ async def bench(quick: bool, idle: float) -> dict[str, Any]:
                 s, _ = await start(REAPER, home(), options(fake, tls=True), **KEY)
                 await asyncio.sleep(0.3)  # the prewarm after `initialized`
                 out[f"{mode}_{wpm}wpm"] = await type_file(s, fake, wpm, seed=wpm, lines=lines)
-                print(f"{mode} {wpm} wpm: {out[f'{mode}_{wpm}wpm']}", file=sys.stderr)
+                print(f"{mode} {wpm} wpm: {out[f'{mode}_{wpm}wpm']}", file=sys.stderr, flush=True)
                 await s.close()
 
     app = fake_openai.create_app()

@@ -50,6 +50,9 @@ LOCAL_MODELS = frozenset({"ollama", "llamacpp"})
 """Providers that run on the user's machine: their debounce follows the typing rhythm."""
 LINGER = 1.0
 """Seconds an upstream call nobody waits for is kept, in case the next keystroke wants it."""
+PREFETCH_WAIT, PREFETCH_WAIT_MAX = 0.15, 0.6
+"""How long a shown suggestion must stay the latest (1.5 typing gaps, within these bounds)
+before the one after it is fetched."""
 PREFETCH_TTL = 30.0
 """Seconds before the same cursor is prefetched again."""
 MAX_FETCHES = 2
@@ -134,6 +137,7 @@ class CompletionService:
         self._requests: dict[tuple[str, str], asyncio.Task[Suggestion | None]] = {}
         self._fetches: dict[str, list[Fetch]] = {}
         self._prefetched: dict[tuple[str, str, str], float] = {}
+        self._pending_prefetch: dict[str, asyncio.TimerHandle] = {}
         """When a prefetch for (uri, prefix, suffix) last went out: one per cursor per TTL."""
         self.upstream_calls = 0
         """Fetches started (prefetches included): the cost side of the latency figures."""
@@ -152,6 +156,9 @@ class CompletionService:
 
     def closed(self, uri: str) -> None:
         self.rhythm.forget(uri)
+        pending = self._pending_prefetch.pop(uri, None)
+        if pending is not None:
+            pending.cancel()
         for fetch in self._fetches.pop(uri, []):
             fetch.task.cancel()
 
@@ -164,6 +171,9 @@ class CompletionService:
         answers this one with None (the upstream call it was waiting for goes on while it may
         still serve the newer one). `invoked`: the user asked, so no debounce."""
         key = (uri, kind)
+        pending = self._pending_prefetch.pop(uri, None)
+        if pending is not None:
+            pending.cancel()  # a keystroke: the suggestion shown was not simply taken
         older = self._requests.get(key)
         if older is not None and not older.done():
             older.cancel()
@@ -214,10 +224,12 @@ class CompletionService:
         self, ctx: CompletionContext, *, invoked: bool = True
     ) -> Suggestion | None:
         """Cache, then an earlier call that still agrees, then a call of our own."""
-        hit = self.cached(ctx)
+        through = self.cache.typed_through(ctx.prefix, ctx.suffix)
+        hit = through or self.cached(ctx)
         if hit is not None:
             found = Suggestion(hit.text, hit.provider, hit.model)
-            self._prefetch(ctx, found)
+            # Typing it through is the user taking it: the next one is wanted now.
+            self._prefetch_soon(ctx, found, now=through is not None)
             return found
         self.cache.miss()
         candidates = self._sort_fetches(ctx)
@@ -258,7 +270,7 @@ class CompletionService:
                     served = answer if fetch is own else _rest(answer, typed)
                     if served is not None:
                         served_by_other = fetch is not own
-                        self._prefetch(ctx, served)
+                        self._prefetch_soon(ctx, served)
                         return served
         finally:
             if timer is not None:
@@ -383,6 +395,23 @@ class CompletionService:
                 "; ".join(f"{a.provider}: {a.outcome}" for a in result.attempts),
             )
         return suggestion
+
+    def _prefetch_soon(
+        self, ctx: CompletionContext, shown: Suggestion, *, now: bool = False
+    ) -> None:
+        """Prefetch after `shown` once the user has looked at it for a moment: a keystroke
+        before then (typing on, not taking the suggestion) cancels it, so fast typing past
+        suggestions costs no extra upstream calls."""
+        pending = self._pending_prefetch.pop(ctx.uri, None)
+        if pending is not None:
+            pending.cancel()
+        if now:
+            self._prefetch(ctx, shown)
+            return
+        gap = self.rhythm.typical_gap(ctx.uri) or 0.0
+        delay = min(PREFETCH_WAIT_MAX, max(PREFETCH_WAIT, 1.5 * gap))
+        loop = asyncio.get_running_loop()
+        self._pending_prefetch[ctx.uri] = loop.call_later(delay, self._prefetch, ctx, shown)
 
     def _prefetch(self, ctx: CompletionContext, shown: Suggestion) -> None:
         """Fetch the suggestion for the cursor after `shown`, typed or accepted."""

@@ -22,10 +22,12 @@ from reaper_lsp.net.errors import NetError
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.net.streams import NDJSONDecoder, SSEDecoder, SSEEvent
 from reaper_lsp.providers.base import ChatRequest
-from reaper_lsp.providers.errors import ProtocolError, ProviderError, from_net_error
+from reaper_lsp.providers.errors import AuthError, ProtocolError, ProviderError, from_net_error
 
 log = logging.getLogger(__name__)
 
+KEY_REJECTED_REST = 60.0
+"""Seconds a provider whose key was rejected is skipped (the user was told)."""
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
 
@@ -174,6 +176,22 @@ class KeyedProvider(HTTPProvider, Generic[S]):
         super().__init__(clients=clients, metrics=metrics)
         self._settings = settings
         self._key = settings.resolve_api_key(env)
+
+    def explain(self, error: ProviderError) -> ProviderError:
+        """A rejected key is something the user must fix: say which key, once."""
+        if isinstance(error, AuthError) and not error.user_message:
+            env = self._settings.api_key_env
+            source = (
+                f"${env}"
+                if env and not getattr(self._settings, "api_key", "")
+                else (f"providers.{self.name}.api_key")
+            )
+            error.user_message = (
+                f"{self.name} rejected the API key from {source} (HTTP {error.status or 401}); "
+                "the next provider in the chain answers until it is fixed"
+            )
+            error.rest_for = error.rest_for or KEY_REJECTED_REST
+        return error
 
     def missing_key(self) -> str | None:
         if self._key:

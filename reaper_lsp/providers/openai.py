@@ -133,7 +133,7 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
             # The LiteLLM proxy has retried its upstream already (`num_retries`): trying again
             # would spend the user's wait on the same failure instead of showing its cause.
             error.retryable = False
-        return error
+        return super().explain(error)
 
     def _fim(self) -> bool:
         """FIM through `/completions`, unless the server is llama-server, which ignores `suffix`

@@ -3,6 +3,7 @@ provider's when it can give one, else the offline engine's — never in nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -72,3 +73,22 @@ async def test_an_http_change_then_a_copilot_token_remint_still_completes(
     s.type_text(uri, 0, 4, "1\n")
     assert await s.inline(uri, 1, 0, invoked=True) == ["two"]
     assert github_fake.app.state.mints == minted + 1
+
+
+async def test_a_rejected_api_key_is_told_once_naming_the_key_and_falls_back(
+    start_session: Any, openai_fake: FakeServer
+) -> None:
+    s: Session = await start_session(
+        openai_options(openai_fake), {"OPENAI_API_KEY": "sk-wrong-key-123456"}
+    )
+    uri = s.open("a.py", DOC)
+    assert await s.inline(uri, 2, 12, invoked=True) == ["ute_total(items)"]
+    s.type_text(uri, 2, 12, "u")
+    assert await s.inline(uri, 2, 13, invoked=True) == ["te_total(items)"]
+    await asyncio.sleep(0.2)
+    told = [m.message for m in s.client.messages if "rejected the API key" in m.message]
+    assert told == [
+        "openai rejected the API key from $OPENAI_API_KEY (HTTP 401); "
+        "the next provider in the chain answers until it is fixed"
+    ]
+    assert "sk-wrong" not in json.dumps([m.message for m in s.client.messages])
