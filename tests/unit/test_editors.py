@@ -53,9 +53,10 @@ def test_neovim_config_starts_the_server_with_no_arguments() -> None:
     _command_is_accepted(["reaper-lsp"])
 
 
-def test_vscode_snippet_starts_the_server_with_accepted_arguments() -> None:
-    text = (EDITORS / "vscode" / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"command: '([^']+)', args: \[([^\]]*)\]", text)
-    assert match
-    args = re.findall(r"'([^']+)'", match.group(2))
-    _command_is_accepted([match.group(1), *args])
+def test_vscode_extension_defaults_start_the_server_with_accepted_arguments() -> None:
+    manifest = json.loads((EDITORS / "vscode" / "package.json").read_text(encoding="utf-8"))
+    settings = manifest["contributes"]["configuration"]["properties"]
+    command = settings["reaper.serverPath"]["default"]
+    _command_is_accepted([command, *settings["reaper.serverArgs"]["default"]])
+    loaded = config.load(env={}, init_options=settings["reaper.settings"]["default"])
+    assert not loaded.errors and not loaded.warnings
