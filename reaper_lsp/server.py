@@ -296,6 +296,13 @@ async def sign_in(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
     try:
         if which == "copilot":
             code = await ls.app.github.start_sign_in()
+            # Stock clients show no command result: say the code where every editor shows it.
+            minutes = max(1, round(code.expires_in / 60))
+            ls.show(
+                lsp.MessageType.Info,
+                f"To sign in to Copilot, open {code.verification_uri} and type {code.user_code} "
+                f"(valid for {minutes} min)",
+            )
             ls.open_in_browser(code.verification_uri)
             return {
                 "provider": "copilot",
@@ -305,6 +312,7 @@ async def sign_in(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
                 "interval": code.interval,
             }
         url = await ls.app.google.start_sign_in()
+        ls.show(lsp.MessageType.Info, f"Google sign-in: open {url} in a browser on this machine")
         ls.open_in_browser(url)
         return {"provider": "google", "authorizeUrl": url}
     except _sign_in_failures() as exc:

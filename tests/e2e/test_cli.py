@@ -9,6 +9,7 @@ import pty
 import select
 import signal
 import socket
+import shutil
 import subprocess
 import sys
 import time
@@ -40,8 +41,13 @@ def run(
     )
 
 
-def test_complete_with_no_account_uses_the_offline_engine(home: Path) -> None:
-    done = run(home, "complete", "examples/demo.py", "--line", "19", "--col", "15")
+def test_complete_with_no_account_uses_the_offline_engine(home: Path, tmp_path: Path) -> None:
+    # The demo on its own (its folder is its project): the repository's other files, which the
+    # offline engine would also read from a checkout, must not decide what this test sees.
+    project = tmp_path / "demo"
+    project.mkdir()
+    shutil.copy(ROOT / "examples" / "demo.py", project / "demo.py")
+    done = run(home, "complete", "demo.py", "--line", "19", "--col", "15", cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("path, ")
     assert done.stdout.rstrip().endswith("as handle:")
