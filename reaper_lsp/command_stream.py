@@ -54,10 +54,17 @@ class CancellableCommands(LanguageServerProtocol):
         return result
 
     def running_command(self) -> RunningCommand | None:
-        """The command request the current task serves, from now on cancellable."""
-        command = self._commands.get(self.msg_id) if self.msg_id is not None else None
-        if command is not None:
-            command.task = asyncio.current_task()
+        """The command request the current task serves, from now on cancellable. Called from
+        a command handler only: a request missing here was cancelled before its handler ran,
+        so the handler's task is cancelled now."""
+        if self.msg_id is None:
+            return None
+        command = self._commands.get(self.msg_id)
+        task = asyncio.current_task()
+        if command is None and task is not None:
+            task.cancel()
+        elif command is not None:
+            command.task = task
         return command
 
     def _handle_cancel_notification(self, msg_id: MsgId) -> None:
