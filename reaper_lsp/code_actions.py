@@ -75,9 +75,10 @@ class CodeActionArgs:
 
 
 def selected_lines(doc: Document, selection: lsp.Range) -> tuple[int, int]:
-    """The whole lines a selection covers; an empty selection is the enclosing definition."""
+    """The whole lines a selection covers; a cursor is the enclosing definition (so is a
+    one-character selection: Helix's cursor is one)."""
     start, end = selection.start.line, selection.end.line
-    if (start, selection.start.character) == (end, selection.end.character):
+    if start == end and selection.end.character - selection.start.character <= 1:
         return block_around(doc.lines, start)
     if end > start and selection.end.character == 0:
         end -= 1  # a line-wise selection ends at the start of the next line

@@ -118,6 +118,10 @@ def test_selection_lines_and_line_wise_selections() -> None:
     assert selected_lines(doc, r) == (4, 5)
     r = lsp.Range(lsp.Position(4, 3), lsp.Position(4, 3))
     assert selected_lines(doc, r) == (4, 5)
+    r = lsp.Range(lsp.Position(5, 3), lsp.Position(5, 4))  # Helix's cursor
+    assert selected_lines(doc, r) == (4, 5)
+    r = lsp.Range(lsp.Position(5, 8), lsp.Position(5, 14))
+    assert selected_lines(doc, r) == (5, 5)
 
 
 def test_offer_fix_only_with_diagnostics_and_chat_only_on_a_marker() -> None:
