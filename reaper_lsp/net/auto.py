@@ -114,12 +114,18 @@ class AutoTransport(httpx.AsyncBaseTransport):
             forced = self.altsvc.lookup(origin) or (url.host, url.port or 443)
             return await self._via_quic(request, origin, forced)
         endpoint = self.altsvc.lookup(origin)
-        if endpoint is None or origin in self._pending or self.altsvc.broken(origin):
+        if endpoint is None or self.altsvc.broken(origin):
             return await self._via_tcp(request, origin)
         if self.h3.connected(url.host, endpoint):
             return await self._quic_else_tcp(request, origin, endpoint)
-        if request.extensions.get(EARLY_DATA) and self.h3.can_send_early(url.host, endpoint):
+        # A replay-safe request leaves at once over QUIC when a ticket allows 0-RTT, or when
+        # a handshake is under way (a warm-up's, which spent the ticket but still takes early
+        # data): joining it beats paying for a new TCP connection.
+        safe = bool(request.extensions.get(EARLY_DATA)) and self.quic.enable_0rtt
+        if safe and (origin in self._pending or self.h3.can_send_early(url.host, endpoint)):
             return await self._race_requests(request, origin, endpoint)
+        if origin in self._pending:
+            return await self._via_tcp(request, origin)
         return await self._race_connections(request, origin, endpoint)
 
     async def _via_tcp(self, request: httpx.Request, origin: str) -> httpx.Response:
@@ -204,10 +210,15 @@ class AutoTransport(httpx.AsyncBaseTransport):
             except _QUIC_UNAVAILABLE as exc:
                 self._quic_failed(origin, exc)
                 return await self._via_tcp(request, origin)
-        self._watch(request, origin, endpoint)
+        if origin not in self._pending:
+            self._watch(request, origin, endpoint)
         tcp = asyncio.ensure_future(self._via_tcp(request, origin))
         try:
-            return await _first_answer(quic, tcp)
+            response = await _first_answer(quic, tcp)
+            # The loser may have answered too (and been closed): status shows the winner.
+            version = response.extensions.get("http_version", b"HTTP/1.1")
+            self._protocols[origin] = version.decode("ascii", "replace")
+            return response
         finally:
             for task in (quic, tcp):
                 task.cancel()
