@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from reaper_lsp.config import LlamaCppSettings
 from reaper_lsp.core.budget import PromptBudgets
-from reaper_lsp.core.document import Document
+from reaper_lsp.core.document import Document, strip_terminator
 from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.net.client import Clients, StreamContext, prewarm
 from reaper_lsp.net.errors import NetError
@@ -68,36 +68,77 @@ def cursor_names(ctx: CompletionContext) -> set[str]:
     return {n for n in _IDENT.findall(recent) if n.lower() not in _COMMON}
 
 
+STEP = EXTRA_CHUNK_LINES // 2
+"""Windows start every STEP lines, so each overlaps the next by half."""
+COMMON_WINDOWS = 64
+"""A name found in more windows of a document than this says nothing about where to look."""
+
+
+def _windows(doc: Document) -> dict[str, frozenset[int]]:
+    """Each name in `doc` and the windows (window k: lines k·STEP to k·STEP + CHUNK) it is in."""
+    found: dict[str, set[int]] = {}
+    for number, line in enumerate(doc.lines):
+        bucket = number // STEP
+        for name in _IDENT.findall(line):
+            windows = found.setdefault(name, set())
+            windows.add(bucket)
+            if bucket:
+                windows.add(bucket - 1)
+    return {name: frozenset(w) for name, w in found.items() if len(w) <= COMMON_WINDOWS}
+
+
+class SnippetIndex:
+    """Where names occur in each open document, rebuilt only when a document's version changes:
+    finding the snippets then costs a few dictionary look-ups per name, not a scan."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, tuple[int, dict[str, frozenset[int]]]] = {}
+
+    def related(
+        self,
+        ctx: CompletionContext,
+        documents: Iterable[Document],
+        name_of: Callable[[str], str],
+    ) -> list[Snippet]:
+        """The windows of other open documents that mention most of the names at the cursor,
+        best first, at most `EXTRA_CHUNKS` of them and `EXTRA_TOTAL_CHARS` in all."""
+        names = cursor_names(ctx)
+        seen: dict[str, tuple[int, dict[str, frozenset[int]]]] = {}
+        found: list[Snippet] = []
+        for doc in documents:
+            if doc.uri == ctx.uri or len(doc.lines) > MAX_DOCUMENT_LINES:
+                continue
+            known = self._docs.get(doc.uri)
+            if known is None or known[0] != doc.version:
+                known = (doc.version, _windows(doc))
+            seen[doc.uri] = known
+            scores: dict[int, int] = {}
+            for name in names:
+                for window in known[1].get(name, ()):
+                    scores[window] = scores.get(window, 0) + 1
+            if scores:
+                window, best = max(scores.items(), key=lambda item: (item[1], -item[0]))
+                first = window * STEP
+                lines = doc.lines[first : first + EXTRA_CHUNK_LINES]
+                text = "".join(strip_terminator(line) + "\n" for line in lines if line)
+                found.append(Snippet(name_of(doc.uri), text, best))
+        self._docs = seen  # documents closed since are forgotten
+        found.sort(key=lambda s: -s.score)
+        kept: list[Snippet] = []
+        total = 0
+        for snippet in found[:EXTRA_CHUNKS]:
+            if total + len(snippet.text) > EXTRA_TOTAL_CHARS:
+                break
+            kept.append(snippet)
+            total += len(snippet.text)
+        return kept
+
+
 def related_snippets(
     ctx: CompletionContext, documents: Iterable[Document], name_of: Callable[[str], str]
 ) -> list[Snippet]:
-    """The windows of other open documents that mention most of the names at the cursor, best
-    first, at most `EXTRA_CHUNKS` of them and `EXTRA_TOTAL_CHARS` in all."""
-    names = cursor_names(ctx)
-    if not names:
-        return []
-    found: list[Snippet] = []
-    for doc in documents:
-        if doc.uri == ctx.uri or len(doc.lines) > MAX_DOCUMENT_LINES:
-            continue
-        best, at = 0, -1
-        for start in range(0, max(1, len(doc.lines)), EXTRA_CHUNK_LINES // 2):
-            window = "\n".join(doc.lines[start : start + EXTRA_CHUNK_LINES])
-            score = len(names.intersection(_IDENT.findall(window)))
-            if score > best:
-                best, at = score, start
-        if best:
-            text = "\n".join(doc.lines[at : at + EXTRA_CHUNK_LINES]) + "\n"
-            found.append(Snippet(name_of(doc.uri), text, best))
-    found.sort(key=lambda s: -s.score)
-    kept: list[Snippet] = []
-    total = 0
-    for snippet in found[:EXTRA_CHUNKS]:
-        if total + len(snippet.text) > EXTRA_TOTAL_CHARS:
-            break
-        kept.append(snippet)
-        total += len(snippet.text)
-    return kept
+    """`SnippetIndex.related` without an index kept between calls."""
+    return SnippetIndex().related(ctx, documents, name_of)
 
 
 def _last_part(uri: str) -> str:
@@ -122,6 +163,7 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
         super().__init__(settings, env=env, clients=clients, metrics=metrics)
         self._documents = documents
         self._name_of = name_of
+        self._snippets = SnippetIndex()
         self.budgets = PromptBudgets(self.name)
 
     def unusable_reason(self) -> str | None:
@@ -143,7 +185,7 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
             "input_suffix": ctx.suffix,
             "input_extra": [
                 {"filename": s.filename, "text": s.text}
-                for s in related_snippets(ctx, self._documents, self._name_of)
+                for s in self._snippets.related(ctx, self._documents, self._name_of)
             ],
             "prompt": "",
             "n_predict": request.max_tokens,

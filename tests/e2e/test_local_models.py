@@ -232,7 +232,10 @@ def test_input_extra_is_the_best_matching_windows_and_bounded() -> None:
     ] + [Document(f"file:///p/e{i}.py", "python", 1, "order_items = []\n" * 400) for i in range(5)]
     found = related_snippets(cursor, docs, lambda uri: uri.rpartition("/")[2])
     assert [s.filename for s in found][:1] == ["b.py"]  # the most names in common first
-    assert "def compute_total" in found[0].text and "unrelated_0 " not in found[0].text
+    assert found[0].text.endswith(
+        "unrelated_199 = 199\ndef compute_total(order_items, tax_rate):\n"
+    )
+    assert "\n\n" not in found[0].text
     assert "a.py" not in [s.filename for s in found] and "d.py" not in [s.filename for s in found]
     assert len(found) <= 3 and sum(len(s.text) for s in found) <= 4000
 
