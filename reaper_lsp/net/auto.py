@@ -95,6 +95,8 @@ class AutoTransport(httpx.AsyncBaseTransport):
         self._pending: dict[str, asyncio.Future[Any]] = {}
         """Background QUIC handshakes per origin; while one runs, requests take TCP."""
         self._protocols: dict[str, str] = {}
+        self._slow: set[str] = set()
+        """Origins whose pending handshake made a request wait a whole head start."""
         self._endpoints: dict[str, Endpoint] = {}
 
     @property
@@ -118,14 +120,17 @@ class AutoTransport(httpx.AsyncBaseTransport):
             return await self._via_tcp(request, origin)
         if self.h3.connected(url.host, endpoint):
             return await self._quic_else_tcp(request, origin, endpoint)
-        # A replay-safe request leaves at once over QUIC when a ticket allows 0-RTT, or when
-        # a handshake is under way (a warm-up's, which spent the ticket but still takes early
-        # data): joining it beats paying for a new TCP connection.
         safe = bool(request.extensions.get(EARLY_DATA)) and self.quic.enable_0rtt
-        if safe and (origin in self._pending or self.h3.can_send_early(url.host, endpoint)):
-            return await self._race_requests(request, origin, endpoint)
         if origin in self._pending:
+            # A handshake under way (a warm-up's) spent the ticket, but its connection still
+            # takes early data: a replay-safe request joins it rather than opening TCP, until
+            # one such request has waited out a head start for nothing.
+            joinable = safe and origin not in self._slow
+            if joinable and self.h3.early_pending(url.host, endpoint):
+                return await self._race_requests(request, origin, endpoint)
             return await self._via_tcp(request, origin)
+        if safe and self.h3.can_send_early(url.host, endpoint):
+            return await self._race_requests(request, origin, endpoint)
         return await self._race_connections(request, origin, endpoint)
 
     async def _via_tcp(self, request: httpx.Request, origin: str) -> httpx.Response:
@@ -174,6 +179,7 @@ class AutoTransport(httpx.AsyncBaseTransport):
     def _settled(self, origin: str, attempt: asyncio.Future[Any]) -> None:
         if self._pending.get(origin) is attempt:
             del self._pending[origin]
+            self._slow.discard(origin)
         if attempt.cancelled():
             return
         exc = attempt.exception()
@@ -212,6 +218,7 @@ class AutoTransport(httpx.AsyncBaseTransport):
                 return await self._via_tcp(request, origin)
         if origin not in self._pending:
             self._watch(request, origin, endpoint)
+        self._slow.add(origin)
         tcp = asyncio.ensure_future(self._via_tcp(request, origin))
         try:
             response = await _first_answer(quic, tcp)

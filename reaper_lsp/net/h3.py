@@ -85,6 +85,14 @@ class H3Transport(httpx.AsyncBaseTransport):
         conn = self._connections.get(self.key(server_name, endpoint))
         return conn is not None and not conn.terminated and conn.handshake_done
 
+    def early_pending(self, server_name: str, endpoint: Endpoint) -> bool:
+        """A handshake to `endpoint` is under way on a connection that takes early data (it
+        started with a ticket), so a request marked safe can join it at once."""
+        conn = self._connections.get(self.key(server_name, endpoint))
+        return (
+            conn is not None and not conn.terminated and not conn.handshake_done and conn.zero_rtt
+        )
+
     def can_send_early(self, server_name: str, endpoint: Endpoint) -> bool:
         """A request marked safe could leave at once in 0-RTT (we hold a ticket for it)."""
         return self.options.enable_0rtt and self.tickets.has(self.key(server_name, endpoint))
