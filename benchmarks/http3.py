@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -124,20 +125,33 @@ def serve() -> None:
         flush=True,
     )
 
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not isinstance(context.get("exception"), asyncio.CancelledError):
+            loop.default_exception_handler(context)  # (cancelled: connections cut at the end)
+
     async def main() -> None:
         done = asyncio.Event()
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(quiet)
         threading.Thread(
             target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(done.set)), daemon=True
         ).start()
+        sites = [(h3.port, advertising), (black_hole.getsockname()[1], blocked)]
+        sites.append((decoy_h3.port, decoy))
         await asyncio.gather(
-            hypercorn_serve(fake_h3.AltSvc(app, h3.port), config(advertising), shutdown_trigger=done.wait),  # type: ignore[arg-type]
-            hypercorn_serve(fake_h3.AltSvc(app, black_hole.getsockname()[1]), config(blocked), shutdown_trigger=done.wait),  # type: ignore[arg-type]
-            hypercorn_serve(fake_h3.AltSvc(app, decoy_h3.port), config(decoy), shutdown_trigger=done.wait),  # type: ignore[arg-type]
-        )  # fmt: skip
+            *(
+                hypercorn_serve(
+                    fake_h3.AltSvc(app, port),  # type: ignore[arg-type]
+                    config(sock),
+                    shutdown_trigger=done.wait,  # type: ignore[arg-type]
+                )
+                for port, sock in sites
+            )
+        )
 
     try:
-        asyncio.run(main())
+        with contextlib.suppress(asyncio.CancelledError):  # connections cut at the end
+            asyncio.run(main())
     finally:
         h3.stop()
         decoy_h3.stop()
@@ -161,6 +175,7 @@ class Process:
         }
         self.base_url = base_url
         self.client = LanguageClient("bench-http3", "1")
+        self.client.feature("reaper/status")(lambda _params: None)
         self.documents = 0
 
     async def start(self) -> None:
@@ -323,7 +338,8 @@ async def measure(where: dict[str, Any], repeat: int, warm: int) -> dict[str, An
         await process.close()
     if transport["protocol"] != "HTTP/2":
         raise RuntimeError(f"expected HTTP/2 with UDP blocked, got {transport}")
-    out["blocked_udp_first_try_extra_ms"] = round(tried - out["warm_http2"], 1)
+    # Against the later completions of the same process (the same warm HTTP/2 connection).
+    out["blocked_udp_first_try_extra_ms"] = round(tried - statistics.median(after), 1)
     out["blocked_udp_later_extra_ms"] = round(statistics.median(after) - out["warm_http2"], 1)
     out["samples"] = samples
     shutil.rmtree(tmp, ignore_errors=True)
@@ -365,11 +381,11 @@ def table(r: dict[str, Any]) -> str:
         "| other figures | ms | target |",
         "|---|---|---|",
         f"| warm connection, HTTP/2 (median) | {r['warm_http2']:.1f} | |",
-        f"| warm connection, HTTP/3 (median) | {r['warm_http3']:.1f} | within 2 ms of HTTP/2 "
-        f"({gap:+.1f}): {'met' if abs(gap) <= 2 else 'MISSED'} |",
-        f"| UDP blocked: the completion that tries QUIC, beyond warm HTTP/2 | {first:+.1f} | "
+        f"| warm connection, HTTP/3 (median) | {r['warm_http3']:.1f} | ≤ HTTP/2 + 2 ms "
+        f"({gap:+.1f}): {'met' if gap <= 2 else 'MISSED'} |",
+        f"| UDP blocked: the completion that tries QUIC, beyond the later ones | {first:+.1f} | "
         f"≤ one head start ({HEAD_START_MS:.0f}): "
-        f"{'met' if first <= HEAD_START_MS + 5 else 'MISSED'} |",
+        f"{'met' if first <= HEAD_START_MS else 'MISSED'} |",
         f"| UDP blocked: later completions, beyond warm HTTP/2 (median) | {later:+.1f} | "
         f"nothing: {'met' if later <= 5 else 'MISSED'} |",
     ]
@@ -381,17 +397,27 @@ def skip(reason: str) -> int:
     return 0
 
 
-async def bench(repeat: int, warm: int) -> int:
+def missing_requirement() -> str | None:
     if os.geteuid() != 0:
-        return skip("needs root (network namespaces and TUN devices)")
+        return "needs root (network namespaces and TUN devices)"
     if shutil.which("ip") is None or not Path("/dev/net/tun").exists():
-        return skip("needs iproute2 (`ip`) and /dev/net/tun")
+        return "needs iproute2 (`ip`) and /dev/net/tun"
     if not DELAY_LINK.exists():
-        return skip(f"{DELAY_LINK} is missing (set REAPER_DELAY_LINK)")
-    link = subprocess.Popen(
+        return f"{DELAY_LINK} is missing (set REAPER_DELAY_LINK)"
+    return None
+
+
+def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(args, stdout=subprocess.PIPE, text=True, **kwargs)
+
+
+async def bench(repeat: int, warm: int) -> int:
+    if (reason := missing_requirement()) is not None:
+        return skip(reason)
+    link = spawn(
         [sys.executable, str(DELAY_LINK), "--delay-ms", str(ONE_WAY_MS),
          "--ns-a", NS_CLIENT, "--ns-b", NS_SERVER],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE,
     )  # fmt: skip
     server: subprocess.Popen[str] | None = None
     try:
@@ -401,9 +427,9 @@ async def bench(repeat: int, warm: int) -> int:
             link.wait(5)
             error = link.stderr.read() if link.stderr else ""
             return skip(f"delay_link.py did not start: {error.strip()[-300:] or 'no output'}")
-        server = subprocess.Popen(
+        server = spawn(
             ["ip", "netns", "exec", NS_SERVER, sys.executable, "-m", "benchmarks.http3", "--serve"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            stdin=subprocess.PIPE, cwd=ROOT,
         )  # fmt: skip
         assert server.stdout is not None
         where = json.loads(await asyncio.wait_for(asyncio.to_thread(server.stdout.readline), 30))

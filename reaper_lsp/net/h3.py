@@ -29,7 +29,7 @@ from reaper_lsp.net.h3_state import (
     EndpointStats,
     QuicOptions,
     TicketStore,
-    trust_bundle,
+    system_roots,
 )
 from reaper_lsp.net.h3_stream import Body, ResponseStream
 
@@ -225,8 +225,12 @@ class H3Transport(httpx.AsyncBaseTransport):
         if not self.options.verify:
             config.verify_mode = ssl.CERT_NONE
         elif self.options.cafile:
+            # The system roots plus `cafile`, as for TCP (given only a cafile, aioquic would
+            # trust nothing else).
             if self._trust is None:
-                self._trust = trust_bundle(self.options.cafile)
+                with open(self.options.cafile, "rb") as extra:
+                    self._trust = extra.read()
+            config.cafile = system_roots()
             config.cadata = self._trust
         config.session_ticket = self.tickets.take(key)
         return config
