@@ -1,9 +1,10 @@
 """Keep a provider's connection warm between bursts of typing.
 
 APIs close an idle HTTP/2 connection after a minute or two; the first keystroke after a coffee
-break would then pay DNS, TCP and TLS again. An HTTP/2 PING on each idle connection every
-`INTERVAL` seconds keeps it open (servers count a PING as activity); when no connection is left
-(the server closed it anyway, or the pool let it expire), the caller re-opens one ahead of need.
+break would then pay DNS, TCP and TLS again. Every `INTERVAL` seconds an idle connection gets an
+HTTP/2 PING (some servers count it as activity; hypercorn, for one, does not), and one idle for
+longer than `RENEW_AFTER` — shorter than the usual server limits — is closed and replaced ahead
+of need, so the next keystroke finds a fresh connection whatever the server's policy.
 
 httpx exposes neither its pool nor a PING: this reaches into httpcore (1.0.x), and does nothing
 if its internals ever change shape — the caller then simply re-opens connections.
@@ -20,8 +21,10 @@ import httpx
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 30.0
-"""Seconds between PINGs on an idle connection (well inside the usual 60-120 s idle limits)."""
+INTERVAL = 15.0
+"""Seconds between looks at the idle connections."""
+RENEW_AFTER = 45.0
+"""An idle connection older than this is replaced (servers commonly close at 60-120 s)."""
 
 
 def _connections(client: httpx.AsyncClient) -> list[Any]:
@@ -76,3 +79,28 @@ async def ping(client: httpx.AsyncClient, url: str) -> int:
         except Exception as exc:  # a dead connection: the pool drops it on its next use
             log.debug("keep-alive PING to %s failed: %s", origin.host, type(exc).__name__)
     return pinged
+
+
+async def close_stale(client: httpx.AsyncClient, url: str, *, idle_for: float) -> int:
+    """Close the connections to `url`'s origin that have been idle longer than `idle_for`
+    seconds; how many were closed (the caller opens a fresh one)."""
+    import time
+
+    origin = httpx.URL(url)
+    closed = 0
+    for conn in _connections(client):
+        inner = getattr(conn, "_connection", None)
+        try:
+            if inner is None or not conn.can_handle_request(_origin(origin)):
+                continue
+            expire_at = getattr(inner, "_expire_at", None)
+            keepalive = getattr(inner, "_keepalive_expiry", None)
+            if not inner.is_idle() or expire_at is None or keepalive is None:
+                continue
+            if time.monotonic() - (expire_at - keepalive) < idle_for:
+                continue
+            await conn.aclose()
+            closed += 1
+        except Exception as exc:
+            log.debug("closing a stale connection to %s failed: %s", origin.host, exc)
+    return closed

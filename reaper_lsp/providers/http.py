@@ -140,14 +140,16 @@ class HTTPProvider:
     async def keep_warm(self) -> None:
         """PING the idle connection, or open a new one when the server closed it: the next
         keystroke must not pay a handshake."""
-        if not self._origin_url:
+        url = self._origin_url or str(getattr(getattr(self, "_settings", None), "base_url", ""))
+        if not url:
             return
         try:
             client = self._clients.get(self.name)
         except NetError:
             return
-        if keepalive.open_connections(client, self._origin_url):
-            await keepalive.ping(client, self._origin_url)
+        stale = await keepalive.close_stale(client, url, idle_for=keepalive.RENEW_AFTER)
+        if not stale and keepalive.open_connections(client, url):
+            await keepalive.ping(client, url)
         else:
             prewarm_again = getattr(self, "prewarm", None)
             if prewarm_again is not None:
