@@ -307,10 +307,12 @@ async def test_token_exchange_sends_editor_headers_and_reads_endpoints(
     state = fake.app.state
     state.proxy_url, state.api_url = "https://proxy.example.test", "https://api.example.test"
     state.polls = []
+    t = FakeTime()
     auth = make(
         fake,
         client,
         tmp_path,
+        t,
         editor_version="Neovim/0.10.0",
         editor_plugin_version="reaper-lsp/9.9",
         user_agent="reaper-test/1.0",
@@ -321,8 +323,9 @@ async def test_token_exchange_sends_editor_headers_and_reads_endpoints(
     assert token.proxy_url == "https://proxy.example.test"
     assert token.api_url == "https://api.example.test"
     assert token.token.startswith("tid=")
-    assert token.expires_at == pytest.approx(time.time() + 1800, abs=5)
-    assert token.refresh_at == pytest.approx(time.time() + 1500 - 60, abs=5)
+    assert token.expires_at == pytest.approx(time.time() + 1800, abs=5)  # GitHub's clock
+    # Refresh times are on the auth's clock, which the device flow's polls moved forward.
+    assert token.refresh_at == pytest.approx(t.clock() + 1500 - 60, abs=5)
     (sent,) = requests_to(fake, "/copilot_internal/v2/token")
     assert sent.method == "GET"
     assert sent.headers["authorization"] == f"token {auth.github_token()}"
