@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
@@ -23,7 +24,36 @@ from pygls.protocol.language_server import lsp_method
 from reaper_lsp.core.sanitize import sanitize_terminal
 
 if TYPE_CHECKING:
-    from reaper_lsp.chat import ChatPiece
+    from reaper_lsp.chat import ChatPiece, ChatService
+
+
+@attrs.define
+class TextDocumentArg:
+    uri: str
+
+
+@attrs.define
+class MessageArg:
+    role: str
+    content: str
+
+
+@attrs.define
+class ChatArgs:
+    """The argument of `reaper.chat` (JSON names)."""
+
+    prompt: str | None = None
+    messages: list[MessageArg] = attrs.field(factory=list)
+    textDocument: TextDocumentArg | None = None  # the LSP's JSON names
+    conversationId: str | None = None
+    range: lsp.Range | None = None
+    workDoneToken: int | str | None = None
+    """For clients that cannot put a token on the request itself."""
+
+
+@attrs.define
+class ConversationArg:
+    conversationId: str = "default"
 
 
 @dataclass(slots=True)
@@ -121,3 +151,28 @@ async def relay(
             progress.end(token, lsp.WorkDoneProgressEnd(message=ending))
     # Sanitised whole: an escape sequence split across pieces leaves no payload behind.
     return provider, sanitize_terminal("".join(parts))
+
+
+async def answer(
+    ls: LanguageServer, service: ChatService, args: ChatArgs, token: lsp.ProgressToken | None
+) -> dict[str, object]:
+    """`reaper.chat`: with `messages` the client keeps the history itself; with a `prompt`
+    alone the conversation's history is kept here. ValueError without either."""
+    from reaper_lsp.chat import Lines
+
+    conversation = args.conversationId or "default"
+    uri = args.textDocument.uri if args.textDocument else None
+    r = args.range
+    lines = Lines.covering(r.start.line, r.end.line, r.end.character) if r else None
+    if args.messages:
+        history = [(m.role, m.content) for m in args.messages]
+        pieces = service.stream(await service.messages(args.prompt, history, uri=uri, lines=lines))
+    elif args.prompt:
+        pieces = service.converse(conversation, args.prompt, uri=uri, lines=lines)
+    else:
+        raise ValueError("reaper.chat needs a prompt or messages")
+    provider, text = await relay(
+        ls, pieces, conversation=conversation, token=token or args.workDoneToken,
+        title="reaper-lsp chat",
+    )  # fmt: skip
+    return {"conversationId": conversation, "provider": provider, "text": text}

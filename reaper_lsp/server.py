@@ -25,7 +25,7 @@ from reaper_lsp import __version__, config, menu
 from reaper_lsp.code_actions import COMMAND as CODE_ACTION_COMMAND
 from reaper_lsp.code_actions import KINDS as CODE_ACTION_KINDS
 from reaper_lsp.code_actions import ActionRefused, CodeActionArgs, offer, perform
-from reaper_lsp.command_stream import CancellableCommands
+from reaper_lsp.command_stream import CancellableCommands, ChatArgs, ConversationArg
 from reaper_lsp.core.document import Change, Position
 from reaper_lsp.logs import redact, register_secret
 from reaper_lsp.rpc import GuardedProtocol
@@ -183,33 +183,6 @@ class ProviderArgs:
         return which
 
 
-@attrs.define
-class TextDocumentArg:
-    uri: str
-
-
-@attrs.define
-class MessageArg:
-    role: str
-    content: str
-
-
-@attrs.define
-class ChatArgs:
-    prompt: str | None = None
-    messages: list[MessageArg] = attrs.field(factory=list)
-    textDocument: TextDocumentArg | None = None  # the LSP's JSON names
-    conversationId: str | None = None
-    range: lsp.Range | None = None
-    workDoneToken: int | str | None = None
-    """For clients that cannot put a token on the request itself."""
-
-
-@attrs.define
-class ConversationArg:
-    conversationId: str = "default"
-
-
 # -- handlers -----------------------------------------------------------------------------------
 
 
@@ -350,32 +323,16 @@ async def sign_out(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
 
 
 async def chat(ls: ReaperServer, args: ChatArgs) -> dict[str, object]:
-    from reaper_lsp.chat import Lines
-    from reaper_lsp.command_stream import relay
+    from reaper_lsp.command_stream import answer
     from reaper_lsp.providers.errors import ProviderError
 
-    running = ls.protocol.running_command()
-    token = running.token if running is not None else None
-    conversation = args.conversationId or "default"
-    uri = args.textDocument.uri if args.textDocument else None
-    r = args.range
-    lines = Lines.covering(r.start.line, r.end.line, r.end.character) if r else None
-    service = ls.app.chat
-    if args.messages:  # the client keeps the history itself
-        history = [(m.role, m.content) for m in args.messages]
-        pieces = service.stream(await service.messages(args.prompt, history, uri=uri, lines=lines))
-    elif args.prompt:
-        pieces = service.converse(conversation, args.prompt, uri=uri, lines=lines)
-    else:
+    if not args.prompt and not args.messages:
         raise JsonRpcInvalidParams("reaper.chat needs a prompt or messages")
+    running = ls.protocol.running_command()
     try:
-        provider, text = await relay(
-            ls, pieces, conversation=conversation, token=token or args.workDoneToken,
-            title="reaper-lsp chat",
-        )  # fmt: skip
+        return await answer(ls, ls.app.chat, args, running.token if running else None)
     except ProviderError as exc:
         raise CommandFailed(redact(str(exc))) from None
-    return {"conversationId": conversation, "provider": provider, "text": text}
 
 
 def chat_reset(ls: ReaperServer, args: ConversationArg) -> dict[str, object]:
