@@ -22,8 +22,6 @@ from tests.fakes.runner import FakeServer
 from tests.fakes.script import Reply
 
 KEY = {"OPENAI_API_KEY": "sk-test"}
-# certifi's bundle holds a root with a negative serial; aioquic warns when it parses it.
-pytestmark = pytest.mark.filterwarnings("ignore:Parsed a serial number")
 
 
 def _closed_udp_port() -> int:
@@ -43,10 +41,9 @@ class Pair:
         self.tcp = FakeServer(AltSvc(self.openai, self.advertised), tls=True).start()
         self.ca_file = write_bundle(tmp / "ca.pem", self.tcp.ca_file, self.h3.ca_file)
 
-    def options(self, *, ca_file: str | None = "", **http: Any) -> dict[str, Any]:
+    def options(self, **http: Any) -> dict[str, Any]:
         options = openai_options(self.tcp)
-        tls = {"ca_file": self.ca_file if ca_file == "" else ca_file or ""}
-        options["http"] = {"tls": tls, **http}
+        options["http"] = {"tls": {"ca_file": self.ca_file}, **http}
         return options
 
     def posts(self) -> list[H3Request]:
