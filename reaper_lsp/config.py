@@ -25,202 +25,58 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from reaper_lsp.core.types import Multiline
+from reaper_lsp.settings import (
+    CLIENT_SETTINGS,
+    DEFAULT,
+    INIT_OPTIONS,
+    PROVIDER_NAMES,
+    AuthSettings,
+    CacheSettings,
+    ChatSettings,
+    ClaudeSettings,
+    CompletionSettings,
+    CopilotSettings,
+    GoogleAuthSettings,
+    HttpSettings,
+    LlamaCppSettings,
+    OllamaSettings,
+    OpenAISettings,
+    PoolSettings,
+    ProvidersSettings,
+    QuicSettings,
+    Settings,
+    TlsSettings,
+    is_secret,
+    mask,
+)
 
-PROVIDER_NAMES = ("copilot", "claude", "openai", "ollama", "llamacpp", "local")
-INIT_OPTIONS = "initializationOptions"
-CLIENT_SETTINGS = "didChangeConfiguration"
-DEFAULT = "default"
-
-
-@dataclass(frozen=True, slots=True)
-class CompletionSettings:
-    providers: tuple[str, ...] = ("copilot", "claude", "openai", "ollama")
-    debounce_ms: int = 25
-    prefetch: bool = True
-    timeout_ms: int = 4000
-    hedge_ms: int = 0
-    max_prefix_chars: int = 8000
-    max_suffix_chars: int = 2000
-    max_tokens: int = 128
-    multiline: Multiline = Multiline.AUTO
-
-
-@dataclass(frozen=True, slots=True)
-class ChatSettings:
-    providers: tuple[str, ...] = ("claude", "openai", "copilot", "ollama")
-    max_tokens: int = 2048
-    marker: str = ">>>"
-    """A comment starting with this is an in-buffer chat prompt (a code action answers it)."""
-    history_chars: int = 24_000
-    """How much of a conversation's earlier turns is sent again (oldest dropped first)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CacheSettings:
-    ttl_seconds: float = 300.0
-    max_entries: int = 2048
-
-
-@dataclass(frozen=True, slots=True)
-class CopilotSettings:
-    github_url: str = "https://github.com"
-    github_api_url: str = "https://api.github.com"
-    model: str = ""
-    editor_version: str = ""
-    """Empty: derived from the client's `clientInfo`."""
-    editor_plugin_version: str = ""
-    integration_id: str = "vscode-chat"
-    user_agent: str = ""
-
-
-def _resolve_key(api_key: str, api_key_env: str, env: Mapping[str, str]) -> str:
-    if api_key:
-        return api_key
-    # Keys pasted into shell profiles often carry stray whitespace that upstream APIs reject.
-    return env.get(api_key_env, "").strip() if api_key_env else ""
-
-
-@dataclass(frozen=True, slots=True)
-class ClaudeSettings:
-    backend: str = "anthropic"
-    base_url: str = "https://api.anthropic.com/v1"
-    api_key_env: str = "ANTHROPIC_API_KEY"
-    api_key: str = ""
-    model: str = "claude-haiku-4-5"
-    chat_model: str = "claude-sonnet-4-5"
-    vertex_project: str = ""
-    vertex_region: str = "us-east5"
-    vertex_base_url: str = ""
-    """Empty: derived from `vertex_region`; set only to point tests at a fake."""
-
-    def resolve_api_key(self, env: Mapping[str, str]) -> str:
-        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
-        return _resolve_key(self.api_key, self.api_key_env, env)
-
-
-@dataclass(frozen=True, slots=True)
-class OpenAISettings:
-    base_url: str = "https://api.openai.com/v1"
-    api_key_env: str = "OPENAI_API_KEY"
-    api_key: str = ""
-    model: str = "gpt-4o-mini"
-    chat_model: str = "gpt-4o"
-    fim: bool = False
-    fim_model: str = "gpt-3.5-turbo-instruct"
-
-    def resolve_api_key(self, env: Mapping[str, str]) -> str:
-        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
-        return _resolve_key(self.api_key, self.api_key_env, env)
-
-
-@dataclass(frozen=True, slots=True)
-class OllamaSettings:
-    base_url: str = "http://localhost:11434"
-    model: str = "qwen2.5-coder:1.5b"
-    chat_model: str = "qwen2.5-coder:7b"
-    keep_alive: str = "30m"
-    """How long Ollama keeps the model loaded after a request (a Go duration, "-1" = always)."""
-    think: bool = False
-    """Let thinking chat models think (shown as "thinking…"); completions never think."""
-
-
-@dataclass(frozen=True, slots=True)
-class LlamaCppSettings:
-    base_url: str = "http://127.0.0.1:8080"
-    api_key_env: str = "LLAMA_API_KEY"
-    api_key: str = ""
-    model: str = ""
-    """Empty: whatever model llama-server was started with."""
-    chat_model: str = ""
-
-    def resolve_api_key(self, env: Mapping[str, str]) -> str:
-        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
-        return _resolve_key(self.api_key, self.api_key_env, env)
-
-
-@dataclass(frozen=True, slots=True)
-class ProvidersSettings:
-    copilot: CopilotSettings = field(default_factory=CopilotSettings)
-    claude: ClaudeSettings = field(default_factory=ClaudeSettings)
-    openai: OpenAISettings = field(default_factory=OpenAISettings)
-    ollama: OllamaSettings = field(default_factory=OllamaSettings)
-    llamacpp: LlamaCppSettings = field(default_factory=LlamaCppSettings)
-
-
-@dataclass(frozen=True, slots=True)
-class GoogleAuthSettings:
-    client_id: str = ""
-    client_secret: str = ""
-    token_url: str = "https://oauth2.googleapis.com/token"
-    auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
-
-
-@dataclass(frozen=True, slots=True)
-class AuthSettings:
-    google: GoogleAuthSettings = field(default_factory=GoogleAuthSettings)
-
-
-@dataclass(frozen=True, slots=True)
-class PoolSettings:
-    max_per_host: int = 10
-    max_total: int = 50
-    idle_timeout: float = 300.0
-    """Seconds."""
-
-
-@dataclass(frozen=True, slots=True)
-class QuicSettings:
-    enable_0rtt: bool = True
-    max_idle_timeout: float = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class TlsSettings:
-    verify_certificates: bool = True
-    min_version: str = "tls_1_2"
-    ca_file: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class HttpSettings:
-    """Timeouts and backoff in milliseconds, the units of the original design."""
-
-    protocol: str = "auto"
-    fallback: str = "http1"
-    connect_timeout: int = 10000
-    read_timeout: int = 120000
-    write_timeout: int = 30000
-    max_retries: int = 3
-    retry_backoff: int = 100
-    pool: PoolSettings = field(default_factory=PoolSettings)
-    quic: QuicSettings = field(default_factory=QuicSettings)
-    tls: TlsSettings = field(default_factory=TlsSettings)
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """The whole configuration; `Settings()` is the built-in default."""
-
-    completion: CompletionSettings = field(default_factory=CompletionSettings)
-    chat: ChatSettings = field(default_factory=ChatSettings)
-    cache: CacheSettings = field(default_factory=CacheSettings)
-    providers: ProvidersSettings = field(default_factory=ProvidersSettings)
-    auth: AuthSettings = field(default_factory=AuthSettings)
-    http: HttpSettings = field(default_factory=HttpSettings)
-
-
-def mask(secret: str) -> str:
-    """A secret fit for logs and displays: at most its first 3 characters, never its tail."""
-    if not secret:
-        return ""
-    # Short secrets show less, so that the visible part never gives away a real share of them.
-    return secret[: min(3, len(secret) // 4)] + "…(redacted)"
-
-
-def is_secret(name: str) -> bool:
-    """Whether a key (last dotted part) holds a credential."""
-    # `token_url` names an endpoint, not a token; everything else with "token" is treated as one.
-    return name in ("api_key", "client_secret") or ("token" in name and not name.endswith("_url"))
+__all__ = [
+    "CLIENT_SETTINGS",
+    "DEFAULT",
+    "INIT_OPTIONS",
+    "PROVIDER_NAMES",
+    "AuthSettings",
+    "CacheSettings",
+    "ChatSettings",
+    "ClaudeSettings",
+    "CompletionSettings",
+    "CopilotSettings",
+    "GoogleAuthSettings",
+    "HttpSettings",
+    "LlamaCppSettings",
+    "LoadedConfig",
+    "OllamaSettings",
+    "OpenAISettings",
+    "PoolSettings",
+    "ProvidersSettings",
+    "QuicSettings",
+    "Settings",
+    "TlsSettings",
+    "is_secret",
+    "load",
+    "mask",
+    "user_config_path",
+]
 
 
 @dataclass

@@ -32,7 +32,8 @@ from reaper_lsp.providers.http import HTTPProvider, RefreshingBearer, chat_body
 from reaper_lsp.providers.openai import read_choices
 
 if TYPE_CHECKING:
-    from reaper_lsp.auth.github import CopilotToken, GitHubAuth
+    from reaper_lsp.auth.copilot_token import CopilotToken
+    from reaper_lsp.auth.github import GitHubAuth
 
 log = logging.getLogger(__name__)
 

@@ -19,17 +19,11 @@ from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.net.client import Clients, StreamContext, prewarm
 from reaper_lsp.net.errors import NetError
 from reaper_lsp.net.metrics import ProviderMetrics
+from reaper_lsp.providers import errors
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
-from reaper_lsp.providers.errors import (
-    BadRequest,
-    ContextTooLong,
-    ProtocolError,
-    ProviderError,
-    Unreachable,
-    error_from_stream_payload,
-)
+from reaper_lsp.providers.errors import BadRequest, ProviderError, Unreachable
 from reaper_lsp.providers.http import SSE, KeyedProvider, chat_body
-from reaper_lsp.providers.openai import read_choices
+from reaper_lsp.providers.openai import stream_choices
 
 MAX_STOPS = 16
 """llama-server takes any number of stop strings; more than this is a mistake upstream."""
@@ -207,7 +201,7 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
                     yield piece
 
         model = self.model_for("completion")
-        async for piece in self.budgets.stream(model, request.context, send, ContextTooLong):
+        async for piece in self.budgets.stream(model, request.context, send, errors.ContextTooLong):
             yield piece
 
     async def _read_infill(self, stream: StreamContext) -> AsyncIterator[str]:
@@ -230,20 +224,17 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
                 yield text
             if payload.get("stop") is True:
                 return
-        raise ProtocolError("stream ended before stop", provider=self.name)
+        raise errors.ProtocolError("stream ended before stop", provider=self.name)
 
     def _content(self, payload: dict[str, object]) -> str:
         if payload.get("error") is not None:
-            raise error_from_stream_payload(self.name, payload)
+            raise errors.error_from_stream_payload(self.name, payload)
         content = payload.get("content")
         return content if isinstance(content, str) else ""
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         body = chat_body(self.model_for("chat"), request)
-        url = self._url("/v1/chat/completions")
-        async with self.open(url, body, headers=self._headers()) as stream:
-            async for piece in read_choices(self, stream):
-                yield piece
+        return stream_choices(self, self._url("/v1/chat/completions"), body, self._headers())
 
     def explain(self, error: ProviderError) -> ProviderError:
         """What llama-server's failures mean and what fixes them."""
@@ -265,7 +256,7 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
                 user_message=f"llamacpp: {text}",
                 provider=self.name,
             )
-        return error
+        return super().explain(error)
 
     async def prewarm(self) -> None:
         """`GET /health`: open the connection with a request llama-server answers 200."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any
 
 import httpx
 
@@ -13,9 +14,8 @@ from reaper_lsp.config import OpenAISettings
 from reaper_lsp.core.budget import PromptBudgets
 from reaper_lsp.core.prompts import chat_fim_messages, fim_parts
 from reaper_lsp.core.types import CompletionContext
-from reaper_lsp.net.client import Clients, StreamContext
+from reaper_lsp.net.client import StreamContext
 from reaper_lsp.net.errors import NetError
-from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
 from reaper_lsp.providers.errors import (
     BadRequest,
@@ -51,15 +51,9 @@ def is_llamacpp(models: object) -> bool:
 class OpenAIProvider(KeyedProvider[OpenAISettings]):
     name = "openai"
 
-    def __init__(
-        self,
-        settings: OpenAISettings,
-        *,
-        env: Mapping[str, str],
-        clients: Clients,
-        metrics: ProviderMetrics,
-    ) -> None:
-        super().__init__(settings, env=env, clients=clients, metrics=metrics)
+    def __init__(self, settings: OpenAISettings, **parts: Any) -> None:
+        """`parts`: `env`, `clients`, `metrics`, as every API-key provider takes them."""
+        super().__init__(settings, **parts)
         self.budgets = PromptBudgets(self.name)
         self._llamacpp: bool | None = None
         """Whether the server is llama-server (asked once, on warm-up or first FIM request)."""
@@ -121,12 +115,9 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
             async for piece in read_choices(self, stream):
                 yield piece
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         body = chat_body(self.model_for("chat"), request)
-        url = self._url("/chat/completions")
-        async with self.open(url, body, headers=self._headers()) as stream:
-            async for piece in read_choices(self, stream):
-                yield piece
+        return stream_choices(self, self._url("/chat/completions"), body, self._headers())
 
     def explain(self, error: ProviderError) -> ProviderError:
         if isinstance(error, ProviderUnavailable) and "litellm retried" in error.message.lower():
@@ -198,6 +189,16 @@ def _chunk_text(provider: HTTPProvider, payload: dict[str, object]) -> str:
         for choice in choices
         if isinstance(choice, dict) and choice.get("index", 0) == 0
     )
+
+
+async def stream_choices(
+    provider: HTTPProvider, url: str, body: dict[str, object], headers: dict[str, str]
+) -> AsyncIterator[str]:
+    """POST an OpenAI-style streamed request and yield its text (chat on every OpenAI-style
+    server: OpenAI, llama-server, LiteLLM, Copilot)."""
+    async with provider.open(url, body, headers=headers) as stream:
+        async for piece in read_choices(provider, stream):
+            yield piece
 
 
 async def read_choices(provider: HTTPProvider, stream: StreamContext) -> AsyncIterator[str]:
