@@ -7,9 +7,9 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import socket
-import shutil
 import subprocess
 import sys
 import time
