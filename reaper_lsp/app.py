@@ -5,6 +5,7 @@ Nothing else: the work is done by the parts."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import time
@@ -223,6 +224,10 @@ class App:
         if "copilot" in self.settings.completion.providers and self.github.signed_in():
             self.github.start()  # keep the Copilot token fresh from now on
         self.events.check_sign_ins()
+        if self.settings.http.protocol in ("auto", "http3"):
+            # aioquic takes ~200 ms to import: do it in a thread, not on the event loop the
+            # editor's requests are served from, before a warm-up may need QUIC.
+            await asyncio.to_thread(importlib.import_module, "reaper_lsp.net.h3")
         await self.prewarm()
         self._spawn(self._keep_warm())
 
