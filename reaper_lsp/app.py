@@ -18,7 +18,9 @@ from reaper_lsp.completion import CompletionService
 from reaper_lsp.config import LoadedConfig, Settings
 from reaper_lsp.core.cache import CompletionCache
 from reaper_lsp.net import keepalive
+from reaper_lsp.net.altsvc import ALT_SVC_FILE
 from reaper_lsp.net.client import Clients
+from reaper_lsp.net.h3_state import read_json
 from reaper_lsp.net.metrics import Metrics
 from reaper_lsp.net.retry import RetryPolicy
 from reaper_lsp.providers.base import Provider
@@ -224,12 +226,22 @@ class App:
         if "copilot" in self.settings.completion.providers and self.github.signed_in():
             self.github.start()  # keep the Copilot token fresh from now on
         self.events.check_sign_ins()
-        if self.settings.http.protocol in ("auto", "http3"):
+        if self._quic_likely():
             # aioquic takes ~200 ms to import: do it in a thread, not on the event loop the
-            # editor's requests are served from, before a warm-up may need QUIC.
+            # editor's requests are served from, before a warm-up needs QUIC.
             await asyncio.to_thread(importlib.import_module, "reaper_lsp.net.h3")
         await self.prewarm()
         self._spawn(self._keep_warm())
+
+    def _quic_likely(self) -> bool:
+        """QUIC is forced, or an earlier run learned an HTTP/3 origin (otherwise aioquic is
+        imported only if one is learned)."""
+        protocol = self.settings.http.protocol
+        if protocol == "http3":
+            return True
+        if protocol != "auto":
+            return False
+        return bool(read_json(_data_dir() / "http3" / ALT_SVC_FILE).get("h3"))
 
     async def prewarm(self) -> None:
         """Open the connection to the first usable provider of each chain, so the first
