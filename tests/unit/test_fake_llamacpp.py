@@ -124,7 +124,7 @@ async def test_llama_prompt_over_the_context_is_a_400_even_when_streaming() -> N
     assert error["type"] == "exceed_context_size_error" and error["code"] == 400
     assert error["n_ctx"] == 256 and error["n_prompt_tokens"] == app.infills[0].n_prompt_tokens
     assert error["message"].startswith(f"request ({error['n_prompt_tokens']} tokens) exceeds")
-    assert server.script.requests[0].completed.is_set()
+    assert server.script.requests[0].completed.wait(5)
 
 
 async def test_llama_v1_completions_ignores_the_suffix(llama_fake: FakeServer) -> None:
