@@ -79,6 +79,16 @@ class ClaudeSettings:
         """`api_key` if set, else the variable named by `api_key_env`, else ""."""
         return _resolve_key(self.api_key, self.api_key_env, env)
 
+    def vertex_api(self) -> str:
+        """The Vertex AI endpoint base for `vertex_region` (or `vertex_base_url` when set)."""
+        if self.vertex_base_url:
+            return self.vertex_base_url.rstrip("/")
+        if self.vertex_region == "global":
+            return "https://aiplatform.googleapis.com/v1"
+        if self.vertex_region in ("us", "eu"):
+            return f"https://aiplatform.{self.vertex_region}.rep.googleapis.com/v1"
+        return f"https://{self.vertex_region}-aiplatform.googleapis.com/v1"
+
 
 @dataclass(frozen=True, slots=True)
 class OpenAISettings:

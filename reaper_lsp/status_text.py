@@ -23,17 +23,7 @@ def endpoints(settings: Settings) -> dict[str, str]:
     """The address each remote provider's requests go to first (Copilot: the GitHub API that
     mints its token)."""
     p = settings.providers
-    claude = p.claude.base_url
-    if p.claude.backend == "vertex":
-        # The hosts ClaudeProvider.vertex_base_url derives from the region.
-        region = p.claude.vertex_region
-        claude = p.claude.vertex_base_url or (
-            "https://aiplatform.googleapis.com"
-            if region == "global"
-            else f"https://aiplatform.{region}.rep.googleapis.com"
-            if region in ("us", "eu")
-            else f"https://{region}-aiplatform.googleapis.com"
-        )
+    claude = p.claude.vertex_api() if p.claude.backend == "vertex" else p.claude.base_url
     return {
         "copilot": p.copilot.github_api_url,
         "claude": claude,

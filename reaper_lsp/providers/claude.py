@@ -83,16 +83,6 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
         async for piece in self._stream(body):
             yield piece
 
-    def vertex_base_url(self) -> str:
-        s = self._settings
-        if s.vertex_base_url:
-            return s.vertex_base_url.rstrip("/")
-        if s.vertex_region == "global":
-            return "https://aiplatform.googleapis.com/v1"
-        if s.vertex_region in ("us", "eu"):
-            return f"https://aiplatform.{s.vertex_region}.rep.googleapis.com/v1"
-        return f"https://{s.vertex_region}-aiplatform.googleapis.com/v1"
-
     async def _google_token(self, fresh: bool) -> str:
         from reaper_lsp.auth.google import GoogleSignInRequired
 
@@ -113,7 +103,7 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
             payload = {k: v for k, v in body.items() if k != "model"}
             payload["anthropic_version"] = VERTEX_VERSION
             url = (
-                f"{self.vertex_base_url()}/projects/{s.vertex_project}/locations/"
+                f"{self._settings.vertex_api()}/projects/{s.vertex_project}/locations/"
                 f"{s.vertex_region}/publishers/anthropic/models/{body['model']}:streamRawPredict"
             )
             opened = self.open(url, payload, auth=self._bearer)
@@ -126,7 +116,7 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
                 yield piece
 
     async def prewarm(self) -> None:
-        await self.warm(self.vertex_base_url() if self.vertex else self._settings.base_url)
+        await self.warm(self._settings.vertex_api() if self.vertex else self._settings.base_url)
 
 
 async def read_message_events(provider: HTTPProvider, stream: StreamContext) -> AsyncIterator[str]:
