@@ -191,9 +191,7 @@ class CompletionService:
             if self._requests.get(key) is task:
                 del self._requests[key]
 
-    async def _request(
-        self, uri: str, position: Position, invoked: bool
-    ) -> Suggestion | None:
+    async def _request(self, uri: str, position: Position, invoked: bool) -> Suggestion | None:
         doc = await self.workspace.document(uri)
         if doc is None:
             log.warning("completion for %s, which is neither open nor a readable file", uri)
@@ -209,11 +207,15 @@ class CompletionService:
             path=self.workspace.relative_path(doc.uri),
         )
 
-    def cached(self, ctx: CompletionContext) -> CachedSuggestion | None:
+    def cached(
+        self, ctx: CompletionContext, usable: list[str] | None = None
+    ) -> CachedSuggestion | None:
+        """A typed-through or exact hit; `usable`: the chain's usable providers, when the
+        caller has them already (asking checks every sign-in)."""
         hit = self.cache.typed_through(ctx.prefix, ctx.suffix)
         if hit is not None:
             return hit
-        for name in self.chain.usable(self.settings.providers):
+        for name in self.chain.usable(self.settings.providers) if usable is None else usable:
             model = self.chain.providers[name].model_for("completion")
             found = self.cache.get((name, model, ctx.prefix, ctx.suffix))
             if found is not None:
@@ -225,7 +227,8 @@ class CompletionService:
     ) -> Suggestion | None:
         """Cache, then an earlier call that still agrees, then a call of our own."""
         through = self.cache.typed_through(ctx.prefix, ctx.suffix)
-        hit = through or self.cached(ctx)
+        usable = self.chain.usable(self.settings.providers)
+        hit = through or self.cached(ctx, usable)
         if hit is not None:
             found = Suggestion(hit.text, hit.provider, hit.model)
             # Typing it through is the user taking it: the next one is wanted now.
@@ -239,7 +242,7 @@ class CompletionService:
         # A call whose stream already agrees with what was typed, and goes beyond it, is worth
         # waiting for alone; otherwise a call of our own starts after the debounce, beside it.
         flowing = any(f.flowing(t) for f, t in candidates)
-        delay = 0.0 if invoked else self._debounce(ctx.uri)
+        delay = 0.0 if invoked else self._debounce(ctx.uri, usable)
         if flowing:  # ...unless that stream stalls
             delay = max(delay, STALL)
         timer: asyncio.Future[None] | None = asyncio.ensure_future(asyncio.sleep(delay))
@@ -280,11 +283,11 @@ class CompletionService:
             if served_by_other and own is not None and own.waiters <= 1 and not own.task.done():
                 own.task.cancel()  # served by an earlier call: ours is not needed
 
-    def _debounce(self, uri: str) -> float:
-        usable = [n for n in self.chain.usable(self.settings.providers) if n != "local"]
-        if not usable:
+    def _debounce(self, uri: str, usable: list[str]) -> float:
+        remote = [n for n in usable if n != "local"]
+        if not remote:
             return 0.0  # the offline engine answers in a millisecond: nothing to save
-        if usable[0] in LOCAL_MODELS:
+        if remote[0] in LOCAL_MODELS:
             return self.rhythm.wait(uri, self._clock())
         return self.settings.debounce_ms / 1000
 
@@ -427,9 +430,10 @@ class CompletionService:
         )
         key = (after.uri, after.prefix, after.suffix)
         now = self._clock()
-        if self.cache.knows(after.prefix, after.suffix) or now - self._prefetched.get(
-            key, -PREFETCH_TTL
-        ) < PREFETCH_TTL:
+        if (
+            self.cache.knows(after.prefix, after.suffix)
+            or now - self._prefetched.get(key, -PREFETCH_TTL) < PREFETCH_TTL
+        ):
             return  # answered already, or asked recently (perhaps with nothing to suggest)
         if len(self._prefetched) >= 64:
             self._prefetched.pop(next(iter(self._prefetched)))
