@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from reaper_lsp import server as reaper_server
-from reaper_lsp.rpc import GuardedProtocol
+from reaper_lsp.lsp import server as reaper_server
+from reaper_lsp.lsp.rpc import GuardedProtocol
 from tests.e2e.conftest import SERVER_COMMAND, isolated_env
 from tests.fakes.runner import FakeServer
 
@@ -23,8 +23,8 @@ from tests.fakes.runner import FakeServer
 # same CLI with that base swapped in. `--faulty` adds two commands that fail like a bug would.
 LAUNCHER = """
 import sys
-import reaper_lsp.server as server
-from reaper_lsp.rpc import GuardedProtocol
+import reaper_lsp.lsp.server as server
+from reaper_lsp.lsp.rpc import GuardedProtocol
 if not issubclass(server.ReaperProtocol, GuardedProtocol):
     server.ReaperProtocol = type("ReaperProtocol", (GuardedProtocol, server.ReaperProtocol), {})
 if "--faulty" in sys.argv:

@@ -8,8 +8,9 @@ import io
 import pytest
 from lsprotocol import types as lsp
 
-from reaper_lsp.chat_cli import _Printer, open_escape, parse_lines
-from reaper_lsp.code_actions import (
+from reaper_lsp.cli.chat import _Printer, open_escape, parse_lines
+from reaper_lsp.core.document import Document
+from reaper_lsp.lsp.code_actions import (
     CodeActionArgs,
     action_edit,
     block_around,
@@ -19,9 +20,8 @@ from reaper_lsp.code_actions import (
     offer,
     selected_lines,
 )
-from reaper_lsp.conversations import Conversations, fit
-from reaper_lsp.core.document import Document
 from reaper_lsp.providers.base import ChatMessage
+from reaper_lsp.services.conversations import Conversations, fit
 
 
 def turns(*texts: str) -> list[ChatMessage]:

@@ -74,10 +74,10 @@ def test_providers_never_import_the_server_or_the_services(module: str) -> None:
 
 @pytest.mark.parametrize("module", [m for m in ALL if m not in ("reaper_lsp.cli",)])
 def test_only_the_cli_imports_the_server(module: str) -> None:
-    if module == "reaper_lsp.server":
+    if module == "reaper_lsp.lsp.server":
         return
     for name in ours(imports(ALL[module])):
-        assert not in_layer(name, "reaper_lsp.server"), f"{module} imports {name}"
+        assert not in_layer(name, "reaper_lsp.lsp.server"), f"{module} imports {name}"
 
 
 @pytest.mark.parametrize("module", list(ALL))

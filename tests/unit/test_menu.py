@@ -13,7 +13,7 @@ from lsprotocol import types as lsp
 from lsprotocol.converters import get_converter
 from pytest_lsp import client_capabilities
 
-from reaper_lsp.menu import (
+from reaper_lsp.lsp.menu import (
     LABEL_WIDTH,
     TRIGGER_CHARACTERS,
     completion_item,

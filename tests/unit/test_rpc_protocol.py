@@ -18,9 +18,9 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import default_converter
 
-from reaper_lsp.frames import FrameReader
 from reaper_lsp.logs import register_secret
-from reaper_lsp.rpc import GuardedProtocol, deliver, install_log_guard
+from reaper_lsp.lsp.frames import FrameReader
+from reaper_lsp.lsp.rpc import GuardedProtocol, deliver, install_log_guard
 from tests.unit.test_rpc_reader import cuts, frame, junk, request, split_at
 
 INIT = {"capabilities": {}, "processId": None, "rootUri": None}

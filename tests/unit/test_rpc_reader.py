@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reaper_lsp.frames import MAX_CONTENT_LENGTH, Event, FrameReader, Message, Rejected
+from reaper_lsp.lsp.frames import MAX_CONTENT_LENGTH, Event, FrameReader, Message, Rejected
 
 
 def frame(obj: object, header: bytes = b"Content-Length") -> bytes:

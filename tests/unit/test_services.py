@@ -14,9 +14,6 @@ from typing import Any
 
 import pytest
 
-from reaper_lsp.app import App
-from reaper_lsp.chat import ChatService
-from reaper_lsp.completion import CompletionService
 from reaper_lsp.config import CompletionSettings, LoadedConfig, Settings
 from reaper_lsp.core.cache import CompletionCache
 from reaper_lsp.core.document import Change, Position
@@ -25,6 +22,9 @@ from reaper_lsp.providers.base import ChatRequest, CompletionRequest
 from reaper_lsp.providers.chain import Chain
 from reaper_lsp.providers.errors import ProviderUnavailable
 from reaper_lsp.providers.local import LocalProvider
+from reaper_lsp.services.app import App
+from reaper_lsp.services.chat import ChatService
+from reaper_lsp.services.completion import CompletionService
 from reaper_lsp.workspace import Workspace
 
 

@@ -21,19 +21,20 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol.language_server import lsp_method
 
-from reaper_lsp import __version__, config, menu
-from reaper_lsp.code_actions import COMMAND as CODE_ACTION_COMMAND
-from reaper_lsp.code_actions import KINDS as CODE_ACTION_KINDS
-from reaper_lsp.code_actions import ActionRefused, CodeActionArgs, offer, perform
-from reaper_lsp.command_stream import CancellableCommands, ChatArgs, ConversationArg
+from reaper_lsp import __version__, config
 from reaper_lsp.core.document import Change, Position
 from reaper_lsp.logs import redact, register_secret
-from reaper_lsp.rpc import GuardedProtocol
+from reaper_lsp.lsp import menu
+from reaper_lsp.lsp.code_actions import COMMAND as CODE_ACTION_COMMAND
+from reaper_lsp.lsp.code_actions import KINDS as CODE_ACTION_KINDS
+from reaper_lsp.lsp.code_actions import ActionRefused, CodeActionArgs, offer, perform
+from reaper_lsp.lsp.commands import CancellableCommands, ChatArgs, ConversationArg
+from reaper_lsp.lsp.rpc import GuardedProtocol
 from reaper_lsp.workspace import uri_to_path
 
 if TYPE_CHECKING:
-    from reaper_lsp.app import App
-    from reaper_lsp.status import Notice
+    from reaper_lsp.services.app import App
+    from reaper_lsp.services.status import Notice
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class ReaperServer(LanguageServer):
     @property
     def app(self) -> App:
         if self._app is None:
-            from reaper_lsp.app import App
+            from reaper_lsp.services.app import App
 
             app = App(self.loaded, workspace_roots=self.workspace_roots, editor=self.editor)
             for secret in app.secrets():
@@ -139,7 +140,7 @@ class ReaperServer(LanguageServer):
 
     def notice(self, notice: Notice) -> None:
         """Pass a status notice on to the editor."""
-        from reaper_lsp.status import StatusChange
+        from reaper_lsp.services.status import StatusChange
 
         if isinstance(notice, StatusChange):
             self.protocol.notify("reaper/status", notice.to_json())
@@ -188,7 +189,8 @@ class ProviderArgs:
 
 def initialize(ls: ReaperServer, params: lsp.InitializeParams) -> None:
     # Start importing the app now, off the event loop; it is built after the answer.
-    threading.Thread(target=importlib.import_module, args=("reaper_lsp.app",), daemon=True).start()
+    app_module = "reaper_lsp.services.app"
+    threading.Thread(target=importlib.import_module, args=(app_module,), daemon=True).start()
     roots = [uri_to_path(f.uri) for f in params.workspace_folders or ()]
     if not roots and params.root_uri:
         roots = [uri_to_path(params.root_uri)]
@@ -323,7 +325,7 @@ async def sign_out(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
 
 
 async def chat(ls: ReaperServer, args: ChatArgs) -> dict[str, object]:
-    from reaper_lsp.command_stream import answer
+    from reaper_lsp.lsp.commands import answer
     from reaper_lsp.providers.errors import ProviderError
 
     if not args.prompt and not args.messages:

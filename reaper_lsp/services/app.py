@@ -13,8 +13,6 @@ from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reaper_lsp.chat import ChatService
-from reaper_lsp.completion import CompletionService
 from reaper_lsp.config import LoadedConfig, Settings
 from reaper_lsp.core.cache import CompletionCache
 from reaper_lsp.net import keepalive
@@ -31,7 +29,9 @@ from reaper_lsp.providers.llamacpp import LlamaCppProvider
 from reaper_lsp.providers.local import LocalProvider
 from reaper_lsp.providers.ollama import OllamaProvider
 from reaper_lsp.providers.openai import OpenAIProvider
-from reaper_lsp.status import Status, StatusEvents, save_last_run, snapshot
+from reaper_lsp.services.chat import ChatService
+from reaper_lsp.services.completion import CompletionService
+from reaper_lsp.services.status import Status, StatusEvents, save_last_run, snapshot
 from reaper_lsp.workspace import Workspace
 
 if TYPE_CHECKING:

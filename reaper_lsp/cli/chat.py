@@ -21,8 +21,8 @@ import platformdirs
 from reaper_lsp.core.sanitize import sanitize_terminal
 
 if TYPE_CHECKING:
-    from reaper_lsp.app import App
-    from reaper_lsp.chat import Lines
+    from reaper_lsp.services.app import App
+    from reaper_lsp.services.chat import Lines
 
 CONVERSATION = "terminal"
 HINT = "Ask away: Enter sends, Ctrl-C stops an answer, Ctrl-D quits."
@@ -180,10 +180,10 @@ def _read_question(prompt: str) -> str | None:
 def run(question: str | None, file: Path | None, lines_arg: str | None, resume: bool) -> int:
     """The `chat` command; the exit status."""
     from reaper_lsp import config
-    from reaper_lsp.app import App
-    from reaper_lsp.chat import Lines
     from reaper_lsp.cli import project_root
     from reaper_lsp.logs import register_secret
+    from reaper_lsp.services.app import App
+    from reaper_lsp.services.chat import Lines
     from reaper_lsp.workspace import MAX_DOCUMENT_BYTES, language_of, read_text_file
 
     if lines_arg and file is None:

@@ -138,15 +138,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "complete":
         return asyncio.run(_complete(args.file, args.line, args.col))
     if command == "login":
-        from reaper_lsp.login import login
+        from reaper_lsp.cli.login import login
 
         return asyncio.run(login(args.provider, open_browser=not args.no_browser))
     if command == "logout":
-        from reaper_lsp.login import logout
+        from reaper_lsp.cli.login import logout
 
         return asyncio.run(logout(args.provider))
     if command == "chat":
-        from reaper_lsp.chat_cli import run
+        from reaper_lsp.cli.chat import run
 
         return run(args.question, args.file, args.lines, args.resume)
     if command == "config":
@@ -177,8 +177,8 @@ def _quit_quietly(signum: int, frame: FrameType | None) -> None:
 
 
 def _serve(tcp: str | None) -> int:
-    from reaper_lsp.rpc import install_log_guard, run_stdio, run_tcp
-    from reaper_lsp.server import create_server
+    from reaper_lsp.lsp.rpc import install_log_guard, run_stdio, run_tcp
+    from reaper_lsp.lsp.server import create_server
 
     install_log_guard()
     server = create_server()
@@ -239,9 +239,9 @@ def _out(text: str, stream: TextIO) -> None:
 
 async def _complete(file: Path, line: int, col: int) -> int:
     from reaper_lsp import config
-    from reaper_lsp.app import App
     from reaper_lsp.core.document import Position, index_to_utf16
     from reaper_lsp.logs import register_secret
+    from reaper_lsp.services.app import App
     from reaper_lsp.workspace import language_of
 
     path = await asyncio.to_thread(file.absolute)
@@ -296,9 +296,9 @@ def _config() -> int:
 
 def _status(*, as_json: bool) -> int:
     from reaper_lsp import config
-    from reaper_lsp.app import App
-    from reaper_lsp.status import status_file
-    from reaper_lsp.status_text import probe_all, summary
+    from reaper_lsp.cli.status import probe_all, summary
+    from reaper_lsp.services.app import App
+    from reaper_lsp.services.status import status_file
 
     loaded = config.load(workspace_root=Path.cwd())
     status = App(loaded).status().to_json()

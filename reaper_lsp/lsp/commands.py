@@ -24,7 +24,7 @@ from pygls.protocol.language_server import lsp_method
 from reaper_lsp.core.sanitize import sanitize_terminal
 
 if TYPE_CHECKING:
-    from reaper_lsp.chat import ChatPiece, ChatService
+    from reaper_lsp.services.chat import ChatPiece, ChatService
 
 
 @attrs.define
@@ -158,7 +158,7 @@ async def answer(
 ) -> dict[str, object]:
     """`reaper.chat`: with `messages` the client keeps the history itself; with a `prompt`
     alone the conversation's history is kept here. ValueError without either."""
-    from reaper_lsp.chat import Lines
+    from reaper_lsp.services.chat import Lines
 
     conversation = args.conversationId or "default"
     uri = args.textDocument.uri if args.textDocument else None

@@ -35,14 +35,14 @@ from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol
 from pygls.protocol.json_rpc import MsgId, RPCMessage
 from pygls.server import JsonRPCServer
 
-from reaper_lsp.frames import (
+from reaper_lsp.logs import redact
+from reaper_lsp.lsp.frames import (
     INVALID_REQUEST,
     MAX_CONTENT_LENGTH,
     Event,
     FrameReader,
     Rejected,
 )
-from reaper_lsp.logs import redact
 
 log = logging.getLogger(__name__)
 

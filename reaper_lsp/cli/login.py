@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from reaper_lsp import config
-from reaper_lsp.app import App
 from reaper_lsp.core.sanitize import sanitize_terminal
+from reaper_lsp.services.app import App
 
 T = TypeVar("T")
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"

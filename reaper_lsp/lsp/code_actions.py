@@ -22,7 +22,7 @@ from reaper_lsp.core.document import Document, index_to_utf16, strip_terminator
 from reaper_lsp.core.prompts import comment_line
 
 if TYPE_CHECKING:
-    from reaper_lsp.app import App
+    from reaper_lsp.services.app import App
 
 COMMAND = "reaper.codeAction"
 SYSTEM = (
@@ -340,7 +340,7 @@ async def perform(
     prompt = action_prompt(args, doc, name, str(target or ""))
     messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
     title = _TITLES[args.action]
-    from reaper_lsp.command_stream import relay
+    from reaper_lsp.lsp.commands import relay
 
     provider, answer = await relay(
         ls, app.chat.stream(messages), conversation=f"{COMMAND}:{args.action}", token=token,

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from reaper_lsp.config import ChatSettings
-from reaper_lsp.conversations import Conversations
 from reaper_lsp.providers.base import ChatMessage, ChatRequest, Role
 from reaper_lsp.providers.chain import Chain
 from reaper_lsp.providers.errors import ProviderError
+from reaper_lsp.services.conversations import Conversations
 from reaper_lsp.workspace import Workspace
 
 log = logging.getLogger(__name__)

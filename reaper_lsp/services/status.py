@@ -19,7 +19,7 @@ from reaper_lsp.logs import redact, redact_obj
 from reaper_lsp.providers.health import HealthSnapshot, ProviderEvent
 
 if TYPE_CHECKING:
-    from reaper_lsp.app import App
+    from reaper_lsp.services.app import App
 
 log = logging.getLogger(__name__)
 
