@@ -1,9 +1,13 @@
 """Settings for reaper-lsp: typed defaults, and loading, merging and validating every source once.
 
 Sources, later wins: built-in defaults → user file → workspace `.reaper.toml` →
-LSP `initializationOptions` → `workspace/didChangeConfiguration`. Nothing here raises on bad
-input: a bad value is reported (naming the dotted key and its source) and dropped, so the value
-of the earlier layer stays and the server keeps working with it.
+LSP `initializationOptions` → `workspace/didChangeConfiguration`. The user file (and the
+environment) alone decide endpoints, keys, key variable names, auth, HTTP and everything every
+editor window shares; the later layers come with cloned repositories (a workspace file; editors
+fill their LSP settings from project files: Zed's worktree settings, Emacs's .dir-locals.el) and
+may only tune what is theirs: `completion` and `chat`. Nothing here raises on bad input: a bad
+value is reported (naming the dotted key and its source) and dropped, so the value of the
+earlier layer stays and the server keeps working with it.
 """
 
 from __future__ import annotations
@@ -84,6 +88,10 @@ class LoadedConfig:
     """The settings in force, what went wrong while reading them, and where each value came from."""
 
     settings: Settings = field(default_factory=Settings)
+    """Every layer: what one editor session works with."""
+    user_settings: Settings = field(default_factory=Settings)
+    """Defaults and the user file only: what the App shares between editor sessions (the
+    sections only the user file may set are the same in both)."""
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
@@ -104,9 +112,9 @@ class LoadedConfig:
 # Keyed by field name or dotted key rather than written per key, so that adding a setting to a
 # dataclass above is usually all it takes.
 
-# Workspace files come with cloned repositories: they may tune behaviour, never touch endpoints,
-# credentials, auth or TLS.
-_WORKSPACE_SECTIONS = frozenset({"completion", "chat", "cache"})
+# Workspace files and editor settings come with cloned repositories: they may tune one session's
+# behaviour, never touch endpoints, credentials, auth, TLS, or what every session shares.
+_SESSION_SECTIONS = frozenset({"completion", "chat"})
 # Editors put their own metadata into initializationOptions (the Copilot LSP convention).
 _EDITOR_KEYS = frozenset({"editorInfo", "editorPluginInfo"})
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -267,10 +275,11 @@ def _apply(
     table: Mapping[Any, object],
     source: str,
     *,
-    workspace: bool = False,
+    restricted: str = "",
     prefix: str = "",
 ) -> None:
-    """Validate one layer's `table` and lay its good values over `values`."""
+    """Validate one layer's `table` and lay its good values over `values`. `restricted`: the
+    layer may set only the session's own sections (the words say what the layer is)."""
     schema = _schema()
     for key, value in table.items():
         dotted = prefix + _key_name(key)
@@ -278,15 +287,15 @@ def _apply(
             continue  # JSON null is how editors say "not set", not a value
         if dotted not in schema.leaves and dotted not in schema.sections:
             loaded.warnings.append(f"{source}: unknown key {dotted} (ignored)")
-        elif workspace and dotted.split(".")[0] not in _WORKSPACE_SECTIONS:
+        elif restricted and dotted.split(".")[0] not in _SESSION_SECTIONS:
             for leaf in _leaf_keys(dotted, value):
                 loaded.warnings.append(
-                    f"{source}: {leaf} cannot be set from a workspace file (ignored); "
-                    "set it in your user config instead"
+                    f"{source}: {leaf} cannot be set from {restricted} (ignored); "
+                    f"set it in your user config file {loaded.user_file or ''}".rstrip()
                 )
         elif dotted in schema.sections:
             if isinstance(value, Mapping):
-                _apply(loaded, values, value, source, workspace=workspace, prefix=dotted + ".")
+                _apply(loaded, values, value, source, restricted=restricted, prefix=dotted + ".")
             else:
                 loaded.errors.append(f"{source}: {dotted} must be a table, got {_show(value)}")
         else:
@@ -385,13 +394,15 @@ def load(
     table = _read_toml(loaded, user_file)
     if table is not None:
         _apply(loaded, values, table, str(user_file))
+    loaded.user_settings = _build(Settings, values)
     if workspace_root is not None:
         path = workspace_root / ".reaper.toml"
         table = _read_toml(loaded, path)
         if table is not None:
-            _apply(loaded, values, table, str(path), workspace=True)
-    _apply(loaded, values, _unwrap(loaded, init_options, INIT_OPTIONS), INIT_OPTIONS)
-    _apply(loaded, values, _unwrap(loaded, client_settings, CLIENT_SETTINGS), CLIENT_SETTINGS)
+            _apply(loaded, values, table, str(path), restricted="a workspace file")
+    editor = "the editor's settings"
+    for source, options in ((INIT_OPTIONS, init_options), (CLIENT_SETTINGS, client_settings)):
+        _apply(loaded, values, _unwrap(loaded, options, source), source, restricted=editor)
 
     loaded.settings = _build(Settings, values)
     return loaded

@@ -25,9 +25,12 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 """Unopened files larger than this are not read for a completion or a chat."""
 _SYSTEM_TREES = ("/dev", "/proc", "/sys", "/run")
-ROOT_MARKERS = (".git", ".hg", ".svn", ".jj", "pyproject.toml", "package.json", "Cargo.toml",
-                "go.mod", "setup.py", "Makefile")  # fmt: skip
-"""What marks a project's root, VCS first (`root_of`)."""
+_VCS_MARKERS = (".git", ".hg", ".svn", ".jj")
+_PROJECT_MARKERS = (
+    "pyproject.toml", "setup.py", "setup.cfg", "package.json", "Cargo.toml", "go.mod",
+    "pom.xml", "build.gradle", "build.gradle.kts", "Gemfile", "composer.json", "mix.exs",
+    "CMakeLists.txt",
+)  # fmt: skip
 
 _EXTENSIONS = {
     ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript",
@@ -106,16 +109,16 @@ def read_text_file(path: Path, max_bytes: int, *, whole: bool = False) -> str | 
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
-def root_of(path: Path) -> Path:
-    """The project a file belongs to: the nearest ancestor holding a VCS folder, else the
-    nearest with a project file, else the file's own folder."""
-    folder = path if path.is_dir() else path.parent
-    folder = Path(os.path.abspath(folder))
-    for markers in (ROOT_MARKERS[:4], ROOT_MARKERS[4:]):
-        for candidate in (folder, *folder.parents):
-            if any((candidate / marker).exists() for marker in markers):
-                return candidate
-    return folder
+def project_root(file: Path) -> Path:
+    """The project an absolute `file` belongs to (what the terminal commands take as the
+    workspace): its version-control root, else the nearest folder with a project file, else
+    the file's folder. Never the current directory: run from / or a home folder, that is
+    thousands of unrelated files."""
+    for markers in (_VCS_MARKERS, _PROJECT_MARKERS):
+        for folder in file.parents:
+            if any((folder / marker).exists() for marker in markers):
+                return folder
+    return file.parent
 
 
 class Workspace:

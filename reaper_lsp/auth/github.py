@@ -17,7 +17,6 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,8 +33,8 @@ from reaper_lsp.auth.copilot_vim import CLIENT_ID, CopilotVimFiles, VimSignIn
 from reaper_lsp.auth.device import DeviceCode, DeviceFlowError, poll_for_token, request_device_code
 from reaper_lsp.auth.errors import AuthProblem
 from reaper_lsp.auth.store import StoreCorrupted, TokenStore
-from reaper_lsp.config import CopilotSettings
 from reaper_lsp.logs import register_secret
+from reaper_lsp.settings import CopilotSettings
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +97,6 @@ class GitHubAuth:
     @property
     def host(self) -> str:
         return (urlsplit(self._settings.github_url).hostname or "github.com").lower()
-
-    def copilot_vim_files(self) -> list[Path]:
-        return self._vim.files
 
     def _from_copilot_vim(self) -> VimSignIn | None:
         return self._vim.sign_in()

@@ -4,6 +4,8 @@ reuse of gcloud's application-default credentials when the user already has them
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -18,12 +20,16 @@ import httpx
 from reaper_lsp.auth.errors import AuthProblem
 from reaper_lsp.auth.loopback import LoopbackReceiver, make_pkce, make_state
 from reaper_lsp.auth.store import StoreCorrupted, TokenStore
-from reaper_lsp.config import GoogleAuthSettings
 from reaper_lsp.logs import register_secret
+from reaper_lsp.settings import GoogleAuthSettings
+from reaper_lsp.workspace import read_text_file
 
 log = logging.getLogger(__name__)
 
-SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+MAX_ADC_BYTES = 64 * 1024
+"""gcloud's credentials file is a few hundred bytes; anything larger is not one."""
+SCOPE = "openid email https://www.googleapis.com/auth/cloud-platform"
+"""`openid email`: the token answer then names the account signed in (its ID token)."""
 EARLY = 60.0
 """Seconds before expiry at which an access token is refreshed."""
 
@@ -62,6 +68,8 @@ class GoogleAuth:
         self._clock = clock
         self._access: tuple[str, float] | None = None
         self._flow: tuple[LoopbackReceiver, str] | None = None
+        self.store_problem: str | None = None
+        """Why the token store could not be read, when it could not."""
 
     # -- where the refresh token comes from ----------------------------------------------------
 
@@ -87,9 +95,10 @@ class GoogleAuth:
         path = self._adc_path()
         if path is None:
             return None
+        text = read_text_file(path, MAX_ADC_BYTES, whole=True)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(text) if text is not None else None
+        except ValueError:
             return None
         if not isinstance(data, dict) or data.get("type") != "authorized_user":
             return None
@@ -103,8 +112,12 @@ class GoogleAuth:
         try:
             stored = self._store.get("google")
         except StoreCorrupted as exc:
-            log.error("%s", exc)
+            if self.store_problem is None:
+                log.error("%s", exc)
+            self.store_problem = str(exc)
             stored = None
+        else:
+            self.store_problem = None
         if stored and stored.get("refresh_token"):
             return (
                 str(stored["refresh_token"]),
@@ -181,6 +194,7 @@ class GoogleAuth:
         register_secret(refresh)
         self._remember(answer)
         assert self._access is not None
+        account = account_of(answer.get("id_token"))
         self._store.put(
             "google",
             {
@@ -188,9 +202,16 @@ class GoogleAuth:
                 "access_token": self._access[0],
                 "expires_at": self._access[1],
                 "client_id": self._settings.client_id,
+                "user": account,
             },
         )
-        return "signed in to Google"
+        return account
+
+    def user(self) -> str:
+        """The account of our own sign-in, when Google named it ("" otherwise)."""
+        stored = self._store.get("google")
+        user = stored.get("user") if stored else None
+        return user if isinstance(user, str) else ""
 
     # -- access tokens -------------------------------------------------------------------------
 
@@ -276,3 +297,18 @@ class GoogleAuth:
         if self._flow is not None:
             self._flow[0].close()
             self._flow = None
+
+
+def account_of(id_token: object) -> str:
+    """The e-mail address an OpenID Connect ID token names, "" when there is none. The token
+    came straight from Google's token endpoint over TLS, so its signature need not be checked
+    (OpenID Connect Core 1.0, 3.1.3.7)."""
+    if not isinstance(id_token, str) or id_token.count(".") != 2:
+        return ""
+    payload = id_token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, binascii.Error):
+        return ""
+    email = claims.get("email") if isinstance(claims, dict) else None
+    return email if isinstance(email, str) else ""

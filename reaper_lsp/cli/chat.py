@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, TextIO
 
 import platformdirs
 
-from reaper_lsp.core.sanitize import sanitize_terminal
+from reaper_lsp.core.sanitize import StreamSanitizer, sanitize_terminal
 
 if TYPE_CHECKING:
-    from reaper_lsp.services.app import App
     from reaper_lsp.services.chat import Lines
+    from reaper_lsp.services.session import Session
 
 CONVERSATION = "terminal"
 HINT = "Ask away: Enter sends, Ctrl-C stops an answer, Ctrl-D quits."
@@ -52,10 +52,10 @@ def _error(text: str) -> None:
     sys.stderr.flush()
 
 
-def save(app: App) -> None:
+def save(session: Session) -> None:
     """Write the conversation where `--continue` finds it, readable by the user only."""
     path = conversation_file()
-    data = json.dumps(app.chat.conversations.to_json(CONVERSATION)).encode()
+    data = json.dumps(session.chat.conversations.to_json(CONVERSATION)).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -66,54 +66,32 @@ def save(app: App) -> None:
         _error(f"could not save the conversation to {path}: {exc.strerror or exc}")
 
 
-def restore(app: App) -> None:
+def restore(session: Session) -> None:
+    """Take up the saved conversation; a damaged file starts a new one, and says so."""
     from reaper_lsp.workspace import read_text_file
 
-    text = read_text_file(conversation_file(), 8 * 1024 * 1024)
+    path = conversation_file()
+    text = read_text_file(path, 8 * 1024 * 1024)
     if text is None:
         return
-    with contextlib.suppress(ValueError):
-        app.chat.conversations.load(json.loads(text) | {"id": CONVERSATION})
-
-
-_STRING_INTRODUCERS = "]PX^_"  # after ESC: OSC, DCS, SOS, PM, APC (ended by BEL or ST)
-_C1_STRINGS = "\x90\x98\x9d\x9e\x9f"
-MAX_HELD = 4096
-"""An escape sequence still open after this many characters is given up on (and dropped)."""
-
-
-def open_escape(text: str) -> int:
-    """Where an escape sequence that the text so far has not finished starts, or -1."""
-    start = max(text.rfind("\x1b"), text.rfind("\x9b"), *(text.rfind(c) for c in _C1_STRINGS))
-    if start < 0 or len(text) - start > MAX_HELD:
-        return -1
-    head, body = text[start], text[start + 1 :]
-    if (head == "\x1b" and body[:1] == "[") or head == "\x9b":
-        body = body[1:] if head == "\x1b" else body
-        finished = any("\x40" <= c <= "\x7e" for c in body)
-    elif (head == "\x1b" and body[:1] in tuple(_STRING_INTRODUCERS)) or head in _C1_STRINGS:
-        finished = "\x07" in body or "\x9c" in body
-    else:  # ESC, intermediates, then one final byte
-        finished = any(not "\x20" <= c <= "\x2f" for c in body)
-    return -1 if finished else start
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if session.chat.conversations.load(data, CONVERSATION) is None:
+        _error(f"{path} is damaged: starting a new conversation")
 
 
 class _Printer:
-    """Pieces of an answer to a stream, sanitised as a whole would be: an escape sequence, or a
-    `\r` that may be half of `\r\n`, split across pieces waits for the rest."""
+    """Pieces of an answer to a stream, sanitised as a whole would be (`StreamSanitizer`)."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.held = ""
+        self.clean = StreamSanitizer()
         self.last = "\n"
 
     def write(self, piece: str) -> None:
-        text = self.held + piece
-        cut = open_escape(text)
-        if cut < 0 and text.endswith("\r"):
-            cut = len(text) - 1
-        text, self.held = (text[:cut], text[cut:]) if cut >= 0 else (text, "")
-        self._emit(sanitize_terminal(text))
+        self._emit(self.clean.feed(piece))
 
     def _emit(self, text: str) -> None:
         if text:
@@ -122,32 +100,37 @@ class _Printer:
             self.last = text[-1]
 
     def finish(self) -> None:
-        self._emit(sanitize_terminal(self.held))
+        self._emit(self.clean.finish())
         if self.last != "\n":
             self.out.write("\n")
             self.out.flush()
-        self.held, self.last = "", "\n"
+        self.last = "\n"
 
 
 async def ask(
-    app: App, question: str, uri: str | None, lines: Lines | None, *, interactive: bool = False
+    session: Session,
+    question: str,
+    uri: str | None,
+    lines: Lines | None,
+    *,
+    interactive: bool = False,
 ) -> int:
     """Stream one answer; 0, or 1 on failure. In an interactive session Ctrl-C stops the
     answer (closing the upstream stream) instead of ending the program."""
-    from reaper_lsp.providers.errors import ProviderError
+    from reaper_lsp.services.errors import ChatFailed
 
     printer = _Printer(sys.stdout)
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     if interactive and task is not None:
         loop.add_signal_handler(signal.SIGINT, task.cancel)
     try:
-        async for piece in app.chat.converse(CONVERSATION, question, uri=uri, lines=lines):
+        async for piece in session.chat.converse(CONVERSATION, question, uri=uri, lines=lines):
             printer.write(piece.text)
     except asyncio.CancelledError:
         printer.finish()
         sys.stderr.write("(answer stopped)\n")
         return 1
-    except ProviderError as exc:
+    except ChatFailed as exc:
         printer.finish()
         _error(str(exc))
         return 1
@@ -155,7 +138,7 @@ async def ask(
         if interactive:
             loop.remove_signal_handler(signal.SIGINT)
     printer.finish()
-    save(app)
+    save(session)
     return 0
 
 
@@ -179,12 +162,9 @@ def _read_question(prompt: str) -> str | None:
 
 def run(question: str | None, file: Path | None, lines_arg: str | None, resume: bool) -> int:
     """The `chat` command; the exit status."""
-    from reaper_lsp import config
-    from reaper_lsp.cli import project_root
-    from reaper_lsp.logs import register_secret
-    from reaper_lsp.services.app import App
+    from reaper_lsp.cli.local import close, local_session
     from reaper_lsp.services.chat import Lines
-    from reaper_lsp.workspace import MAX_DOCUMENT_BYTES, language_of, read_text_file
+    from reaper_lsp.workspace import MAX_DOCUMENT_BYTES, language_of, project_root, read_text_file
 
     if lines_arg and file is None:
         _error("--lines needs --file")
@@ -203,26 +183,24 @@ def run(question: str | None, file: Path | None, lines_arg: str | None, resume: 
                 _error(parsed)
                 return 2
             lines = Lines(*parsed)
-    loaded = config.load(workspace_root=root)
-    for problem in loaded.errors:
-        _error(f"config: {problem}")
-    app = App(loaded, workspace_roots=[root])
-    for secret in app.secrets():
-        register_secret(secret)
+    session = local_session(root)
     if uri is not None and file is not None:
-        app.workspace.documents.open(uri, language_of(file), 1, text)
+        session.workspace.documents.open(uri, language_of(file), 1, text)
     if resume:
-        restore(app)
+        restore(session)
     with asyncio.Runner() as runner:
         try:
             if question:
-                return runner.run(ask(app, question, uri, lines))
-            return _interactive(runner, app, uri, lines)
+                return runner.run(ask(session, question, uri, lines))
+            return _interactive(runner, session, uri, lines)
         finally:
-            runner.run(app.aclose())
+            runner.run(close(session))
 
 
-def _interactive(runner: asyncio.Runner, app: App, uri: str | None, lines: Lines | None) -> int:
+def _interactive(
+    runner: asyncio.Runner, session: Session, uri: str | None, lines: Lines | None
+) -> int:
+    """Questions until end of input; the status of the last answer (0 when none was asked)."""
     tty = sys.stdin.isatty()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     remember = False
@@ -233,10 +211,11 @@ def _interactive(runner: asyncio.Runner, app: App, uri: str | None, lines: Lines
             remember = True
             readline.read_history_file(_history())
         sys.stderr.write(HINT + "\n")
+    status = 0
     while (question := _read_question("> " if tty else "")) is not None:
         # A KeyboardInterrupt here came before the answer took Ctrl-C over: nothing to stop.
         with contextlib.suppress(KeyboardInterrupt):
-            runner.run(ask(app, question, uri, lines, interactive=True))
+            status = runner.run(ask(session, question, uri, lines, interactive=True))
     if remember:
         with contextlib.suppress(ImportError, OSError):
             import readline
@@ -245,4 +224,4 @@ def _interactive(runner: asyncio.Runner, app: App, uri: str | None, lines: Lines
             readline.write_history_file(_history())
     if tty:
         sys.stdout.write("\n")
-    return 0
+    return status

@@ -12,21 +12,22 @@ from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from reaper_lsp import config
+from reaper_lsp.cli.local import close, local_session
 from reaper_lsp.core.sanitize import sanitize_terminal
-from reaper_lsp.services.app import App
+from reaper_lsp.services.errors import SignInFailed
+from reaper_lsp.services.signin import DeviceCode, SignInService
 
 T = TypeVar("T")
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 @contextlib.asynccontextmanager
-async def _app() -> AsyncIterator[App]:
-    app = App(config.load(workspace_root=Path.cwd()))
+async def _signin() -> AsyncIterator[SignInService]:
+    session = local_session(Path.cwd(), report=False)
     try:
-        yield app
+        yield session.app.signin
     finally:
-        await app.aclose()
+        await close(session)
 
 
 async def _with_spinner(message: str, work: Awaitable[T]) -> T:
@@ -60,23 +61,24 @@ def _open(url: str, enabled: bool) -> None:
 
 
 async def login(provider: str, *, open_browser: bool = True) -> int:
-    async with _app() as app:
+    async with _signin() as signin:
         try:
-            if provider == "copilot":
-                code = await app.github.start_sign_in()
-                _say(f"Open {code.verification_uri} and enter the code: {code.user_code}")
-                _open(code.verification_uri, open_browser)
-                user = await _with_spinner("waiting for GitHub…", app.github.confirm_sign_in())
-                await app.github.copilot_token()
-                _say(f"Signed in to GitHub as {user}; Copilot is ready.")
+            started = await signin.start(provider)
+            if isinstance(started, DeviceCode):
+                _say(f"Open {started.verification_uri} and enter the code: {started.user_code}")
+                _open(started.verification_uri, open_browser)
+                waiting = signin.confirm(provider, check_copilot=True)
+                user = await _with_spinner("waiting for GitHub…", waiting)
+                _say(f"Signed in to GitHub as {user or 'an unnamed user'}; Copilot is ready.")
             else:
-                url = await app.google.start_sign_in()
+                url = started.authorize_url
                 _say(f"Open this address in a browser on this machine to sign in:\n{url}")
                 _open(url, open_browser)
-                who = await _with_spinner("waiting for Google…", app.google.confirm_sign_in())
-                _say(f"Signed in ({who}); Claude on Vertex AI is ready.")
-        except Exception as exc:  # every failure is the user's to read, never a traceback
-            _say(f"reaper-lsp: sign-in failed: {exc}", sys.stderr)
+                who = await _with_spinner("waiting for Google…", signin.confirm(provider))
+                account = f" as {who}" if who else ""
+                _say(f"Signed in to Google{account}; Claude on Vertex AI is ready.")
+        except SignInFailed as exc:
+            _say(f"reaper-lsp: {exc}", sys.stderr)
             return 1
     return 0
 
@@ -84,18 +86,18 @@ async def login(provider: str, *, open_browser: bool = True) -> int:
 async def logout(provider: str) -> int:
     """Forget reaper-lsp's own sign-in. Exit 0 also when there was none: either way the user
     is now signed out of reaper-lsp, which is what they asked for."""
-    async with _app() as app:
-        auth = app.github if provider == "copilot" else app.google
-        source = auth.token_source()
-        if source != "reaper-lsp" and not getattr(auth, "store_problem", None):
-            print(f"Not signed in to {provider}; nothing to forget.")
-            if source:
-                _say(f"(The sign-in found in {source} is not reaper-lsp's: sign out there.)")
-            return 0
+    async with _signin() as signin:
         try:
-            await auth.sign_out()
-        except Exception as exc:  # a broken token store: say so, never a traceback
-            _say(f"reaper-lsp: sign-out failed: {exc}", sys.stderr)
+            result = await signin.sign_out(provider)
+        except SignInFailed as exc:  # a broken token store: say so, never a traceback
+            _say(f"reaper-lsp: {exc}", sys.stderr)
             return 1
+    if not result.forgotten:
+        print(f"Not signed in to {provider}; nothing to forget.")
+        if result.other_source:
+            _say(
+                f"(The sign-in found in {result.other_source} is not reaper-lsp's: sign out there.)"
+            )
+        return 0
     print(f"Signed out of {provider}.")
     return 0

@@ -1,11 +1,14 @@
-"""`reaper-lsp status` for a person: probe each provider's address, then say in a few lines
-what is usable now, who is signed in, which config file is in force and how the last server
-run went."""
+"""`reaper-lsp status` and `reaper-lsp config`. Status, for a person: probe each provider's
+address, then say in a few lines what is usable now, who is signed in, which config file is in
+force (and what is wrong with it) and how the last server run went; `--json` gives all of it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
+import sys
 import threading
 import time
 import urllib.request
@@ -14,7 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from reaper_lsp.config import LoadedConfig, Settings
+from reaper_lsp.cli.output import out
+from reaper_lsp.config import LoadedConfig
+from reaper_lsp.settings import Settings
 
 PROBE_SECONDS = 1.0
 
@@ -117,22 +122,20 @@ def _config_line(loaded: LoadedConfig, explicit: bool) -> str:
     return f"config file: none ({path} does not exist; built-in defaults)"
 
 
-def _provider_line(
-    name: str, info: Mapping[str, Any], used: bool, url: str, problem: str | None
-) -> str:
+def _provider_line(name: str, info: Mapping[str, Any], url: str, problem: str | None) -> str:
+    """The server's own reading of the provider (`summary`), with what the probe found."""
+    summary = str(info.get("summary") or "")
     if name == "local":
-        state = "ready (offline engine, always last)"
-    elif not used:
-        state = "not used (not in completion.providers or chat.providers)"
-    elif not info.get("configured"):
-        state = f"not configured: {info.get('reason') or 'unknown reason'}"
+        summary = "ready (offline engine, always last)"
+    elif info.get("state") != "ready":
+        pass
     elif problem is None:
-        state = f"ready at {url}"
+        summary = f"ready at {url}"
     elif name == "ollama":
-        state = f"not running at {url} ({problem})"
+        summary = f"not running at {url} ({problem})"
     else:
-        state = f"unreachable at {url} ({problem})"
-    return f"  {name:8} {state}"
+        summary = f"unreachable at {url} ({problem})"
+    return f"  {name:8} {summary}"
 
 
 def _sign_in_line(sign_in: Mapping[str, Any]) -> str:
@@ -203,13 +206,69 @@ def summary(
     """The human form of `status` (the dict `reaper.status` returns), at most a dozen lines."""
     settings = loaded.settings
     chain = [str(name) for name in status.get("completionChain", ())]
-    used = {*chain, *settings.chat.providers}
     urls = endpoints(settings)
     lines = [_config_line(loaded, explicit_config)]
     lines.append("completion chain: " + " → ".join(chain))
     providers = status.get("providers")
     for name, info in (providers if isinstance(providers, Mapping) else {}).items():
-        lines.append(_provider_line(name, info, name in used, urls.get(name, ""), probes.get(name)))
+        lines.append(_provider_line(name, info, urls.get(name, ""), probes.get(name)))
     lines.append(_sign_in_line(status.get("signIn") or {}))
     lines.extend(_last_run_lines(last_run, last_run_path, time.time()))
     return lines
+
+
+def show_config() -> int:
+    """`reaper-lsp config`: every key, its value (secrets masked) and where it came from."""
+    from reaper_lsp import config
+
+    loaded = config.load(workspace_root=Path.cwd())
+    out(f"# config file: {loaded.user_file or '(none)'}")
+    for key, value, source in loaded.describe():
+        out(f"{key} = {value}  # {source}")
+    _problems(loaded)
+    return 1 if loaded.errors else 0
+
+
+def _problems(loaded: LoadedConfig) -> None:
+    for warning in loaded.warnings:
+        out(f"warning: {warning}", sys.stderr)
+    for problem in loaded.errors:
+        out(f"error: {problem}", sys.stderr)
+
+
+def show_status(*, as_json: bool) -> int:
+    """`reaper-lsp status [--json]`."""
+    from reaper_lsp.cli.local import close, local_session
+    from reaper_lsp.services.status import status_file
+
+    session = local_session(Path.cwd(), report=False)
+    loaded = session.loaded
+    status = session.status().to_json()
+    asyncio.run(close(session))
+    providers = status["providers"]
+    assert isinstance(providers, dict)
+    wanted = [n for n, info in providers.items() if info["configured"] and info["used"]]
+    probes = asyncio.run(probe_all(wanted, loaded.settings))
+    path = status_file()
+    last = _read_json(path)
+    if as_json:
+        reachable = {name: problem or "ok" for name, problem in probes.items()}
+        problems = {"errors": loaded.errors, "warnings": loaded.warnings}
+        print(json.dumps({**status, "reachable": reachable, "lastRun": last,
+                          "config": problems}, indent=2))  # fmt: skip
+        return 0
+    explicit = bool(os.environ.get("REAPER_CONFIG", "").strip())
+    for line in summary(
+        status, loaded, probes, explicit_config=explicit, last_run=last, last_run_path=path
+    ):
+        out(line)
+    _problems(loaded)
+    return 0
+
+
+def _read_json(path: Path) -> dict[str, object] | None:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None

@@ -52,6 +52,11 @@ def strip_terminator(line: str) -> str:
     return line
 
 
+def indentation(line: str) -> str:
+    """The spaces and tabs `line` starts with."""
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
 def utf16_to_index(line: str, character: int) -> int:
     """Index into `line` of a UTF-16 column; past the end clamps, inside a pair rounds down."""
     if character <= 0:
@@ -80,6 +85,16 @@ class Position:
     line: int
     character: int
     """UTF-16 code units, as LSP sends them."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextEdit:
+    """Replace the text from `start` to `end` (UTF-16 positions) with `text`: an edit the server
+    asks the editor to make."""
+
+    start: Position
+    end: Position
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

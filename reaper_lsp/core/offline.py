@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from reaper_lsp.core.document import indentation
 from reaper_lsp.core.offline_source import (
     MAX_LINE,
     MAX_LINES_PER_SOURCE,
@@ -34,7 +35,6 @@ from reaper_lsp.core.offline_source import (
 )
 from reaper_lsp.core.offline_text import (
     fit_suffix,
-    indent_of,
     previous_nonblank,
     ranked,
     reindent,
@@ -266,7 +266,7 @@ class OfflineIndex:
         stripped = cursor.previous.strip()
         if len(stripped) < MIN_TYPED:
             return []
-        base, gap = indent_of(cursor.previous), cursor.gap
+        base, gap = indentation(cursor.previous), cursor.gap
         scores: dict[str, float] = {}
         for source, rows in self._lookup(stripped, cursor):
             for row, text in rows:
@@ -348,17 +348,17 @@ def _block(
 ) -> str:
     """The follower of `row` (and, with `multiline`, the lines of the block it opens),
     re-indented from `row`'s indentation to `base`, minus what the cursor line already has."""
-    old_base = indent_of(source.raw[row])
+    old_base = indentation(source.raw[row])
     head = source.raw[follower]
-    head_indent = indent_of(head)
+    head_indent = indentation(head)
     lines = [head]
     if multiline:
         for nxt in range(follower + 1, min(follower + 1 + MAX_NEXT_LINES, len(source.raw))):
             line = source.raw[nxt]
-            if not line or len(indent_of(line)) <= len(head_indent):
+            if not line or len(indentation(line)) <= len(head_indent):
                 break
             lines.append(line)
-    shifted = [reindent(indent_of(line), old_base, base) + line.lstrip() for line in lines]
+    shifted = [reindent(indentation(line), old_base, base) + line.lstrip() for line in lines]
     first = shifted[0]
     if first.startswith(typed_indent):
         shifted[0] = first[len(typed_indent) :]

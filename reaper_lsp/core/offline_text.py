@@ -76,10 +76,6 @@ def previous_nonblank(prefix: str) -> tuple[str, int]:
     return "", gap
 
 
-def indent_of(line: str) -> str:
-    return line[: len(line) - len(line.lstrip())]
-
-
 def reindent(indent: str, old_base: str, new_base: str) -> str:
     """`indent` (relative to `old_base`) moved onto `new_base`."""
     if indent.startswith(old_base):

@@ -7,15 +7,12 @@ those; the result is None when nothing worth showing is left.
 
 from __future__ import annotations
 
+from reaper_lsp.core.document import indentation
 from reaper_lsp.core.prompts import CURSOR
 from reaper_lsp.core.types import CompletionContext, Multiline
 
 _OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "=")
 _CLOSERS = ("}", ")", "]", "end", "</")
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
 
 
 def _previous_nonblank(prefix: str) -> str:
@@ -69,12 +66,12 @@ def _strip_fences(text: str) -> str:
 def _block_end(lines: list[str], ctx: CompletionContext) -> int:
     """Index of the first suggestion line that is past the end of the cursor's block."""
     current = ctx.line_prefix + (lines[0] if lines else "")
-    base = _indent(current) if current.strip() else len(ctx.line_prefix)
+    base = len(indentation(current)) if current.strip() else len(ctx.line_prefix)
     opens_block = ctx.line_prefix.rstrip().endswith(_OPENERS)
     for i, line in enumerate(lines[1:], start=1):
         if not line.strip():
             continue
-        indent = _indent(line)
+        indent = len(indentation(line))
         if indent < base:
             return i
         if indent == base and opens_block and i > 1:

@@ -117,6 +117,14 @@ def chat_fim_messages(ctx: CompletionContext, *, multiline: bool) -> tuple[str, 
     return SYSTEM_PROMPT, user
 
 
+CONTINUE = (
+    "Your previous answer was cut off. Continue it exactly where it stopped, without repeating "
+    "anything or commenting on the interruption."
+)
+"""Asked of the next chat provider when one fails in the middle of an answer (after the partial
+answer, as the assistant's turn)."""
+
+
 _BLOCK_STOPS = ("\n\n\n", "\n```")
 _LANGUAGE_STOPS = {
     "python": ("\ndef ", "\nclass ", "\nif __name__", "\n#"),

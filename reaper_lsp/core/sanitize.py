@@ -78,3 +78,47 @@ def _cap_lines(text: str, limit: int) -> str:
             return text[: start + limit]
         start = end + 1
     return text
+
+
+_STRING_INTRODUCERS = "]PX^_"  # after ESC: OSC, DCS, SOS, PM, APC (ended by BEL or ST)
+_C1_STRINGS = "\x90\x98\x9d\x9e\x9f"
+MAX_HELD = 4096
+"""An escape sequence still open after this many characters is given up on (and dropped)."""
+
+
+def open_escape(text: str) -> int:
+    """Where an escape sequence that the text so far has not finished starts, or -1."""
+    start = max(text.rfind("\x1b"), text.rfind("\x9b"), *(text.rfind(c) for c in _C1_STRINGS))
+    if start < 0 or len(text) - start > MAX_HELD:
+        return -1
+    head, body = text[start], text[start + 1 :]
+    if (head == "\x1b" and body[:1] == "[") or head == "\x9b":
+        body = body[1:] if head == "\x1b" else body
+        finished = any("\x40" <= c <= "\x7e" for c in body)
+    elif (head == "\x1b" and body[:1] in tuple(_STRING_INTRODUCERS)) or head in _C1_STRINGS:
+        finished = "\x07" in body or "\x9c" in body
+    else:  # ESC, intermediates, then one final byte
+        finished = any(not "\x20" <= c <= "\x2f" for c in body)
+    return -1 if finished else start
+
+
+class StreamSanitizer:
+    """`sanitize_terminal` for a text that arrives in pieces, each piece cleaned once: an escape
+    sequence, or a `\r` that may be half of `\r\n`, split across pieces waits for the rest, so
+    the pieces joined are what sanitising the whole would give."""
+
+    def __init__(self) -> None:
+        self.held = ""
+
+    def feed(self, piece: str) -> str:
+        text = self.held + piece
+        cut = open_escape(text)
+        if cut < 0 and text.endswith("\r"):
+            cut = len(text) - 1
+        text, self.held = (text[:cut], text[cut:]) if cut >= 0 else (text, "")
+        return sanitize_terminal(text)
+
+    def finish(self) -> str:
+        """What is still held (an escape sequence the text never finished), cleaned."""
+        text, self.held = self.held, ""
+        return sanitize_terminal(text)

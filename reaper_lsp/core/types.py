@@ -45,6 +45,15 @@ class CompletionContext:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextSnippet:
+    """Code from another file (or a distant part of this one) shown to the model with the
+    prompt, named by the path the prompt shows."""
+
+    filename: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Suggestion:
     """A post-processed suggestion: `text` is inserted at the cursor."""
 

@@ -1,26 +1,22 @@
-"""The JSON-RPC boundary: serve stdio (or TCP) through our frame reader, and a protocol that
-answers every request (lifecycle errors, bad params, handler failures) without tracebacks.
+"""The JSON-RPC boundary: delivery of what our frame reader parsed, and a protocol that answers
+every request (lifecycle errors, bad params, failed commands, handler failures) with a one-line
+message. A user's mistake or a service's refusal is logged in one line; only a bug gets a
+traceback, in the log, never in the answer.
 
 pygls's own reader loses sync after one bad `Content-Length`, allocates whatever length it is
-told, and drops requests whose params fail conversion without an answer; this module replaces
-the reader (see `frames.py`) and keeps pygls's writer and dispatch.
+told, and drops requests whose params fail conversion without an answer; `transport.py` feeds
+our reader (`frames.py`) instead, and this module keeps pygls's writer and dispatch.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
 import logging
-import os
-import queue
 import re
-import sys
-import threading
 import traceback
-from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any, BinaryIO
+from functools import partial
+from typing import Any
 
 import cattrs
 from lsprotocol import types as lsp
@@ -29,20 +25,14 @@ from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInternalError,
     JsonRpcInvalidParams,
+    JsonRpcMethodNotFound,
 )
-from pygls.io_ import StdoutWriter
 from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol
 from pygls.protocol.json_rpc import MsgId, RPCMessage
-from pygls.server import JsonRPCServer
 
 from reaper_lsp.logs import redact
-from reaper_lsp.lsp.frames import (
-    INVALID_REQUEST,
-    MAX_CONTENT_LENGTH,
-    Event,
-    FrameReader,
-    Rejected,
-)
+from reaper_lsp.lsp.frames import INVALID_REQUEST, Event, Rejected
+from reaper_lsp.services.errors import InvalidRequest, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +40,8 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
 REQUEST_FAILED = -32803
-CHUNK = 64 * 1024
-IDLE_SECONDS = 0.5
-_MAX_MESSAGE = 300
+_MAX_MESSAGE = 1000
+"""Characters of an error message sent or logged: enough for a hint, not a whole answer."""
 _SNAKE = re.compile(r"_([a-z])")
 
 
@@ -210,26 +199,55 @@ class GuardedProtocol(LanguageServerProtocol):
             return INVALID_REQUEST, f"{method}: the server is shutting down; only exit is accepted"
         return None
 
+    def _handle_request(self, msg_id: MsgId, method_name: str, params: Any) -> None:
+        """pygls's dispatch of a request, with the failures it would log with a traceback (an
+        unknown command, a refused request) answered as `_failed` does."""
+        try:
+            handler = self._get_handler(method_name)
+            self._ctx_msg_id.set(msg_id)
+            self._execute_handler(
+                msg_id=msg_id,
+                handler=handler,
+                args=(params,),
+                callback=partial(self._send_handler_result, msg_id=msg_id),
+            )
+        except JsonRpcMethodNotFound as exc:
+            log.warning("request %s: unknown method %s", msg_id, method_name)
+            self._send_response(msg_id, error=exc.to_response_error())
+        except Exception as exc:
+            self._send_response(msg_id, error=self._failed(msg_id, exc))
+
     def _send_handler_result(self, future: Future[Any], *, msg_id: MsgId) -> None:
         exc = None if future.cancelled() else future.exception()
-        # pygls converts command arguments itself and keeps only "Invalid Params: While
-        # structuring X"; the cattrs error it replaced says which argument was wrong.
-        bad_arguments = isinstance(exc, JsonRpcInvalidParams) and isinstance(
-            exc.__context__, cattrs.BaseValidationError
-        )
-        if exc is None or (isinstance(exc, JsonRpcException) and not bad_arguments):
+        if exc is None:
             super()._send_handler_result(future, msg_id=msg_id)
             return
         self._request_futures.pop(msg_id, None)
+        self._send_response(msg_id, error=self._failed(msg_id, exc))
+
+    def _failed(self, msg_id: MsgId, exc: BaseException) -> lsp.ResponseError:
+        """The answer to a request that failed with `exc`, logged in one line unless it is a
+        bug (then with its traceback)."""
         _, label = self._labels.get(msg_id, ("", "request"))
-        if bad_arguments and exc.__context__ is not None:
+        # pygls converts command arguments itself and keeps only "Invalid Params: While
+        # structuring X"; the cattrs error it replaced says which argument was wrong.
+        context = exc.__context__
+        if isinstance(exc, JsonRpcInvalidParams) and isinstance(
+            context, cattrs.BaseValidationError
+        ):
             error = lsp.ResponseError(
-                INVALID_PARAMS, _conversion_problem(label, exc.__context__, lsp_names=False)
+                INVALID_PARAMS, _conversion_problem(label, context, lsp_names=False)
             )
+        elif isinstance(exc, ServiceError):
+            code = INVALID_PARAMS if isinstance(exc, InvalidRequest) else REQUEST_FAILED
+            error = lsp.ResponseError(code, str(exc) or type(exc).__name__)
+        elif isinstance(exc, JsonRpcException):
+            error = exc.to_response_error()
         else:
             log.error("%s failed: %s", label, redact(_traceback_text(exc)))
-            error = lsp.ResponseError(INTERNAL_ERROR, _user_message(label, exc))
-        self._send_response(msg_id, error=error)
+            return lsp.ResponseError(INTERNAL_ERROR, _user_message(label, exc))
+        log.warning("%s failed: %s", label, _one_line(error.message))
+        return error
 
     def _send_response(
         self, msg_id: MsgId, result: Any | None = None, error: lsp.ResponseError | None = None
@@ -267,104 +285,3 @@ def install_log_guard() -> None:
     logger = logging.getLogger("pygls.protocol.json_rpc")
     if not any(isinstance(f, _WithoutConversionTraceback) for f in logger.filters):
         logger.addFilter(_WithoutConversionTraceback())
-
-
-class _FdReader:
-    """Reads on a daemon thread, one read per request, so a client that goes quiet after
-    `exit` cannot keep the process alive (pygls's executor threads are joined at exit)."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._requests: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[bytes]]]
-        self._requests = queue.SimpleQueue()
-        threading.Thread(target=self._run, name="lsp-stdin", daemon=True).start()
-
-    async def read(self) -> bytes:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bytes] = loop.create_future()
-        self._requests.put((loop, future))
-        return await future
-
-    def _run(self) -> None:
-        while True:
-            loop, future = self._requests.get()
-            try:
-                data = os.read(self._fd, CHUNK)
-            except OSError:
-                data = b""
-            try:
-                loop.call_soon_threadsafe(_settle, future, data)
-            except RuntimeError:  # the loop has closed: the server is gone
-                return
-
-
-def _settle(future: asyncio.Future[bytes], data: bytes) -> None:
-    if not future.done():
-        future.set_result(data)
-
-
-async def serve_stream(
-    read: Callable[[], Awaitable[bytes]],
-    protocol: JsonRPCProtocol,
-    stop: threading.Event,
-    max_length: int = MAX_CONTENT_LENGTH,
-) -> None:
-    """Read until end of stream (or `stop`), delivering every event to `protocol`."""
-    frames = FrameReader(max_length)
-    reading: asyncio.Future[bytes] | None = None
-    while not stop.is_set():
-        reading = reading or asyncio.ensure_future(read())
-        # A body that stops short may be a whole message under a too-large Content-Length.
-        pause = IDLE_SECONDS if frames.waiting_for_body else None
-        done, _ = await asyncio.wait({reading}, timeout=pause)
-        if not done:
-            events = frames.idle()
-        else:
-            data, reading = reading.result(), None
-            if not data:
-                break
-            events = frames.feed(data)
-        for event in events:
-            deliver(protocol, event)
-
-
-def run_stdio(
-    server: JsonRPCServer, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None
-) -> None:
-    """Serve LSP over stdin/stdout until the client exits or goes away (like `start_io`)."""
-    stop = server._stop_event = threading.Event()
-    server.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
-    reader = _FdReader((stdin or sys.stdin.buffer).fileno())
-    try:
-        asyncio.run(serve_stream(reader.read, server.protocol, stop))
-    except BrokenPipeError:
-        log.error("the client closed the connection; shutting down")
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        server.shutdown()  # type: ignore[no-untyped-call]
-
-
-def run_tcp(server: JsonRPCServer, host: str, port: int) -> None:
-    """Serve one client at a time on host:port with the same reader (for debugging)."""
-    stop = server._stop_event = threading.Event()
-
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        server.protocol.set_writer(writer)
-
-        async def read() -> bytes:
-            return await reader.read(CHUNK)
-
-        with contextlib.suppress(SystemExit):  # `exit` ends the server, through shutdown()
-            await serve_stream(read, server.protocol, stop)
-        server.shutdown()  # type: ignore[no-untyped-call]
-
-    async def listen() -> None:
-        tcp = await asyncio.start_server(connection, host, port)
-        server._server = tcp
-        log.info("serving LSP on %s:%d", host, port)
-        async with tcp:
-            await tcp.serve_forever()
-
-    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt, SystemExit):
-        asyncio.run(listen())

@@ -1,12 +1,19 @@
-"""The Provider protocol and the request types it takes."""
+"""The Provider protocol, the request types it takes, and what a provider is built from."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.core.types import CompletionContext, ContextSnippet
+
+if TYPE_CHECKING:
+    from reaper_lsp.auth.github import GitHubAuth
+    from reaper_lsp.auth.google import GoogleAuth
+    from reaper_lsp.net.client import Clients
+    from reaper_lsp.net.metrics import Metrics
+    from reaper_lsp.settings import Settings
 
 Role = Literal["system", "user", "assistant"]
 Kind = Literal["completion", "chat"]
@@ -22,23 +29,28 @@ class ChatMessage:
 class CompletionRequest:
     """One completion to produce at the cursor described by `context` (which knows its document
     and line). `stop` comes from `core.prompts.stop_sequences` and is sent to every provider that
-    accepts stop sequences."""
+    accepts stop sequences; `snippets` are code from elsewhere the prompt may show; `editor` is
+    the asking editor's `name/version` (Copilot sends it as a header)."""
 
     context: CompletionContext
     max_tokens: int = 128
     multiline: bool = True
     stop: tuple[str, ...] = ()
+    snippets: tuple[ContextSnippet, ...] = ()
+    editor: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     messages: tuple[ChatMessage, ...]
     max_tokens: int = 2048
+    editor: str = ""
 
 
 @runtime_checkable
 class Provider(Protocol):
-    """A completion/chat back end. One instance per configured provider, long-lived.
+    """A completion/chat back end. One instance per configured provider, long-lived, shared by
+    every editor session (what differs per session travels in the request).
 
     Streams may raise anything: the chain treats every exception as a failed attempt. Providers
     raise `providers.errors.ProviderError` subclasses when they know what went wrong.
@@ -62,4 +74,27 @@ class Provider(Protocol):
         """The model this provider uses for the kind of request (for cache keys and status)."""
         ...
 
+    async def prewarm(self) -> None:
+        """Open what the first request would wait for (a connection, a loaded model, a token),
+        ahead of it. Failures are only logged."""
+        ...
+
+    async def keep_warm(self) -> None:
+        """Called every few seconds while the editor is idle: keep that readiness."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What the registry builds providers from: the shared pieces of the App."""
+
+    settings: Settings
+    env: Mapping[str, str]
+    clients: Clients
+    metrics: Metrics
+    github: Callable[[], GitHubAuth]
+    google: Callable[[], GoogleAuth]
+    tell: Callable[[str, str], None]
+    """`tell(cause, text)`: tell the user once per cause."""

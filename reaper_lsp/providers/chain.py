@@ -1,9 +1,13 @@
 """The provider chain: try providers in order, skip unusable ones at once, retry what is worth
-retrying within one time budget, fall through on failure, and keep per-provider health.
+retrying within one time budget (one retry loop for completions and chats alike), fall through
+on failure, and keep per-provider health.
 
-The chain owns every cool-down (`rest`), and is the one place that decides on errors: any
-exception a provider raises is a failed attempt, so the offline engine always answers. Changes
-the user may care about are reported as `ProviderEvent`s to one listener, never by a provider.
+The chain owns every cool-down (`rest`) and every fallback decision: any exception a provider
+raises is a failed attempt, so the offline engine always answers a completion, and a chat answer
+cut off mid-way is continued by the next chat provider. The chain and its health are shared by
+every editor session; the offline engine reads one session's documents, so it comes with each
+call (`local`). Changes the user may care about are reported as `ProviderEvent`s to one
+listener, never by a provider.
 """
 
 from __future__ import annotations
@@ -14,30 +18,27 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
 
+from reaper_lsp.core.prompts import CONTINUE
 from reaper_lsp.core.types import Suggestion
 from reaper_lsp.net.retry import RetryPolicy
-from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Provider
+from reaper_lsp.providers.base import ChatMessage, ChatRequest, CompletionRequest, Provider
 from reaper_lsp.providers.errors import (
     NotConfigured,
     ProtocolError,
     ProviderError,
     ProviderUnavailable,
-    RateLimited,
-    Unreachable,
 )
-from reaper_lsp.providers.health import Health, HealthSnapshot, ProviderEvent
+from reaper_lsp.providers.health import HealthBook
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE_REST = 10.0
-"""Seconds an unreachable provider is skipped before it is tried again."""
-BREAKER_THRESHOLD = 3
-"""Requests in a row a provider must fail before its circuit opens."""
-BREAKER_COOLDOWN = 30.0
-BREAKER_MAX_COOLDOWN = 300.0
+LOCAL = "local"
+"""The offline engine's name: always usable, always last, never rested."""
+
+T = TypeVar("T")
 
 
 class Shaper(Protocol):
@@ -66,7 +67,8 @@ class AllProvidersFailed(ProviderError):
 
 
 class Chain:
-    """Ordered fallback over providers; `clock`, `sleep` and `rand` are injectable for tests."""
+    """Ordered fallback over the remote providers; `clock`, `sleep` and `rand` are injectable
+    for tests."""
 
     def __init__(
         self,
@@ -79,28 +81,23 @@ class Chain:
     ) -> None:
         self.providers = providers
         self.policy = policy
-        self.health: dict[str, Health] = {name: Health() for name in providers}
+        self.health = HealthBook(providers, clock)
+        """Health, rests and circuit breakers by provider; its `on_event` hears of changes."""
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
-        self.on_event: Callable[[ProviderEvent], None] = lambda event: None
-        """Told about state changes and errors the user must act on (the status service)."""
-        self._states: dict[str, str] = {}
 
     def usable(self, order: Sequence[str]) -> list[str]:
         """Providers of `order` that could be tried now, `local` always last."""
-        now = self._clock()
-        names = [n for n in order if n != "local"] + ["local"]
         out = []
-        for name in names:
+        for name in order:
             provider = self.providers.get(name)
-            if provider is None or provider.unusable_reason() is not None:
+            if name == LOCAL or provider is None or provider.unusable_reason() is not None:
                 continue
-            health = self.health[name]
-            if health.paused_until > now or health.open_until > now:
+            if self.health.resting(name):
                 continue
             out.append(name)
-        return out
+        return [*out, LOCAL]
 
     async def complete(
         self,
@@ -108,30 +105,30 @@ class Chain:
         order: Sequence[str],
         shaper: Shaper,
         *,
+        local: Provider | None = None,
         timeout: float,
         hedge: float = 0.0,
         progress: Callable[[str, str], None] | None = None,
     ) -> ChainResult:
         """Try the providers of `order` in turn within `timeout` seconds, then the offline
-        engine. With `hedge` > 0, a provider that has sent nothing after `hedge` seconds gets
-        company: the next one starts too, the first good answer wins and the other is
+        engine `local`. With `hedge` > 0, a provider that has sent nothing after `hedge` seconds
+        gets company: the next one starts too, the first good answer wins and the other is
         cancelled (its HTTP stream closed)."""
         deadline = self._clock() + timeout
         result = ChainResult(None)
         queue: list[str] = []
         for name in order:
             provider = self.providers.get(name)
-            if name == "local" or provider is None:
+            if name == LOCAL or provider is None:
                 continue
-            skip = self._skip_reason(name, provider)
+            skip = self.health.skip_reason(name, provider.unusable_reason())
             if skip:
                 result.attempts.append(Attempt(name, f"skipped: {skip}"))
             else:
                 queue.append(name)
         if queue:
             await self._race(queue, request, shaper, deadline, hedge, result, progress)
-        if result.suggestion is None and "local" in self.providers:
-            local = self.providers["local"]
+        if result.suggestion is None and local is not None:
             # The offline engine is instant and always allowed to answer, even past the budget.
             try:
                 text = await self._collect(local, request, shaper, asyncio.Event())
@@ -139,9 +136,9 @@ class Chain:
                 log.warning("the offline engine failed: %s", type(exc).__name__, exc_info=exc)
                 text = ""
             shaped = shaper.shape(text)
-            result.attempts.append(Attempt("local", "ok" if shaped else "empty"))
+            result.attempts.append(Attempt(LOCAL, "ok" if shaped else "empty"))
             if shaped:
-                result.suggestion = Suggestion(shaped, "local", local.model_for("completion"))
+                result.suggestion = Suggestion(shaped, LOCAL, local.model_for("completion"))
         return result
 
     async def _race(
@@ -199,7 +196,7 @@ class Chain:
                         text = task.result()
                     except Exception as exc:  # any failure is a failed attempt: fall through
                         result.attempts.append(Attempt(name, str(exc) or type(exc).__name__))
-                        self._request_failed(name)
+                        self.health.request_failed(name)
                         continue
                     shaped = shaper.shape(text)
                     result.attempts.append(Attempt(name, "ok" if shaped else "empty"))
@@ -217,85 +214,75 @@ class Chain:
                 await asyncio.gather(*running, return_exceptions=True)
 
     async def chat(
-        self, request: ChatRequest, order: Sequence[str], *, timeout: float
+        self,
+        request: ChatRequest,
+        order: Sequence[str],
+        *,
+        local: Provider | None = None,
+        timeout: float,
     ) -> AsyncIterator[tuple[str, str]]:
-        """Stream (provider, text piece). Falls through only while nothing was streamed yet:
-        once text reached the user, a failure ends the answer with an error."""
+        """Stream (provider, text piece) from the first provider of `order` that answers. A
+        provider that fails before sending anything is retried, then the next one is asked; one
+        that fails mid-answer is replaced by the next one, asked to continue from where the
+        answer stopped. `AllProvidersFailed` when none could answer (or finish)."""
         deadline = self._clock() + timeout
         reasons: list[str] = []
+        parts: list[str] = []
         for name in order:
-            provider = self.providers.get(name)
+            provider = local if name == LOCAL else self.providers.get(name)
             if provider is None:
                 continue
-            skip = self._skip_reason(name, provider)
+            skip = self.health.skip_reason(name, provider.unusable_reason())
             if skip:
                 reasons.append(f"{name}: {skip}")
                 continue
-            started = False
-            attempt = 0
-            while True:
-                try:
-                    async with asyncio.timeout_at(self._loop_deadline(deadline)):
-                        async for piece in provider.stream_chat(request):
-                            started = True
-                            yield name, piece
-                    self._record_ok(name)
-                    return
-                except TimeoutError:
-                    error: ProviderError = ProviderUnavailable("timed out", provider=name)
-                except Exception as exc:
-                    error = as_provider_error(name, exc)
-                self._record_failure(name, error)
-                if started:
-                    raise error
-                delay = self._retry_delay(error, attempt, deadline)
-                if delay is None:
-                    reasons.append(str(error))
-                    break
-                await self._sleep(delay)
-                attempt += 1
+            asked = _continued(request, "".join(parts)) if parts else request
+            if parts:
+                log.info("chat: the answer was cut off; %s continues it", name)
+            opening = functools.partial(_first_piece, provider, asked)
+            try:
+                first, rest = await self._with_retries(name, deadline, opening)
+            except Exception as exc:
+                reasons.append(str(exc) or type(exc).__name__)
+                continue
+            try:
+                async with asyncio.timeout_at(self._loop_deadline(deadline)):
+                    pieces = _chained(first, rest)
+                    async for piece in pieces:
+                        parts.append(piece)
+                        yield name, piece
+            except TimeoutError:
+                error: ProviderError = ProviderUnavailable("timed out", provider=name)
+            except Exception as exc:
+                error = as_provider_error(name, exc)
+            else:
+                self.health.ok(name)
+                return
+            self.health.failed(name, error)
+            reasons.append(str(error))
         raise AllProvidersFailed(
             "no chat provider could answer: " + "; ".join(reasons or ["none configured"])
         )
 
-    def _skip_reason(self, name: str, provider: Provider) -> str | None:
-        reason = provider.unusable_reason()
-        if reason:
-            return reason
-        health = self.health[name]
-        if health.open_until > self._clock():
-            left = health.open_until - self._clock()
-            return f"circuit open for {left:.0f}s after {health.failed_requests} failed requests"
-        if health.trips and health.probing:
-            return "circuit half-open: a probe request is in flight"
-        paused = health.paused_until - self._clock()
-        if paused > 0:
-            return f"resting for {paused:.1f}s: {health.pause_reason or health.last_error}"
-        return None
-
     async def _with_retries(
-        self, name: str, deadline: float | None, call: Callable[[], Awaitable[str]]
-    ) -> str:
+        self, name: str, deadline: float, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        """`call()`, retried while the error and the time left allow (the one retry loop)."""
         attempt = 0
         while True:
             try:
-                if deadline is None:
-                    text = await call()
-                else:
-                    async with asyncio.timeout_at(self._loop_deadline(deadline)):
-                        text = await call()
+                async with asyncio.timeout_at(self._loop_deadline(deadline)):
+                    answer = await call()
             except TimeoutError:
-                error: ProviderError = ProviderUnavailable(
-                    "no answer within completion.timeout_ms", provider=name
-                )
-                self._record_failure(name, error)
+                error: ProviderError = ProviderUnavailable("no answer in time", provider=name)
+                self.health.failed(name, error)
                 raise error from None
             except NotConfigured as exc:
-                self._tell(name, exc)
+                self.health.tell(name, exc)
                 raise
             except Exception as caught:
                 failed = as_provider_error(name, caught)
-                self._record_failure(name, failed)
+                self.health.failed(name, failed)
                 delay = self._retry_delay(failed, attempt, deadline)
                 if delay is None:
                     raise failed from None
@@ -305,8 +292,8 @@ class Chain:
                 await self._sleep(delay)
                 attempt += 1
                 continue
-            self._record_ok(name)
-            return text
+            self.health.ok(name)
+            return answer
 
     async def _collect(
         self,
@@ -334,92 +321,17 @@ class Chain:
                 await aclose()
         return "".join(parts)
 
-    def _retry_delay(
-        self, error: ProviderError, attempt: int, deadline: float | None
-    ) -> float | None:
+    def _retry_delay(self, error: ProviderError, attempt: int, deadline: float) -> float | None:
         if not self.policy.should_retry(error, attempt):
             return None
         delay = self.policy.delay(attempt, error.retry_after, self._rand())
-        if delay is None:
-            return None
-        if deadline is not None and self._clock() + delay >= deadline:
+        if delay is None or self._clock() + delay >= deadline:
             return None
         return delay
-
-    def _record_ok(self, name: str) -> None:
-        health = self.health[name]
-        health.successes += 1
-        health.consecutive_failures = 0
-        health.failed_requests = 0
-        if health.trips:
-            log.info("provider %s answered again: circuit closed", name)
-        health.trips = 0
-        health.open_until = 0.0
-        self._state_changed(name)
-
-    def _request_failed(self, name: str) -> None:
-        """A request to `name` ended in an error: count it for the circuit breaker."""
-        health = self.health[name]
-        health.failed_requests += 1
-        if health.trips or health.failed_requests >= BREAKER_THRESHOLD:
-            health.trips += 1
-            cooldown = min(BREAKER_MAX_COOLDOWN, BREAKER_COOLDOWN * 2 ** (health.trips - 1))
-            health.open_until = self._clock() + cooldown
-            log.warning(
-                "provider %s failed %d requests in a row: skipped for %.0f s",
-                name,
-                health.failed_requests,
-                cooldown,
-            )
-            self._state_changed(name)
-
-    def _record_failure(self, name: str, error: ProviderError) -> None:
-        health = self.health[name]
-        health.failures += 1
-        health.consecutive_failures += 1
-        health.last_error = str(error)
-        if error.rest_for:
-            self.rest(name, error.rest_for, str(error))
-        elif isinstance(error, RateLimited) and error.retry_after:
-            # Asked to wait: skip this provider for that long instead of hammering it.
-            self.rest(name, error.retry_after, f"rate limited: {error}")
-        elif isinstance(error, Unreachable):
-            self.rest(name, UNREACHABLE_REST, str(error))
-        # Nothing listening is routine (a local Ollama not started): the provider rests instead.
-        level = logging.INFO if isinstance(error, Unreachable) else logging.WARNING
-        log.log(level, "provider %s failed: %s", name, error)
-        self._tell(name, error)
-        self._state_changed(name)
-
-    def rest(self, name: str, seconds: float, reason: str) -> None:
-        """Skip `name` for `seconds` (the longest rest asked for wins)."""
-        health = self.health.get(name)
-        if health is None:
-            return
-        until = self._clock() + seconds
-        if until > health.paused_until:
-            health.paused_until = until
-            health.pause_reason = reason
-
-    def _tell(self, name: str, error: ProviderError) -> None:
-        if error.user_message:
-            state = self.health[name].state(self._clock()) if name in self.health else ""
-            self.on_event(ProviderEvent(name, state, str(error), error.user_message))
-
-    def _state_changed(self, name: str) -> None:
-        health = self.health[name]
-        state = health.state(self._clock())
-        if self._states.get(name, "unknown") != state:
-            self._states[name] = state
-            self.on_event(ProviderEvent(name, state, health.last_error))
 
     def _loop_deadline(self, deadline: float) -> float:
         """Convert a deadline on our clock to the event loop's clock."""
         return asyncio.get_running_loop().time() + (deadline - self._clock())
-
-    def snapshot(self) -> dict[str, HealthSnapshot]:
-        now = self._clock()
-        return {name: h.snapshot(now) for name, h in self.health.items()}
 
 
 def as_provider_error(name: str, exc: BaseException) -> ProviderError:
@@ -429,3 +341,39 @@ def as_provider_error(name: str, exc: BaseException) -> ProviderError:
         return exc
     log.warning("provider %s raised %s", name, type(exc).__name__, exc_info=exc)
     return ProtocolError(f"unexpected {type(exc).__name__}", provider=name)
+
+
+async def _first_piece(provider: Provider, request: ChatRequest) -> tuple[str, AsyncIterator[str]]:
+    """Open `provider`'s chat stream up to its first piece ("" when it sent none), and the rest
+    of the stream: a failure up to here is worth a retry, as nothing reached the user."""
+    stream = provider.stream_chat(request)
+    try:
+        first = await anext(stream, "")
+    except BaseException:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        raise
+    return first, stream
+
+
+async def _chained(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    try:
+        if first:
+            yield first
+        async for piece in rest:
+            yield piece
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _continued(request: ChatRequest, partial: str) -> ChatRequest:
+    """`request` asked again after `partial` was answered: continue it, do not start over."""
+    messages = (
+        *request.messages,
+        ChatMessage("assistant", partial),
+        ChatMessage("user", CONTINUE),
+    )
+    return replace(request, messages=messages)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from reaper_lsp.config import ClaudeSettings
 from reaper_lsp.core.prompts import chat_fim_messages
 from reaper_lsp.net.client import StreamContext
-from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
 from reaper_lsp.providers.errors import NotConfigured, ProtocolError, error_from_stream_payload
 from reaper_lsp.providers.http import HTTPProvider, KeyedProvider, RefreshingBearer
+from reaper_lsp.settings import ClaudeSettings
 
 if TYPE_CHECKING:
     from reaper_lsp.auth.google import GoogleAuth
@@ -27,7 +27,8 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
 
     def __init__(self, settings: ClaudeSettings, *, google: GoogleAuth | None = None,
                  **parts: Any) -> None:  # fmt: skip
-        super().__init__(settings, **parts)
+        base = settings.vertex_api() if settings.backend == "vertex" else settings.base_url
+        super().__init__(settings, base_url=base, **parts)
         self._google = google
         self._bearer = (
             RefreshingBearer(self._google_token, google.invalidate) if google is not None else None
@@ -115,9 +116,6 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
             async for piece in read_message_events(self, stream):
                 yield piece
 
-    async def prewarm(self) -> None:
-        await self.warm(self._settings.vertex_api() if self.vertex else self._settings.base_url)
-
 
 async def read_message_events(provider: HTTPProvider, stream: StreamContext) -> AsyncIterator[str]:
     """Decode Anthropic's named-event stream (also served by Vertex AI) into text pieces.
@@ -141,3 +139,14 @@ async def read_message_events(provider: HTTPProvider, stream: StreamContext) -> 
                 if isinstance(text, str) and text:
                     yield text
     raise ProtocolError("stream ended before message_stop", provider=provider.name)
+
+
+def build(parts: Parts) -> ClaudeProvider:
+    settings = parts.settings.providers.claude
+    return ClaudeProvider(
+        settings,
+        env=parts.env,
+        clients=parts.clients,
+        metrics=parts.metrics.provider("claude"),
+        google=parts.google() if settings.backend == "vertex" else None,
+    )

@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from reaper_lsp import __version__
-from reaper_lsp.config import CopilotSettings
 from reaper_lsp.core.prompts import path_header
 from reaper_lsp.net.client import Clients
 from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
 from reaper_lsp.providers.errors import (
     AuthError,
     BadRequest,
@@ -28,8 +27,8 @@ from reaper_lsp.providers.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from reaper_lsp.providers.http import HTTPProvider, RefreshingBearer, chat_body
-from reaper_lsp.providers.openai import read_choices
+from reaper_lsp.providers.http import HTTPProvider, RefreshingBearer, chat_body, read_choices
+from reaper_lsp.settings import CopilotSettings
 
 if TYPE_CHECKING:
     from reaper_lsp.auth.copilot_token import CopilotToken
@@ -64,12 +63,10 @@ class CopilotProvider(HTTPProvider):
         auth: GitHubAuth,
         clients: Clients,
         metrics: ProviderMetrics,
-        editor: str = "",
     ) -> None:
         super().__init__(clients=clients, metrics=metrics)
         self._settings = settings
         self._auth = auth
-        self._editor = editor
         self._bearer = RefreshingBearer(self._token_text, auth.invalidate)
 
     def unusable_reason(self) -> str | None:
@@ -84,10 +81,10 @@ class CopilotProvider(HTTPProvider):
             return DEFAULT_CHAT_MODEL
         return self._settings.model or DEFAULT_MODEL
 
-    def _headers(self, intent: str) -> dict[str, str]:
+    def _headers(self, intent: str, editor: str) -> dict[str, str]:
         s = self._settings
         return {
-            "editor-version": s.editor_version or self._editor or f"reaper-lsp/{__version__}",
+            "editor-version": s.editor_version or editor or f"reaper-lsp/{__version__}",
             "editor-plugin-version": s.editor_plugin_version or f"reaper-lsp/{__version__}",
             "copilot-integration-id": s.integration_id,
             "openai-intent": intent,
@@ -133,11 +130,14 @@ class CopilotProvider(HTTPProvider):
             )  # fmt: skip
         return error
 
-    async def _stream(self, path: str, body: dict[str, object], intent: str) -> AsyncIterator[str]:
+    async def _stream(
+        self, path: str, body: dict[str, object], intent: str, editor: str
+    ) -> AsyncIterator[str]:
         token = await self._token()
         base = token.proxy_url if intent == "copilot-ghost" else token.api_url
         url = base.rstrip("/") + path
-        async with self.open(url, body, headers=self._headers(intent), auth=self._bearer) as stream:
+        headers = self._headers(intent, editor)
+        async with self.open(url, body, headers=headers, auth=self._bearer) as stream:
             async for piece in read_choices(self, stream):
                 yield piece
 
@@ -162,12 +162,13 @@ class CopilotProvider(HTTPProvider):
             },
         }
         path = f"/v1/engines/{self.model_for('completion')}/completions"
-        async for piece in self._stream(path, body, "copilot-ghost"):
+        async for piece in self._stream(path, body, "copilot-ghost", request.editor):
             yield piece
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         body = chat_body(self.model_for("chat"), request, n=1)
-        async for piece in self._stream("/chat/completions", body, "conversation-panel"):
+        chat = "/chat/completions"
+        async for piece in self._stream(chat, body, "conversation-panel", request.editor):
             yield piece
 
     async def prewarm(self) -> None:
@@ -178,3 +179,12 @@ class CopilotProvider(HTTPProvider):
             log.info("prewarming copilot: %s", exc)
             return
         await self.warm(token.proxy_url)
+
+
+def build(parts: Parts) -> CopilotProvider:
+    return CopilotProvider(
+        parts.settings.providers.copilot,
+        auth=parts.github(),
+        clients=parts.clients,
+        metrics=parts.metrics.provider("copilot"),
+    )

@@ -1,5 +1,6 @@
-"""The one base for providers that speak HTTP: open a streamed POST, decode its events, and map
-every network failure to the provider error tree in one place.
+"""The one base for providers that speak HTTP: open a streamed POST, decode its events (SSE,
+NDJSON, the OpenAI-style `choices` stream that OpenAI, Copilot and llama-server share), warm and
+keep warm the connection, and map every network failure to the provider error tree in one place.
 
 Credentials that expire (Copilot's token, a Google access token) are `RefreshingBearer` auth
 flows: a 401/403 is answered by a fresh token and one more try *before* any of the body is read,
@@ -22,7 +23,13 @@ from reaper_lsp.net.errors import NetError
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.net.streams import NDJSONDecoder, SSEDecoder, SSEEvent
 from reaper_lsp.providers.base import ChatRequest
-from reaper_lsp.providers.errors import AuthError, ProtocolError, ProviderError, from_net_error
+from reaper_lsp.providers.errors import (
+    AuthError,
+    ProtocolError,
+    ProviderError,
+    error_from_stream_payload,
+    from_net_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +67,19 @@ class RefreshingBearer(httpx.Auth):
 
 class HTTPProvider:
     """What every HTTP provider shares: its client (asked for per request, so a `[http]` change
-    takes effect at once), its metrics, and the error boundary."""
+    takes effect at once), its metrics, warm-up, and the error boundary. Subclasses add
+    `model_for` and the two streams of the `Provider` protocol."""
 
     name = "http"
 
-    def __init__(self, *, clients: Clients, metrics: ProviderMetrics) -> None:
+    def __init__(self, *, clients: Clients, metrics: ProviderMetrics, base_url: str = "") -> None:
         self._clients = clients
         self._metrics = metrics
-        self._origin_url = ""
-        """Where this provider's requests go (set by the first request or warm-up)."""
+        self._origin_url = base_url
+        """Where this provider's requests go (updated by every request and warm-up)."""
+
+    def unusable_reason(self) -> str | None:
+        return None
 
     def explain(self, error: ProviderError) -> ProviderError:
         """A provider's chance to say what an error means for it (and what fixes it)."""
@@ -127,20 +138,44 @@ class HTTPProvider:
             raise ProtocolError("stream event is not a JSON object", provider=self.name)
         return payload
 
-    async def warm(self, url: str) -> None:
-        """Open the connection to `url`'s origin ahead of the first request."""
+    async def get_json(self, url: str, headers: Mapping[str, str]) -> object | None:
+        """`GET url` as JSON, or None when it failed in any way (warm-up probes: the first real
+        request reports what is wrong)."""
+        try:
+            client = self._clients.get(self.name)
+            response = await client.get(url, headers=dict(headers))
+        except (NetError, httpx.HTTPError) as exc:
+            log.info("prewarming %s failed: %s", self.name, type(exc).__name__)
+            return None
+        log.debug("GET %s -> %s (warm-up)", url, response.status_code)
+        if response.status_code != 200:
+            return None
+        try:
+            found: object = json.loads(response.content)
+        except ValueError:
+            return None
+        return found
+
+    async def warm(self, url: str, **request: Any) -> None:
+        """Open the connection to `url`'s origin ahead of the first request (`request`: the
+        method, body and headers of a request the server answers without an error)."""
         self._origin_url = url
         try:
             client = self._clients.get(self.name)
         except NetError as exc:
             log.info("not prewarming %s: %s", self.name, exc)
             return
-        await prewarm(client, url)
+        await prewarm(client, url, **request)
+
+    async def prewarm(self) -> None:
+        """Open the connection to where the requests go (subclasses pick a better request)."""
+        if self._origin_url:
+            await self.warm(self._origin_url)
 
     async def keep_warm(self) -> None:
         """PING the idle connection, or open a new one when the server closed it: the next
         keystroke must not pay a handshake."""
-        url = self._origin_url or str(getattr(getattr(self, "_settings", None), "base_url", ""))
+        url = self._origin_url
         if not url:
             return
         try:
@@ -151,9 +186,7 @@ class HTTPProvider:
         if not stale and keepalive.open_connections(client, url):
             await keepalive.ping(client, url)
         else:
-            prewarm_again = getattr(self, "prewarm", None)
-            if prewarm_again is not None:
-                await prewarm_again()
+            await self.prewarm()
 
     async def aclose(self) -> None:
         return None
@@ -162,6 +195,9 @@ class HTTPProvider:
 class KeySettings(Protocol):
     @property
     def api_key_env(self) -> str: ...
+
+    @property
+    def api_key(self) -> str: ...
 
     def resolve_api_key(self, env: Mapping[str, str]) -> str: ...
 
@@ -173,9 +209,15 @@ class KeyedProvider(HTTPProvider, Generic[S]):
     """An HTTP provider whose credential is an API key, from the config or the environment."""
 
     def __init__(
-        self, settings: S, *, env: Mapping[str, str], clients: Clients, metrics: ProviderMetrics
+        self,
+        settings: S,
+        *,
+        env: Mapping[str, str],
+        clients: Clients,
+        metrics: ProviderMetrics,
+        base_url: str = "",
     ) -> None:
-        super().__init__(clients=clients, metrics=metrics)
+        super().__init__(clients=clients, metrics=metrics, base_url=base_url)
         self._settings = settings
         self._key = settings.resolve_api_key(env)
 
@@ -185,8 +227,8 @@ class KeyedProvider(HTTPProvider, Generic[S]):
             env = self._settings.api_key_env
             source = (
                 f"${env}"
-                if env and not getattr(self._settings, "api_key", "")
-                else (f"providers.{self.name}.api_key")
+                if env and not self._settings.api_key
+                else f"providers.{self.name}.api_key"
             )
             error.user_message = (
                 f"{self.name} rejected the API key from {source} (HTTP {error.status or 401}); "
@@ -210,3 +252,58 @@ def chat_body(model: str, request: ChatRequest, **extra: object) -> dict[str, ob
         "stream": True,
         **extra,
     }
+
+
+def choice_text(choice: Mapping[str, object]) -> str:
+    """Text of one streamed choice: chat `delta.content` or completions `text`."""
+    for key in ("delta", "message"):
+        part = choice.get(key)
+        if isinstance(part, dict):
+            content = part.get("content")
+            return content if isinstance(content, str) else ""
+    text = choice.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _chunk_text(provider: HTTPProvider, payload: dict[str, object]) -> str:
+    if payload.get("error") is not None:
+        raise error_from_stream_payload(provider.name, payload)
+    choices = payload.get("choices")
+    if not isinstance(choices, list):
+        return ""
+    # n > 1 interleaves choices by index; only the first one is used.
+    return "".join(
+        choice_text(choice)
+        for choice in choices
+        if isinstance(choice, dict) and choice.get("index", 0) == 0
+    )
+
+
+async def stream_choices(
+    provider: HTTPProvider, url: str, body: dict[str, object], headers: dict[str, str]
+) -> AsyncIterator[str]:
+    """POST an OpenAI-style streamed request and yield its text (chat on every OpenAI-style
+    server: OpenAI, llama-server, LiteLLM, Copilot)."""
+    async with provider.open(url, body, headers=headers) as stream:
+        async for piece in read_choices(provider, stream):
+            yield piece
+
+
+async def read_choices(provider: HTTPProvider, stream: StreamContext) -> AsyncIterator[str]:
+    """Decode a data-only SSE stream (OpenAI, Copilot, compatible servers) into text pieces
+    until `[DONE]`. A server that ignored `stream: true` and answered one JSON object is
+    accepted too."""
+    if SSE not in stream.content_type:
+        raw = b"".join([chunk async for chunk in stream.chunks()])
+        text = _chunk_text(provider, provider.json_object(raw))
+        if text:
+            yield text
+        return
+    async for event in provider.sse(stream):
+        data = event.data.strip()
+        if data.startswith("[DONE]"):
+            return
+        text = _chunk_text(provider, provider.json_object(data))
+        if text:
+            yield text
+    raise ProtocolError("stream ended without [DONE]", provider=provider.name)

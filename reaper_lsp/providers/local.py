@@ -205,6 +205,12 @@ class LocalProvider:
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         yield CHAT_HELP
 
+    async def prewarm(self) -> None:
+        """Nothing to open: the workspace scan starts with the session (`start_workspace_scan`)."""
+
+    async def keep_warm(self) -> None:
+        """Nothing to keep open."""
+
     # -- workspace scan ---------------------------------------------------------------------
 
     async def start_workspace_scan(self) -> None:

@@ -14,14 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from reaper_lsp.config import OllamaSettings
 from reaper_lsp.core.budget import PromptBudgets, prompt_size
 from reaper_lsp.core.prompts import fim_parts, path_header, raw_fim_prompt
 from reaper_lsp.core.types import CompletionContext
-from reaper_lsp.net.client import Clients, StreamContext, prewarm
-from reaper_lsp.net.errors import NetError
+from reaper_lsp.net.client import Clients, StreamContext
 from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
 from reaper_lsp.providers.errors import (
     BadRequest,
     ContextTooLong,
@@ -31,6 +29,7 @@ from reaper_lsp.providers.errors import (
     error_from_stream_payload,
 )
 from reaper_lsp.providers.http import NDJSON, HTTPProvider
+from reaper_lsp.settings import OllamaSettings
 
 MIN_NUM_CTX = 2048
 MAX_NUM_CTX = 32768
@@ -88,7 +87,7 @@ class OllamaProvider(HTTPProvider):
         prompt_chars: int = 0,
         max_tokens: int = 128,
     ) -> None:
-        super().__init__(clients=clients, metrics=metrics)
+        super().__init__(clients=clients, metrics=metrics, base_url=settings.base_url)
         self._settings = settings
         self._model = settings.model
         """The model of the latest request (named in error explanations)."""
@@ -99,9 +98,6 @@ class OllamaProvider(HTTPProvider):
         """`num_ctx` by model. It only grows: Ollama reloads a model whose context changes, so
         it starts at the size for the configured prompt budget (`prompt_chars`, what the
         warm-up loads) and short prompts do not make it shrink."""
-
-    def unusable_reason(self) -> str | None:
-        return None
 
     def model_for(self, kind: Kind) -> str:
         return self._settings.chat_model if kind == "chat" else self._settings.model
@@ -199,10 +195,6 @@ class OllamaProvider(HTTPProvider):
     async def prewarm(self) -> None:
         """Load the completion model now (an empty prompt only loads it, and `keep_alive`
         keeps it), so the first keystroke does not wait seconds for the load."""
-        try:
-            client = self._clients.get(self.name)
-        except NetError:
-            return
         model = self._settings.model
         body = {
             "model": model,
@@ -212,4 +204,17 @@ class OllamaProvider(HTTPProvider):
             "options": {"num_ctx": self._contexts.get(model, MIN_NUM_CTX)},
         }
         url = self._settings.base_url.rstrip("/") + "/api/generate"
-        await prewarm(client, url, method="POST", body=body)
+        await self.warm(url, method="POST", body=body)
+
+
+def build(parts: Parts) -> OllamaProvider:
+    completion = parts.settings.completion
+    provider = OllamaProvider(
+        parts.settings.providers.ollama,
+        clients=parts.clients,
+        metrics=parts.metrics.provider("ollama"),
+        prompt_chars=completion.max_prefix_chars + completion.max_suffix_chars,
+        max_tokens=completion.max_tokens,
+    )
+    provider.budgets.notify = parts.tell
+    return provider

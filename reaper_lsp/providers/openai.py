@@ -3,30 +3,23 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import httpx
-
-from reaper_lsp.config import OpenAISettings
 from reaper_lsp.core.budget import PromptBudgets
 from reaper_lsp.core.prompts import chat_fim_messages, fim_parts
 from reaper_lsp.core.types import CompletionContext
-from reaper_lsp.net.client import StreamContext
-from reaper_lsp.net.errors import NetError
-from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
 from reaper_lsp.providers.errors import (
     BadRequest,
     ContextTooLong,
     NotConfigured,
-    ProtocolError,
     ProviderError,
     ProviderUnavailable,
-    error_from_stream_payload,
 )
-from reaper_lsp.providers.http import SSE, HTTPProvider, KeyedProvider, chat_body
+from reaper_lsp.providers.http import KeyedProvider, chat_body, stream_choices
+from reaper_lsp.settings import OpenAISettings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +46,7 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
 
     def __init__(self, settings: OpenAISettings, **parts: Any) -> None:
         """`parts`: `env`, `clients`, `metrics`, as every API-key provider takes them."""
-        super().__init__(settings, **parts)
+        super().__init__(settings, base_url=settings.base_url, **parts)
         self.budgets = PromptBudgets(self.name)
         self._llamacpp: bool | None = None
         """Whether the server is llama-server (asked once, on warm-up or first FIM request)."""
@@ -111,9 +104,8 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
                 {"role": "user", "content": user},
             ]
             path = "/chat/completions"
-        async with self.open(self._url(path), body, headers=self._headers()) as stream:
-            async for piece in read_choices(self, stream):
-                yield piece
+        async for piece in stream_choices(self, self._url(path), body, self._headers()):
+            yield piece
 
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         body = chat_body(self.model_for("chat"), request)
@@ -144,21 +136,11 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
     async def _probe(self) -> None:
         """`GET {base}/models`: opens the connection (every OpenAI-compatible server answers
         it, LiteLLM included) and tells llama-server apart by its `owned_by`."""
-        url = self._url("/models")
-        try:
-            client = self._clients.get(self.name)
-            headers = {"authorization": f"Bearer {self._key}"} if self._key else {}
-            response = await client.get(url, headers=headers)
-        except (NetError, httpx.HTTPError) as exc:
-            log.info("prewarming openai failed: %s", type(exc).__name__)
+        headers = {"authorization": f"Bearer {self._key}"} if self._key else {}
+        models = await self.get_json(self._url("/models"), headers)
+        if models is None:
             return
-        log.debug("GET %s -> %s (warm-up)", url, response.status_code)
-        if response.status_code != 200:
-            return
-        try:
-            self._llamacpp = is_llamacpp(json.loads(response.content))
-        except ValueError:
-            self._llamacpp = False
+        self._llamacpp = is_llamacpp(models)
         if self._llamacpp:
             log.info("the openai provider's server at %s is llama-server", self._settings.base_url)
 
@@ -166,56 +148,12 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         await self._probe()
 
 
-def choice_text(choice: Mapping[str, object]) -> str:
-    """Text of one streamed choice: chat `delta.content` or completions `text`."""
-    for key in ("delta", "message"):
-        part = choice.get(key)
-        if isinstance(part, dict):
-            content = part.get("content")
-            return content if isinstance(content, str) else ""
-    text = choice.get("text")
-    return text if isinstance(text, str) else ""
-
-
-def _chunk_text(provider: HTTPProvider, payload: dict[str, object]) -> str:
-    if payload.get("error") is not None:
-        raise error_from_stream_payload(provider.name, payload)
-    choices = payload.get("choices")
-    if not isinstance(choices, list):
-        return ""
-    # n > 1 interleaves choices by index; only the first one is used.
-    return "".join(
-        choice_text(choice)
-        for choice in choices
-        if isinstance(choice, dict) and choice.get("index", 0) == 0
+def build(parts: Parts) -> OpenAIProvider:
+    provider = OpenAIProvider(
+        parts.settings.providers.openai,
+        env=parts.env,
+        clients=parts.clients,
+        metrics=parts.metrics.provider("openai"),
     )
-
-
-async def stream_choices(
-    provider: HTTPProvider, url: str, body: dict[str, object], headers: dict[str, str]
-) -> AsyncIterator[str]:
-    """POST an OpenAI-style streamed request and yield its text (chat on every OpenAI-style
-    server: OpenAI, llama-server, LiteLLM, Copilot)."""
-    async with provider.open(url, body, headers=headers) as stream:
-        async for piece in read_choices(provider, stream):
-            yield piece
-
-
-async def read_choices(provider: HTTPProvider, stream: StreamContext) -> AsyncIterator[str]:
-    """Decode a data-only SSE stream (OpenAI, Copilot, compatible servers) into text pieces
-    until `[DONE]`. A server that ignored `stream: true` and answered one JSON object is
-    accepted too."""
-    if SSE not in stream.content_type:
-        raw = b"".join([chunk async for chunk in stream.chunks()])
-        text = _chunk_text(provider, provider.json_object(raw))
-        if text:
-            yield text
-        return
-    async for event in provider.sse(stream):
-        data = event.data.strip()
-        if data.startswith("[DONE]"):
-            return
-        text = _chunk_text(provider, provider.json_object(data))
-        if text:
-            yield text
-    raise ProtocolError("stream ended without [DONE]", provider=provider.name)
+    provider.budgets.notify = parts.tell
+    return provider

@@ -1,6 +1,11 @@
-"""The application: builds every part from the configuration (HTTP clients, credentials,
-providers, the chain, the cache, the services) and rebuilds what changed on `reconfigure`.
-Nothing else: the work is done by the parts."""
+"""The App: what every editor session shares — the user-level settings, the completion cache,
+the HTTP clients and their warm connections, the token store and sign-ins, the remote providers
+(from the registry) and their health in the chain, conversations, metrics and status events. It
+builds those parts from the settings and rebuilds what changed on `reconfigure`; the work itself
+is done by the parts and by the per-session services (`services/session.py`).
+
+One App serves one in-process server, one CLI run, or every session of the daemon.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,11 @@ import importlib
 import logging
 import os
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reaper_lsp.config import LoadedConfig, Settings
+from reaper_lsp.config import LoadedConfig
 from reaper_lsp.core.cache import CompletionCache
 from reaper_lsp.net import keepalive
 from reaper_lsp.net.altsvc import ALT_SVC_FILE
@@ -21,18 +26,13 @@ from reaper_lsp.net.client import Clients
 from reaper_lsp.net.h3_state import read_json
 from reaper_lsp.net.metrics import Metrics
 from reaper_lsp.net.retry import RetryPolicy
-from reaper_lsp.providers.base import Provider
-from reaper_lsp.providers.chain import Chain
-from reaper_lsp.providers.claude import ClaudeProvider
-from reaper_lsp.providers.copilot import CopilotProvider
-from reaper_lsp.providers.llamacpp import LlamaCppProvider
-from reaper_lsp.providers.local import LocalProvider
-from reaper_lsp.providers.ollama import OllamaProvider
-from reaper_lsp.providers.openai import OpenAIProvider
-from reaper_lsp.services.chat import ChatService
-from reaper_lsp.services.completion import CompletionService
-from reaper_lsp.services.status import Status, StatusEvents, save_last_run, snapshot
-from reaper_lsp.workspace import Workspace
+from reaper_lsp.providers.base import Parts
+from reaper_lsp.providers.chain import LOCAL, Chain
+from reaper_lsp.providers.registry import build_all
+from reaper_lsp.services.conversations import Conversations
+from reaper_lsp.services.signin import SignInService
+from reaper_lsp.services.status import StatusEvents
+from reaper_lsp.settings import Settings
 
 if TYPE_CHECKING:
     from reaper_lsp.auth.github import GitHubAuth
@@ -43,43 +43,47 @@ log = logging.getLogger(__name__)
 
 
 class App:
-    """Long-lived state of one server (or one CLI run)."""
+    """The shared parts. `settings` are the user's own (config file and environment): editor
+    sessions overlay only what is theirs (completion, chat), never endpoints or credentials."""
 
-    def __init__(
-        self,
-        loaded: LoadedConfig,
-        *,
-        env: Mapping[str, str] | None = None,
-        workspace_roots: Sequence[Path] = (),
-        editor: str = "",
-    ) -> None:
+    def __init__(self, loaded: LoadedConfig, *, env: Mapping[str, str] | None = None) -> None:
         self.loaded = loaded
         self.env = dict(os.environ if env is None else env)
-        self.editor = editor
-        """`name/version` of the editor, from `clientInfo` (Copilot's Editor-Version header)."""
         self.started = time.time()
-        self.workspace = Workspace(workspace_roots)
         self.metrics = Metrics()
-        self.clients = Clients(loaded.settings.http, state_dir=_data_dir() / "http3")
+        self.clients = Clients(loaded.user_settings.http, state_dir=data_dir() / "http3")
         self._store: TokenStore | None = None
         self._github: GitHubAuth | None = None
         self._google: GoogleAuth | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self.local = LocalProvider(self.workspace.documents, workspace_roots=self.workspace.roots)
-        self.events = StatusEvents(self)
-        self.cache = _cache(loaded.settings)
-        self.chain = self._build_chain(loaded.settings)
-        settings = loaded.settings
-        self.completion = CompletionService(
-            self.workspace, self.chain, self.cache, settings.completion
+        self._started = False
+        self._warm: set[str] = set()
+        """Remote providers opened ahead of need; the keep-warm loop keeps them so."""
+        self._orders: set[tuple[str, ...]] = set()
+        """The provider orders sessions asked to start with (Copilot's token is kept fresh only
+        when one of them uses Copilot)."""
+        self.cache = _cache(loaded.user_settings)
+        self.conversations = Conversations(loaded.user_settings.chat.history_chars)
+        self.events = StatusEvents(lambda: self.signin.accounts())
+        self.signin = SignInService(
+            lambda: self.github,
+            lambda: self.google,
+            events=self.events,
+            signed_in=lambda: self.cache.clear(),
+            google_wanted=lambda: (
+                self._google is not None or self.settings.providers.claude.backend == "vertex"
+            ),
         )
-        self.chat = ChatService(
-            self.workspace, self.chain, settings.chat, timeout=settings.http.read_timeout / 1000
-        )
+        self.chain = self._build_chain(loaded.user_settings)
 
     @property
     def settings(self) -> Settings:
-        return self.loaded.settings
+        """The user's own settings (defaults, config file): never a session's overlay."""
+        return self.loaded.user_settings
+
+    @property
+    def user_file(self) -> Path | None:
+        return self.loaded.user_file
 
     # -- credentials (imported on first use: start-up does not need the sign-in flows) ---------
 
@@ -117,72 +121,34 @@ class App:
             )
         return self._google
 
-    @property
-    def google_built(self) -> bool:
-        return self._google is not None
-
     # -- building -------------------------------------------------------------------------------
 
     def _build_chain(self, settings: Settings) -> Chain:
-        p = settings.providers
-        providers: dict[str, Provider] = {
-            "copilot": CopilotProvider(
-                p.copilot,
-                auth=self.github,
-                clients=self.clients,
-                metrics=self.metrics.provider("copilot"),
-                editor=self.editor,
-            ),
-            "claude": ClaudeProvider(
-                p.claude,
-                env=self.env,
-                clients=self.clients,
-                metrics=self.metrics.provider("claude"),
-                google=self.google if p.claude.backend == "vertex" else None,
-            ),
-            "openai": OpenAIProvider(
-                p.openai,
-                env=self.env,
-                clients=self.clients,
-                metrics=self.metrics.provider("openai"),
-            ),
-            "ollama": OllamaProvider(
-                p.ollama,
-                clients=self.clients,
-                metrics=self.metrics.provider("ollama"),
-                prompt_chars=settings.completion.max_prefix_chars
-                + settings.completion.max_suffix_chars,
-                max_tokens=settings.completion.max_tokens,
-            ),
-            "llamacpp": LlamaCppProvider(
-                p.llamacpp,
-                env=self.env,
-                clients=self.clients,
-                metrics=self.metrics.provider("llamacpp"),
-                documents=self.workspace.documents,
-                name_of=self.workspace.relative_path,
-            ),
-            "local": self.local,
-        }
-        for provider in providers.values():
-            budgets = getattr(provider, "budgets", None)
-            if budgets is not None:  # a prompt cut to fit a model's context is told once
-                budgets.notify = self.events.tell_once
+        parts = Parts(
+            settings=settings,
+            env=self.env,
+            clients=self.clients,
+            metrics=self.metrics,
+            github=lambda: self.github,
+            google=lambda: self.google,
+            tell=self.events.tell_once,
+        )
         chain = Chain(
-            providers,
+            build_all(parts),
             policy=RetryPolicy(
                 max_retries=settings.http.max_retries,
                 base_backoff=settings.http.retry_backoff / 1000,
             ),
         )
-        chain.on_event = self.events.provider_event
+        chain.health.on_event = self.events.provider_event
         return chain
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
-        """Apply new settings; providers and HTTP clients are rebuilt only when theirs changed."""
-        old = self.loaded.settings
+        """Apply new user-level settings; providers and HTTP clients are rebuilt only when
+        theirs changed."""
+        old = self.settings
         self.loaded = loaded
-        new = loaded.settings
+        new = self.settings
         if new.http != old.http:
             self.clients.update(new.http)
         if new.providers.copilot != old.providers.copilot and self._github is not None:
@@ -199,39 +165,42 @@ class App:
             for name, provider in old_chain.providers.items():
                 if provider is not self.chain.providers.get(name):
                     self._spawn(provider.aclose())
-            if "copilot" in new.completion.providers and self.github.signed_in():
+            self._warm.clear()
+            if self._copilot_wanted() and self.github.signed_in():
                 self.github.start()  # a rebuilt sign-in keeps its token fresh too
             self.events.forget_told()  # the user may have fixed what we told them about
         if new.cache != old.cache:
             self.cache = _cache(new)
-        self.completion.reconfigure(self.chain, self.cache, new.completion)
-        self.chat.reconfigure(self.chain, new.chat, timeout=new.http.read_timeout / 1000)
+        self.conversations.budget = new.chat.history_chars
 
     def secrets(self) -> list[str]:
         """Every credential in force, so logging can redact it."""
         p = self.settings.providers
-        found = [
-            p.openai.resolve_api_key(self.env),
-            p.claude.resolve_api_key(self.env),
-            p.llamacpp.resolve_api_key(self.env),
-        ]
+        found = [p.openai.resolve_api_key(self.env), p.claude.resolve_api_key(self.env),
+                 p.llamacpp.resolve_api_key(self.env)]  # fmt: skip
         return [s for s in found if s]
 
     # -- life cycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Background work that must not delay `initialize`: the workspace scan, the Copilot
-        token, the first connections."""
-        await self.local.start_workspace_scan()
-        if "copilot" in self.settings.completion.providers and self.github.signed_in():
-            self.github.start()  # keep the Copilot token fresh from now on
-        self.events.check_sign_ins()
-        if self._quic_likely():
-            # aioquic takes ~200 ms to import: do it in a thread, not on the event loop the
-            # editor's requests are served from, before a warm-up needs QUIC.
-            await asyncio.to_thread(importlib.import_module, "reaper_lsp.net.h3")
-        await self.prewarm()
-        self._spawn(self._keep_warm())
+    async def start(self, orders: Iterable[Sequence[str]] = ()) -> None:
+        """Background work that must not delay `initialize`, done once: the Copilot token kept
+        fresh, aioquic imported when QUIC is likely, the connections of `orders` opened, and
+        kept warm from then on."""
+        self._orders.update(tuple(order) for order in orders)
+        if self._copilot_wanted() and self.github.signed_in():
+            self.github.start()  # keep the Copilot token fresh from now on (once started, kept)
+        if not self._started:
+            self._started = True
+            self.events.check_sign_ins()
+            if self._quic_likely():
+                # aioquic takes ~200 ms to import: do it in a thread, not on the event loop the
+                # editor's requests are served from, before a warm-up needs QUIC.
+                await asyncio.to_thread(importlib.import_module, "reaper_lsp.net.h3")
+            self._spawn(self._keep_warm())
+        await self.prewarm(orders)
+
+    def _copilot_wanted(self) -> bool:
+        return any("copilot" in order for order in self._orders)
 
     def _quic_likely(self) -> bool:
         """QUIC is forced, or an earlier run learned an HTTP/3 origin (otherwise aioquic is
@@ -241,36 +210,30 @@ class App:
             return True
         if protocol != "auto":
             return False
-        return bool(read_json(_data_dir() / "http3" / ALT_SVC_FILE).get("h3"))
+        return bool(read_json(data_dir() / "http3" / ALT_SVC_FILE).get("h3"))
 
-    async def prewarm(self) -> None:
-        """Open the connection to the first usable provider of each chain, so the first
-        keystroke does not pay for DNS, TCP and TLS; the pool keeps it for idle_timeout."""
-        firsts = {
-            next((n for n in self.chain.usable(order) if n != "local"), None)
-            for order in (self.settings.completion.providers, self.settings.chat.providers)
-        }
-        warm = [getattr(self.chain.providers[name], "prewarm", None) for name in firsts if name]
-        await asyncio.gather(*(w() for w in warm if w is not None), return_exceptions=True)
+    async def prewarm(self, orders: Iterable[Sequence[str]]) -> None:
+        """Open the connection to the first usable remote provider of each order, so the first
+        keystroke does not pay for DNS, TCP and TLS; one already open is left to the keep-warm
+        loop (a second editor window opens nothing new)."""
+        firsts = {next((n for n in self.chain.usable(order) if n != LOCAL), "") for order in orders}
+        wanted = [name for name in firsts if name and name not in self._warm]
+        self._warm.update(wanted)
+        warm = [self.chain.providers[name].prewarm() for name in wanted]
+        await asyncio.gather(*warm, return_exceptions=True)
 
     async def _keep_warm(self) -> None:
-        """Keep the first remote provider's connection open while the editor is idle."""
+        """Keep the warmed providers' connections open while the editors are idle."""
         while True:
             await asyncio.sleep(keepalive.INTERVAL)
-            usable = self.chain.usable(self.settings.completion.providers)
-            first = next((n for n in usable if n != "local"), None)
-            keep = getattr(self.chain.providers.get(first or ""), "keep_warm", None)
-            if keep is not None:
+            for name in list(self._warm):
+                provider = self.chain.providers.get(name)
+                if provider is None or provider.unusable_reason() is not None:
+                    continue
                 try:
-                    await keep()
+                    await provider.keep_warm()
                 except Exception as exc:  # warmth is a nicety: never let it break anything
-                    log.debug("keeping %s warm failed: %s", first, type(exc).__name__)
-
-    def status(self) -> Status:
-        return snapshot(self)
-
-    def save_status(self) -> None:
-        save_last_run(self.status())
+                    log.debug("keeping %s warm failed: %s", name, type(exc).__name__)
 
     async def aclose(self) -> None:
         for task in list(self._background):
@@ -288,7 +251,7 @@ class App:
         task.add_done_callback(self._background.discard)
 
 
-def _data_dir() -> Path:
+def data_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("reaper-lsp"))

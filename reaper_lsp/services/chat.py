@@ -1,30 +1,36 @@
 """ChatService: a question (or a list of messages) plus the file and lines it is about → the chat
-chain's streamed answer, with the history of each conversation kept and sent again."""
+chain's streamed answer, for one editor session; the conversations it keeps are the App's, shared
+by every session (and saved to a file by the terminal chat)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import Protocol, TypeGuard
 
-from reaper_lsp.config import ChatSettings
-from reaper_lsp.providers.base import ChatMessage, ChatRequest, Role
+from reaper_lsp.core.actions import attach_file
+from reaper_lsp.providers.base import ChatMessage, ChatRequest, Provider, Role
 from reaper_lsp.providers.chain import Chain
 from reaper_lsp.providers.errors import ProviderError
 from reaper_lsp.services.conversations import Conversations
+from reaper_lsp.services.errors import ChatFailed
+from reaper_lsp.settings import ChatSettings
 from reaper_lsp.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_CHARS = 20_000
-"""How much of an attached file goes into the prompt."""
 _ROLES: tuple[Role, ...] = ("system", "user", "assistant")
-CONTINUE = (
-    "Your previous answer was cut off. Continue it exactly where it stopped, without repeating "
-    "anything or commenting on the interruption."
-)
-"""Asked of the next provider when one fails in the middle of an answer."""
+
+
+class ChatShared(Protocol):
+    """What a chat needs of the App (whose parts may be rebuilt at any time)."""
+
+    @property
+    def chain(self) -> Chain: ...
+
+    @property
+    def conversations(self) -> Conversations: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,21 +56,32 @@ class Lines:
 
 
 class ChatService:
-    """Chats for one server (or one CLI run); `chain` and `settings` are replaced by the app when
-    the configuration changes."""
+    """The chats of one editor session (or one terminal). `settings` are replaced by the session
+    when its configuration changes."""
 
     def __init__(
-        self, workspace: Workspace, chain: Chain, settings: ChatSettings, *, timeout: float
+        self,
+        shared: ChatShared,
+        workspace: Workspace,
+        local: Provider,
+        settings: ChatSettings,
+        *,
+        timeout: float,
+        editor: str = "",
     ) -> None:
+        self.shared = shared
         self.workspace = workspace
-        self.chain = chain
+        self.local = local
         self.settings = settings
         self.timeout = timeout
-        self.conversations = Conversations(settings.history_chars)
+        self.editor = editor
 
-    def reconfigure(self, chain: Chain, settings: ChatSettings, *, timeout: float) -> None:
-        self.chain, self.settings, self.timeout = chain, settings, timeout
-        self.conversations.budget = settings.history_chars
+    @property
+    def conversations(self) -> Conversations:
+        return self.shared.conversations
+
+    def reconfigure(self, settings: ChatSettings, *, timeout: float) -> None:
+        self.settings, self.timeout = settings, timeout
 
     async def question(
         self, prompt: str, *, uri: str | None = None, lines: Lines | None = None
@@ -84,12 +101,8 @@ class ChatService:
             selected = "".join(doc.lines[max(0, lines.first) : last + 1])
             where = f"lines {lines.first + 1}-{last + 1} of {name}"
             kept = f"{prompt}\n\nSelected ({where}):\n```\n{selected.rstrip()}\n```"
-        text = doc.text
-        if len(text) > MAX_FILE_CHARS and lines is not None:
-            # Keep the selection in view: the file window is centred on it.
-            start = max(0, len("".join(doc.lines[: lines.first])) - MAX_FILE_CHARS // 2)
-            text = text[start : start + MAX_FILE_CHARS]
-        return kept, f"{kept}\n\nFile {name}:\n```\n{text[:MAX_FILE_CHARS]}\n```"
+        around = lines.first if lines is not None else None
+        return kept, f"{kept}\n\n{attach_file(doc, name, around)}"
 
     async def messages(
         self,
@@ -119,39 +132,28 @@ class ChatService:
         exchange is recorded once the answer is complete (a cancelled or failed answer leaves
         the history as it was)."""
         kept, sent = await self.question(prompt, uri=uri, lines=lines)
-        messages = self.conversations.messages(conversation_id, ChatMessage("user", sent))
+        budget = self.settings.history_chars
+        messages = self.conversations.messages(conversation_id, ChatMessage("user", sent), budget)
         parts: list[str] = []
         async for piece in self.stream(messages):
             parts.append(piece.text)
             yield piece
-        self.conversations.record(conversation_id, kept, "".join(parts))
+        self.conversations.record(conversation_id, kept, "".join(parts), budget)
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ChatPiece]:
-        """The answer in pieces, from the first chat provider that can give one. A provider
-        that fails once text has been streamed is replaced by the next one, asked to continue
-        the answer from where it stopped."""
-        order = list(self.settings.providers)
-        sent = list(messages)
-        parts: list[str] = []
-        while True:
-            provider = ""
-            request = ChatRequest(tuple(sent), max_tokens=self.settings.max_tokens)
-            try:
-                async for provider, piece in self.chain.chat(request, order, timeout=self.timeout):
-                    parts.append(piece)
-                    yield ChatPiece(provider, piece)
-                return
-            except ProviderError:
-                rest = order[order.index(provider) + 1 :] if provider in order else []
-                if not provider or not rest:
-                    raise
-                log.info("chat: %s failed mid-answer; %s continues it", provider, rest[0])
-                order = rest
-                sent = [
-                    *messages,
-                    ChatMessage("assistant", "".join(parts)),
-                    ChatMessage("user", CONTINUE),
-                ]
+        """The answer in pieces, from the chat chain (which decides every fallback);
+        `ChatFailed` when no provider could answer."""
+        request = ChatRequest(
+            tuple(messages), max_tokens=self.settings.max_tokens, editor=self.editor
+        )
+        chat = self.shared.chain.chat(
+            request, self.settings.providers, local=self.local, timeout=self.timeout
+        )
+        try:
+            async for provider, piece in chat:
+                yield ChatPiece(provider, piece)
+        except ProviderError as exc:
+            raise ChatFailed(str(exc)) from None
 
 
 def _is_role(role: str) -> TypeGuard[Role]:

@@ -1,5 +1,7 @@
 """CompletionService: document → context → cache → chain → post-process, and the policies that
-decide what the user waits for.
+decide what the user waits for. One per editor session: its documents, debounce and calls in
+flight are the session's; the cache and the chain are the App's, shared by every session (a
+suggestion one editor window fetched serves another at the same context).
 
 An editor sends a completion request on every keystroke. Requests and upstream calls
 (`Fetch`es) are kept apart:
@@ -27,25 +29,26 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
-from reaper_lsp.config import CompletionSettings
 from reaper_lsp.core.cache import CachedSuggestion, CompletionCache
 from reaper_lsp.core.context import build_context, cut_prefix
 from reaper_lsp.core.debounce import TypingRhythm
 from reaper_lsp.core.document import Document, Position
-from reaper_lsp.core.inflight import agrees, relation, remainder
-from reaper_lsp.core.postprocess import is_complete, postprocess, wants_multiline
+from reaper_lsp.core.postprocess import wants_multiline
 from reaper_lsp.core.prompts import stop_sequences
-from reaper_lsp.core.sanitize import sanitize_suggestion
-from reaper_lsp.core.types import CompletionContext, Suggestion
-from reaper_lsp.providers.base import CompletionRequest
-from reaper_lsp.providers.chain import Chain
+from reaper_lsp.core.related import SnippetIndex
+from reaper_lsp.core.types import CompletionContext, ContextSnippet, Suggestion
+from reaper_lsp.providers.base import CompletionRequest, Provider
+from reaper_lsp.providers.chain import LOCAL, Chain
+from reaper_lsp.services.fetch import Fetch, Shaper, rest_of
+from reaper_lsp.settings import CompletionSettings
 from reaper_lsp.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
+SNIPPET_TAKERS = frozenset({"llamacpp"})
+"""Providers whose prompts show snippets of the other open documents."""
 LOCAL_MODELS = frozenset({"ollama", "llamacpp"})
 """Providers that run on the user's machine: their debounce follows the typing rhythm."""
 LINGER = 1.0
@@ -61,78 +64,37 @@ STALL = 0.3
 """Seconds a request trusts an agreeing stream before starting a call of its own beside it."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Shaper:
-    context: CompletionContext
-    multiline: bool
+class CompletionShared(Protocol):
+    """What a completion needs of the App (whose parts may be rebuilt at any time)."""
 
-    def shape(self, raw: str) -> str | None:
-        """The text to show: post-processed, then cleaned of anything an editor or terminal
-        would interpret (escapes, controls, bidi overrides) and capped in length."""
-        shaped = postprocess(raw, self.context, multiline=self.multiline)
-        return sanitize_suggestion(shaped) or None if shaped else None
+    @property
+    def chain(self) -> Chain: ...
 
-    def is_complete(self, partial: str) -> bool:
-        return is_complete(partial, self.context, multiline=self.multiline)
-
-
-@dataclass(eq=False)
-class Fetch:
-    """One upstream call for the cursor at `context`."""
-
-    context: CompletionContext
-    task: asyncio.Task[Suggestion | None] = field(init=False)
-    partials: dict[str, str] = field(default_factory=dict)
-    """Raw text streamed so far, per provider (hedging and fallback may run several)."""
-    waiters: int = 0
-    speculative: bool = False
-    """A prefetch: kept while it may still be wanted, without waiters."""
-    linger: asyncio.TimerHandle | None = None
-
-    def usable_for(self, context: CompletionContext) -> tuple[str, str | None]:
-        """("behind", typed) when this call can still serve `context`, ("ahead", gap) when it
-        is for a cursor further along the text being typed, else ("apart", None)."""
-        if context.suffix != self.context.suffix or context.uri != self.context.uri:
-            return "apart", None
-        where, text = relation(self.context.prefix, context.prefix)
-        if where == "ahead" and not self.speculative:
-            return "apart", None  # a deletion: this call's answer no longer fits
-        if where == "behind" and text is not None and not self.agrees(text):
-            return "apart", None
-        return where, text
-
-    def agrees(self, typed: str) -> bool:
-        """Nothing streamed yet, or some provider's stream still agrees with `typed`."""
-        return not self.partials or any(agrees(typed, p) for p in self.partials.values())
-
-    def flowing(self, typed: str) -> bool:
-        """Some provider's stream agrees with `typed` and already goes beyond it."""
-        return any(len(p) > len(typed) and agrees(typed, p) for p in self.partials.values())
-
-
-def _rest(answer: Suggestion, typed: str) -> Suggestion | None:
-    rest = remainder(answer.text, typed)
-    return None if rest is None else replace(answer, text=rest)
+    @property
+    def cache(self) -> CompletionCache: ...
 
 
 class CompletionService:
-    """Completions for one server (or one CLI run). `chain`, `cache` and `settings` are
-    replaced by the app when the configuration changes."""
+    """Completions for one editor session (or one CLI run). `settings` are replaced by the
+    session when its configuration changes."""
 
     def __init__(
         self,
+        shared: CompletionShared,
         workspace: Workspace,
-        chain: Chain,
-        cache: CompletionCache,
+        local: Provider,
         settings: CompletionSettings,
         *,
+        editor: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.shared = shared
         self.workspace = workspace
-        self.chain = chain
-        self.cache = cache
+        self.local = local
         self.settings = settings
+        self.editor = editor
         self._clock = clock
+        self._snippets = SnippetIndex()
         self.rhythm = TypingRhythm(settings.debounce_ms / 1000)
         self._requests: dict[tuple[str, str], asyncio.Task[Suggestion | None]] = {}
         self._fetches: dict[str, list[Fetch]] = {}
@@ -142,10 +104,16 @@ class CompletionService:
         self.upstream_calls = 0
         """Fetches started (prefetches included): the cost side of the latency figures."""
 
-    def reconfigure(
-        self, chain: Chain, cache: CompletionCache, settings: CompletionSettings
-    ) -> None:
-        self.chain, self.cache, self.settings = chain, cache, settings
+    @property
+    def chain(self) -> Chain:
+        return self.shared.chain
+
+    @property
+    def cache(self) -> CompletionCache:
+        return self.shared.cache
+
+    def reconfigure(self, settings: CompletionSettings) -> None:
+        self.settings = settings
         self.rhythm.floor = settings.debounce_ms / 1000
         self.rhythm.cap = max(self.rhythm.cap, self.rhythm.floor)
 
@@ -161,6 +129,13 @@ class CompletionService:
             pending.cancel()
         for fetch in self._fetches.pop(uri, []):
             fetch.task.cancel()
+
+    def close(self) -> None:
+        """The session ended: every request and call of its own stops."""
+        for task in self._requests.values():
+            task.cancel()
+        for uri in [*self._fetches, *self._pending_prefetch]:
+            self.closed(uri)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -216,6 +191,8 @@ class CompletionService:
         if hit is not None:
             return hit
         for name in self.chain.usable(self.settings.providers) if usable is None else usable:
+            if name == LOCAL:
+                continue  # the offline engine's answers are not cached
             model = self.chain.providers[name].model_for("completion")
             found = self.cache.get((name, model, ctx.prefix, ctx.suffix))
             if found is not None:
@@ -270,7 +247,7 @@ class CompletionService:
                     answer = future.result()
                     if answer is None:
                         continue
-                    served = answer if fetch is own else _rest(answer, typed)
+                    served = answer if fetch is own else rest_of(answer, typed)
                     if served is not None:
                         served_by_other = fetch is not own
                         self._prefetch_soon(ctx, served)
@@ -284,7 +261,7 @@ class CompletionService:
                 own.task.cancel()  # served by an earlier call: ours is not needed
 
     def _debounce(self, uri: str, usable: list[str]) -> float:
-        remote = [n for n in usable if n != "local"]
+        remote = [n for n in usable if n != LOCAL]
         if not remote:
             return 0.0  # the offline engine answers in a millisecond: nothing to save
         if remote[0] in LOCAL_MODELS:
@@ -373,6 +350,8 @@ class CompletionService:
             max_tokens=settings.max_tokens,
             multiline=multiline,
             stop=stop_sequences(ctx, multiline=multiline),
+            snippets=self._related(ctx),
+            editor=self.editor,
         )
 
         def progress(provider: str, partial: str) -> None:
@@ -381,13 +360,14 @@ class CompletionService:
         result = await self.chain.complete(
             request,
             settings.providers,
-            _Shaper(ctx, multiline),
+            Shaper(ctx, multiline),
+            local=self.local,
             timeout=settings.timeout_ms / 1000,
             hedge=settings.hedge_ms / 1000,
             progress=progress,
         )
         suggestion = result.suggestion
-        if suggestion is not None and suggestion.provider != "local":
+        if suggestion is not None and suggestion.provider != LOCAL:
             self.cache.put(
                 (suggestion.provider, suggestion.model, ctx.prefix, ctx.suffix),
                 CachedSuggestion(suggestion.text, suggestion.provider, suggestion.model),
@@ -398,6 +378,13 @@ class CompletionService:
                 "; ".join(f"{a.provider}: {a.outcome}" for a in result.attempts),
             )
         return suggestion
+
+    def _related(self, ctx: CompletionContext) -> tuple[ContextSnippet, ...]:
+        """Snippets of the other open documents, when a provider that shows them may answer."""
+        if not SNIPPET_TAKERS.intersection(self.chain.usable(self.settings.providers)):
+            return ()
+        found = self._snippets.related(ctx, self.workspace.documents, self.workspace.relative_path)
+        return tuple(ContextSnippet(s.filename, s.text) for s in found)
 
     def _prefetch_soon(
         self, ctx: CompletionContext, shown: Suggestion, *, now: bool = False
@@ -418,7 +405,7 @@ class CompletionService:
 
     def _prefetch(self, ctx: CompletionContext, shown: Suggestion) -> None:
         """Fetch the suggestion for the cursor after `shown`, typed or accepted."""
-        if not self.settings.prefetch or shown.provider == "local" or not shown.text:
+        if not self.settings.prefetch or shown.provider == LOCAL or not shown.text:
             return
         after = CompletionContext(
             cut_prefix(ctx.prefix + shown.text, self.settings.max_prefix_chars),

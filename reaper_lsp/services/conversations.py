@@ -74,20 +74,26 @@ class Conversations:
         self._all.move_to_end(conversation_id)
         return conversation
 
-    def messages(self, conversation_id: str, current: ChatMessage) -> list[ChatMessage]:
-        """What to send for `current`: the system prompt, as much history as the budget
-        allows, then `current` (always sent whole)."""
+    def messages(
+        self, conversation_id: str, current: ChatMessage, budget: int | None = None
+    ) -> list[ChatMessage]:
+        """What to send for `current`: the system prompt, as much history as the budget (this
+        one's, or `budget` when the asking session has its own) allows, then `current`
+        (always sent whole)."""
         conversation = self.get(conversation_id)
         system = [ChatMessage("system", conversation.system)] if conversation.system else []
         reserve = len(conversation.system) + len(current.content)
-        return [*system, *fit(conversation.turns, self.budget, reserve), current]
+        limit = self.budget if budget is None else budget
+        return [*system, *fit(conversation.turns, limit, reserve), current]
 
-    def record(self, conversation_id: str, question: str, answer: str) -> None:
+    def record(
+        self, conversation_id: str, question: str, answer: str, budget: int | None = None
+    ) -> None:
         """Add one exchange; the stored turns are trimmed to the budget as well."""
         conversation = self.get(conversation_id)
         conversation.turns.append(ChatMessage("user", question))
         conversation.turns.append(ChatMessage("assistant", answer))
-        conversation.turns = fit(conversation.turns, self.budget)
+        conversation.turns = fit(conversation.turns, self.budget if budget is None else budget)
         conversation.updated = self._clock()
 
     def reset(self, conversation_id: str) -> bool:
@@ -115,10 +121,10 @@ class Conversations:
             "turns": [{"role": t.role, "content": t.content} for t in conversation.turns],
         }
 
-    def load(self, data: object) -> str | None:
-        """Take in a conversation saved by `to_json`; its id, or None when `data` is not one
-        (a damaged file starts a new conversation rather than failing)."""
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+    def load(self, data: object, conversation_id: str) -> str | None:
+        """Take in a conversation saved by `to_json` as `conversation_id`; its id, or None when
+        `data` is not one (a damaged file starts a new conversation rather than failing)."""
+        if not isinstance(data, dict) or not isinstance(data.get("turns", []), list):
             return None
         turns: list[ChatMessage] = []
         for turn in data.get("turns") or ():
@@ -128,7 +134,7 @@ class Conversations:
                 turns.append(ChatMessage("user", turn["content"]))
             elif turn.get("role") == "assistant":
                 turns.append(ChatMessage("assistant", turn["content"]))
-        conversation = self.get(data["id"])
+        conversation = self.get(conversation_id)
         system = data.get("system")
         conversation.system = system if isinstance(system, str) else ""
         conversation.turns = fit(turns, self.budget)

@@ -7,19 +7,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import platformdirs
 
-from reaper_lsp import __version__
 from reaper_lsp.logs import redact, redact_obj
+from reaper_lsp.providers.base import Provider
 from reaper_lsp.providers.health import HealthSnapshot, ProviderEvent
-
-if TYPE_CHECKING:
-    from reaper_lsp.services.app import App
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +31,59 @@ class SignIn:
 
 @dataclass(frozen=True, slots=True)
 class ProviderStatus:
+    """One provider's status. `state` and `summary` are the one reading of it every front end
+    shows (the CLI, `:Reaper status`, the statusline): `state` is one of "ready", "unused",
+    "unconfigured", "paused", "down" (circuit open), "failing"; `summary` says it in words."""
+
     configured: bool
     reason: str
+    used: bool
     completion_model: str
     chat_model: str
     health: HealthSnapshot | None
     http: dict[str, object]
+
+    @property
+    def state(self) -> str:
+        h = self.health
+        if not self.used:
+            return "unused"
+        if not self.configured:
+            return "unconfigured"
+        if h is not None and h.circuit_open_for > 0:
+            return "down"
+        if h is not None and h.paused_for > 0:
+            return "paused"
+        if h is not None and h.state == "failing":
+            return "failing"
+        return "ready"
+
+    @property
+    def summary(self) -> str:
+        h, state = self.health, self.state
+        if state == "unused":
+            return "not used (not in completion.providers or chat.providers)"
+        if state == "unconfigured":
+            return f"not configured: {self.reason or 'unknown reason'}"
+        if h is not None and state == "down":
+            return (
+                f"skipped for {h.circuit_open_for:.0f} s after {h.consecutive_failures} failures:"
+                f" {h.last_error}"
+            )
+        if h is not None and state == "paused":
+            return f"paused for {h.paused_for:.0f} s: {h.last_error}"
+        if h is not None and state == "failing":
+            return f"failing: {h.last_error}"
+        return "ready"
 
     def to_json(self) -> dict[str, object]:
         h = self.health
         return {
             "configured": self.configured,
             "reason": self.reason,
+            "used": self.used,
+            "state": self.state,
+            "summary": self.summary,
             "completionModel": self.completion_model,
             "chatModel": self.chat_model,
             "health": {}
@@ -78,7 +115,7 @@ class Status:
 
     def to_json(self) -> dict[str, object]:
         """The `reaper.status` answer: camelCase keys, every string redacted."""
-        return redact_json(
+        return redact_obj(
             {
                 "version": self.version,
                 "signIn": {k: v.to_json() for k, v in self.sign_in.items()},
@@ -93,44 +130,30 @@ class Status:
         )
 
 
-def redact_json(value: dict[str, object]) -> dict[str, object]:
-    return redact_obj(value)
-
-
-def snapshot(app: App) -> Status:
-    """The status of `app` now. Reads no file: sign-in files are cached by modification time."""
-    health = app.chain.snapshot()
-    metrics = app.metrics.snapshot()
-    providers = {
+def provider_statuses(
+    providers: Mapping[str, Provider],
+    used: Collection[str],
+    health: Mapping[str, HealthSnapshot],
+    metrics: Mapping[str, dict[str, object]],
+) -> dict[str, ProviderStatus]:
+    """Each provider's status: used by the chains or not, usable or why not, models, health,
+    HTTP figures. Reads no file: sign-in files are cached by modification time."""
+    return {
         name: ProviderStatus(
             configured=(reason := provider.unusable_reason()) is None,
             reason=reason or "",
+            used=name in used,
             completion_model=provider.model_for("completion"),
             chat_model=provider.model_for("chat"),
             health=health.get(name),
             http=metrics.get(name, {}),
         )
-        for name, provider in app.chain.providers.items()
+        for name, provider in providers.items()
     }
-    return Status(
-        version=__version__,
-        sign_in=sign_ins(app),
-        uptime_seconds=round(time.time() - app.started, 1),
-        config_file=str(app.loaded.user_file) if app.loaded.user_file else "",
-        completion_chain=[*app.settings.completion.providers, "local"],
-        providers=providers,
-        cache={"entries": len(app.cache), **app.cache.stats.as_dict()},
-        documents=len(app.workspace.documents),
-        transports=app.clients.snapshot(),
-    )
 
 
-def sign_ins(app: App) -> dict[str, SignIn]:
-    """Who is signed in where, never the credentials themselves."""
-    out = {"github": SignIn(app.github.signed_in(), app.github.token_source() or "")}
-    if app.google_built or app.settings.providers.claude.backend == "vertex":
-        out["google"] = SignIn(app.google.signed_in(), app.google.token_source() or "")
-    return out
+def uptime(started: float) -> float:
+    return round(time.time() - started, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,14 +186,27 @@ Notice = StatusChange | UserMessage
 
 
 class StatusEvents:
-    """Turns the chain's provider events and sign-in changes into notices for the editor: a
-    state change each time it changes, a message once per cause."""
+    """Turns the chain's provider events and sign-in changes into notices for every editor
+    session listening: a state change each time it changes, a message once per cause."""
 
-    def __init__(self, app: App) -> None:
-        self._app = app
-        self.listener: Callable[[Notice], None] = lambda notice: None
+    def __init__(self, sign_ins: Callable[[], Mapping[str, SignIn]]) -> None:
+        self._sign_ins_now = sign_ins
+        self._listeners: list[Callable[[Notice], None]] = []
         self._told: set[str] = set()
         self._sign_ins: dict[str, bool] = {}
+
+    def listen(self, listener: Callable[[Notice], None]) -> Callable[[], None]:
+        """Send notices to `listener` from now on; returns what stops that."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def listener(self, notice: Notice) -> None:
+        """Pass `notice` on to every listener (one that fails is logged and skipped)."""
+        for listener in list(self._listeners):
+            try:
+                listener(notice)
+            except Exception:  # one editor gone wrong must not silence the others
+                log.warning("a status listener failed", exc_info=True)
 
     def forget_told(self, provider: str = "") -> None:
         """Tell again about causes that may have been fixed (all, or `provider`'s)."""
@@ -193,7 +229,7 @@ class StatusEvents:
     def check_sign_ins(self) -> None:
         """Report sign-ins that changed since last look (revoked, expired, or made by another
         process or `reaper-lsp login`)."""
-        for account, info in sign_ins(self._app).items():
+        for account, info in self._sign_ins_now().items():
             provider = "copilot" if account == "github" else account
             known = self._sign_ins.get(provider)
             self._sign_ins[provider] = info.signed_in

@@ -16,7 +16,7 @@ from reaper_lsp.core.document import Document
 from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.net.client import open_stream
 from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.providers.llamacpp import related_snippets
+from reaper_lsp.core.related import related_snippets
 from tests.e2e.conftest import Session
 from tests.fakes.litellm import FakeLiteLLM
 from tests.fakes.llamacpp import FakeLlamaServer

@@ -89,19 +89,21 @@ def chain(*providers: Scripted, retries: int = 2) -> Chain:
         sleeps.append(delay)
 
     c = Chain(
-        {p.name: p for p in providers},
+        {p.name: p for p in providers if p.name != "local"},
         policy=RetryPolicy(max_retries=retries, base_backoff=0.01),
         sleep=no_sleep,
         rand=lambda: 0.5,
     )
     c.sleeps = sleeps  # type: ignore[attr-defined]
+    c.local = next((p for p in providers if p.name == "local"), None)  # type: ignore[attr-defined]
     return c
 
 
 async def complete(
     c: Chain, order: tuple[str, ...], timeout: float = 5.0
 ) -> tuple[str | None, str | None]:
-    result = await c.complete(REQUEST, order, Identity(), timeout=timeout)
+    local = c.local  # type: ignore[attr-defined]
+    result = await c.complete(REQUEST, order, Identity(), local=local, timeout=timeout)
     s = result.suggestion
     return (s.text, s.provider) if s else (None, None)
 
@@ -155,7 +157,7 @@ async def test_rate_limit_with_long_retry_after_pauses_the_provider() -> None:
     # The next request does not touch the paused provider at all.
     assert await complete(c, ("a", "b")) == ("three", "b")
     assert a.calls == 1
-    assert c.snapshot()["a"].state == "paused"
+    assert c.health.snapshot()["a"].state == "paused"
 
 
 async def test_local_answers_when_every_remote_provider_fails() -> None:
@@ -183,9 +185,9 @@ async def test_health_records_failures_and_recovery() -> None:
     a = Scripted("a", AuthError("no", status=401), "one")
     c = chain(a, Scripted("local"))
     await complete(c, ("a",))
-    assert c.snapshot()["a"].state == "failing"
+    assert c.health.snapshot()["a"].state == "failing"
     await complete(c, ("a",))
-    assert c.snapshot()["a"].state == "healthy"
+    assert c.health.snapshot()["a"].state == "healthy"
 
 
 async def test_chat_falls_through_before_any_text_was_streamed() -> None:
@@ -227,16 +229,16 @@ async def test_circuit_breaker_opens_skips_half_opens_and_closes() -> None:
     a = Scripted("a", down, down, down, "probe ok")
     c = chain(a, Scripted("local", *["offline"] * 10), retries=0)
     clock = FakeClock()
-    c._clock = clock  # type: ignore[method-assign]
+    c._clock = c.health._clock = clock  # type: ignore[method-assign]
     for _ in range(3):
         assert await complete(c, ("a",)) == ("offline", "local")
-    assert c.snapshot()["a"].state == "open"
+    assert c.health.snapshot()["a"].state == "open"
     assert await complete(c, ("a",)) == ("offline", "local")
     assert a.calls == 3  # skipped while open
     clock.now += 31
-    assert c.snapshot()["a"].state == "half-open"
+    assert c.health.snapshot()["a"].state == "half-open"
     assert await complete(c, ("a",)) == ("probe ok", "a")  # one probe, and it worked
-    assert c.snapshot()["a"].state == "healthy"
+    assert c.health.snapshot()["a"].state == "healthy"
 
 
 async def test_failed_probe_reopens_for_longer() -> None:
@@ -244,14 +246,14 @@ async def test_failed_probe_reopens_for_longer() -> None:
     a = Scripted("a", down, down, down, down)
     c = chain(a, Scripted("local", *["offline"] * 10), retries=0)
     clock = FakeClock()
-    c._clock = clock  # type: ignore[method-assign]
+    c._clock = c.health._clock = clock  # type: ignore[method-assign]
     for _ in range(3):
         await complete(c, ("a",))
     clock.now += 31
     await complete(c, ("a",))
     assert a.calls == 4
-    assert c.snapshot()["a"].state == "open"
-    assert c.snapshot()["a"].circuit_open_for == 60.0
+    assert c.health.snapshot()["a"].state == "open"
+    assert c.health.snapshot()["a"].circuit_open_for == 60.0
 
 
 async def test_hedging_starts_the_next_provider_and_cancels_the_loser() -> None:

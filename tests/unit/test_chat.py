@@ -6,20 +6,20 @@ from __future__ import annotations
 import io
 
 import pytest
-from lsprotocol import types as lsp
 
-from reaper_lsp.cli.chat import _Printer, open_escape, parse_lines
-from reaper_lsp.core.document import Document
-from reaper_lsp.lsp.code_actions import (
-    CodeActionArgs,
+from reaper_lsp.cli.chat import _Printer, parse_lines
+from reaper_lsp.core.actions import (
+    Offer,
     action_edit,
     block_around,
     chat_answer_lines,
     code_of,
     marker_question,
-    offer,
+    offers,
     selected_lines,
 )
+from reaper_lsp.core.document import Document, Position, TextEdit
+from reaper_lsp.core.sanitize import open_escape
 from reaper_lsp.providers.base import ChatMessage
 from reaper_lsp.services.conversations import Conversations, fit
 
@@ -59,9 +59,9 @@ def test_conversations_list_reset_and_round_trip() -> None:
     assert store.summaries()[1]["title"] == "first question spread"
     saved = store.to_json("a")
     other = Conversations(budget=1000)
-    assert other.load(saved) == "a"
+    assert other.load(saved, "a") == "a"
     assert other.get("a").turns == store.get("a").turns
-    assert other.load({"id": 3}) is None
+    assert other.load({"turns": 3}, "a") is None
     assert store.reset("a") and not store.reset("a")
 
 
@@ -114,27 +114,21 @@ def test_block_around_includes_a_closing_brace() -> None:
 
 def test_selection_lines_and_line_wise_selections() -> None:
     doc = Document("file:///a.py", "python", 1, PY)
-    r = lsp.Range(lsp.Position(4, 0), lsp.Position(6, 0))
-    assert selected_lines(doc, r) == (4, 5)
-    r = lsp.Range(lsp.Position(4, 3), lsp.Position(4, 3))
-    assert selected_lines(doc, r) == (4, 5)
-    r = lsp.Range(lsp.Position(5, 3), lsp.Position(5, 4))  # Helix's cursor
-    assert selected_lines(doc, r) == (4, 5)
-    r = lsp.Range(lsp.Position(5, 8), lsp.Position(5, 14))
-    assert selected_lines(doc, r) == (5, 5)
+    assert selected_lines(doc, Position(4, 0), Position(6, 0)) == (4, 5)
+    assert selected_lines(doc, Position(4, 3), Position(4, 3)) == (4, 5)
+    assert selected_lines(doc, Position(5, 3), Position(5, 4)) == (4, 5)  # Helix's cursor
+    assert selected_lines(doc, Position(5, 8), Position(5, 14)) == (5, 5)
 
 
 def test_offer_fix_only_with_diagnostics_and_chat_only_on_a_marker() -> None:
     doc = Document("file:///a.py", "python", 7, "x = 1\n# >>> what now?\n")
-    here = lsp.Range(lsp.Position(1, 2), lsp.Position(1, 2))
-    titles = [a.title for a in offer(doc, here, [], ">>>")]
+    here = Position(1, 2)
+    titles = [a.title for a in offers(doc, here, here, diagnosed=False, marker=">>>")]
     assert titles[0] == "Reaper: Answer: what now?"
     assert "Reaper: Fix" not in titles
-    problem = lsp.Diagnostic(lsp.Range(lsp.Position(0, 0), lsp.Position(0, 1)), "bad")
-    fix = next(a for a in offer(doc, here, [problem], ">>>") if a.title == "Reaper: Fix")
-    assert fix.command is not None and fix.command.arguments is not None
-    args = fix.command.arguments[0]
-    assert args["version"] == 7 and args["diagnostics"] == ["line 1: bad"]
+    diagnosed = offers(doc, here, here, diagnosed=True, marker=">>>")
+    assert [a.action for a in diagnosed][:2] == ["chat", "fix"]
+    assert offers(doc, here, here, diagnosed=False, marker="")[0].action == "explain"
 
 
 def test_code_of_takes_the_first_fenced_block() -> None:
@@ -153,18 +147,15 @@ def test_chat_answer_prose_becomes_comments_and_code_stays_code() -> None:
 
 def test_an_edit_on_the_last_line_without_a_newline_keeps_it_that_way() -> None:
     doc = Document("file:///a.lua", "lua", 1, "local x = 1\n-- >>> double it")
-    args = CodeActionArgs("chat", doc.uri, 1, 1, 1, question="double it")
-    edit = action_edit(args, doc, "```lua\nx = x * 2\n```")
-    assert edit.range == lsp.Range(lsp.Position(1, 0), lsp.Position(1, 16))
-    assert edit.new_text == "x = x * 2"
+    edit = action_edit(Offer("chat", 1, 1, "double it"), doc, "```lua\nx = x * 2\n```")
+    assert edit == TextEdit(Position(1, 0), Position(1, 16), "x = x * 2")
 
 
 def test_explain_is_a_comment_block_in_the_files_syntax_at_its_indent() -> None:
     doc = Document("file:///a.py", "python", 1, PY)
-    args = CodeActionArgs("explain", doc.uri, 1, 4, 5)
-    edit = action_edit(args, doc, "Returns one.\n\nAlways.")
-    assert edit.range.start == edit.range.end == lsp.Position(4, 0)
-    assert edit.new_text == "    # Returns one.\n    #\n    # Always.\n"
+    edit = action_edit(Offer("explain", 4, 5), doc, "Returns one.\n\nAlways.")
+    assert edit.start == edit.end == Position(4, 0)
+    assert edit.text == "    # Returns one.\n    #\n    # Always.\n"
 
 
 def test_the_printer_removes_escape_sequences_split_anywhere() -> None:

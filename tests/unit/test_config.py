@@ -19,6 +19,7 @@ from reaper_lsp.config import (
     mask,
 )
 from reaper_lsp.core.types import Multiline
+from tests.tomlw import dumps
 
 
 @pytest.fixture
@@ -113,14 +114,51 @@ def test_workspace_file_may_change_behaviour(tmp_path: Path, env: dict[str, str]
     root = workspace(
         tmp_path,
         '[completion]\ndebounce_ms = 80\nmultiline = "never"\nproviders = ["ollama"]\n'
-        "[chat]\nmax_tokens = 100\n[cache]\nmax_entries = 7\n",
+        "[chat]\nmax_tokens = 100\n",
     )
     loaded = load(env=env, workspace_root=root)
     s = loaded.settings
     assert s.completion.debounce_ms == 80 and s.completion.multiline is Multiline.NEVER
     assert s.completion.providers == ("ollama",)
-    assert s.chat.max_tokens == 100 and s.cache.max_entries == 7
+    assert s.chat.max_tokens == 100
     assert loaded.warnings == [] and loaded.errors == []
+    assert loaded.user_settings == Settings()  # what every editor window shares is untouched
+
+
+@pytest.mark.parametrize("source", ["init_options", "client_settings"])
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        (
+            {"providers": {"openai": {"base_url": "https://evil.example/v1"}}},
+            "providers.openai.base_url",
+        ),
+        (
+            {"providers": {"openai": {"api_key_env": "SOME_ENV_VAR"}}},
+            "providers.openai.api_key_env",
+        ),
+        ({"providers": {"claude": {"api_key": "sk-ant-stolen-key"}}}, "providers.claude.api_key"),
+        ({"auth": {"google": {"token_url": "https://evil.example"}}}, "auth.google.token_url"),
+        ({"http": {"tls": {"verify_certificates": False}}}, "http.tls.verify_certificates"),
+        ({"cache": {"max_entries": 3}}, "cache.max_entries"),
+        (
+            {"reaper": {"providers": {"copilot": {"github_url": "https://evil.example"}}}},
+            "providers.copilot.github_url",
+        ),
+    ],
+)
+def test_editor_settings_cannot_touch_endpoints_keys_auth_or_shared_parts(
+    env: dict[str, str], source: str, options: dict[str, Any], key: str
+) -> None:
+    """Editors fill these from project files (Zed's worktree settings, Emacs's .dir-locals.el):
+    a cloned repository must not choose where credentials go."""
+    path = user_file(env, "")
+    loaded = load(env={**env, "SOME_ENV_VAR": "leak"}, **{source: options})  # type: ignore[arg-type]
+    assert loaded.settings == Settings() and loaded.user_settings == Settings()
+    [warning] = loaded.warnings
+    assert key in warning and "cannot be set from the editor's settings" in warning
+    assert str(path) in warning  # where to set it instead
+    assert "stolen" not in warning and "evil" not in warning
 
 
 @pytest.mark.parametrize(
@@ -202,22 +240,28 @@ def test_bad_value_is_named_with_key_and_file_and_earlier_value_kept(
 def test_bad_json_values_are_reported_and_dropped(
     env: dict[str, str], options: dict[str, Any], key: str
 ) -> None:
-    loaded = load(env=env, init_options=options)
+    """Through initializationOptions where an editor may set the key, else the user file."""
+    if key.split(".")[0] in ("completion", "chat"):
+        loaded, source = load(env=env, init_options=options), "initializationOptions"
+    else:
+        source = str(user_file(env, dumps(options)))
+        loaded = load(env=env)
     assert loaded.settings == Settings()
     [error] = loaded.errors
-    assert error.startswith(f"initializationOptions: {key} must be "), error
+    assert error.startswith(f"{source}: {key} must be "), error
     assert loaded.sources == {}
 
 
 def test_int_is_accepted_where_a_float_is_expected(env: dict[str, str]) -> None:
-    loaded = load(env=env, init_options={"cache": {"ttl_seconds": 12}})
+    user_file(env, "[cache]\nttl_seconds = 12\n")
+    loaded = load(env=env)
     assert loaded.settings.cache.ttl_seconds == 12.0
     assert isinstance(loaded.settings.cache.ttl_seconds, float)
 
 
 def test_empty_vertex_base_url_means_derived_and_is_valid(env: dict[str, str]) -> None:
-    options = {"providers": {"claude": {"vertex_base_url": "", "backend": "vertex"}}}
-    loaded = load(env=env, init_options=options)
+    user_file(env, '[providers.claude]\nvertex_base_url = ""\nbackend = "vertex"\n')
+    loaded = load(env=env)
     assert loaded.errors == []
     assert loaded.settings.providers.claude.backend == "vertex"
 
@@ -229,24 +273,24 @@ def test_local_is_a_valid_provider_name(env: dict[str, str]) -> None:
 
 def test_unknown_keys_warn_with_key_and_source(env: dict[str, str]) -> None:
     path = user_file(env, "colour = 1\n[completion]\ndebounce = 3\ndebounce_ms = 9\n")
-    loaded = load(env=env, client_settings={"providers": {"gemini": {"model": "x"}}})
+    loaded = load(env=env, client_settings={"completion": {"gemini": {"model": "x"}}})
     assert loaded.settings.completion.debounce_ms == 9
     assert loaded.errors == []
     assert loaded.warnings == [
         f"{path}: unknown key colour (ignored)",
         f"{path}: unknown key completion.debounce (ignored)",
-        "didChangeConfiguration: unknown key providers.gemini (ignored)",
+        "didChangeConfiguration: unknown key completion.gemini (ignored)",
     ]
 
 
 def test_toml_syntax_error_skips_that_file_only(tmp_path: Path, env: dict[str, str]) -> None:
     path = user_file(env, "[completion\ndebounce_ms = 9\n")
-    root = workspace(tmp_path, "[cache]\nmax_entries = 3\n")
+    root = workspace(tmp_path, "[completion]\nmax_tokens = 3\n")
     loaded = load(env=env, workspace_root=root)
     [error] = loaded.errors
     assert error.startswith(f"{path}: invalid TOML") and "line 1" in error
     assert loaded.settings.completion.debounce_ms == 25
-    assert loaded.settings.cache.max_entries == 3
+    assert loaded.settings.completion.max_tokens == 3
 
 
 def test_json_null_means_not_set(env: dict[str, str]) -> None:
@@ -317,9 +361,12 @@ def test_describe_lists_every_key_with_source_and_masks_secrets(env: dict[str, s
 
 
 def test_secret_in_a_bad_value_is_masked(env: dict[str, str]) -> None:
-    loaded = load(env=env, init_options={"providers": {"openai": {"api_key": ["sk-abcdefgh"]}}})
-    [error] = loaded.errors
+    user_file(env, '[providers.openai]\napi_key = ["sk-abcdefgh"]\n')
+    [error] = load(env=env).errors
     assert "providers.openai.api_key" in error and "abcdefgh" not in error
+    options = {"providers": {"openai": {"api_key": "sk-abcdefgh"}}}
+    [warning] = load(env=env, init_options=options).warnings
+    assert "providers.openai.api_key" in warning and "abcdefgh" not in warning
 
 
 def test_describe_covers_every_settings_field() -> None:
@@ -402,7 +449,12 @@ def test_type_errors_name_the_key_and_type_never_the_value(
 ) -> None:
     for part in reversed(key.split(".")):
         value = {part: value}
-    [error] = load(env=env, init_options=value).errors
+    if key.split(".")[0] in ("completion", "chat", "reaper"):
+        [error] = load(env=env, init_options=value).errors
+    else:
+        assert isinstance(value, dict)
+        user_file(env, dumps(value))
+        [error] = load(env=env).errors
     assert f"{key} must be {expected}" in error
     assert SECRET[8:16] not in error and "sk-" not in error
 

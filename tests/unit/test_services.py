@@ -9,12 +9,13 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reaper_lsp.config import CompletionSettings, LoadedConfig, Settings
+from reaper_lsp.config import ChatSettings, CompletionSettings, LoadedConfig, Settings
 from reaper_lsp.core.cache import CompletionCache
 from reaper_lsp.core.document import Change, Position
 from reaper_lsp.net.retry import RetryPolicy
@@ -25,6 +26,8 @@ from reaper_lsp.providers.local import LocalProvider
 from reaper_lsp.services.app import App
 from reaper_lsp.services.chat import ChatService
 from reaper_lsp.services.completion import CompletionService
+from reaper_lsp.services.conversations import Conversations
+from reaper_lsp.services.session import Session
 from reaper_lsp.workspace import Workspace
 
 
@@ -77,18 +80,27 @@ class Fake:
         return None
 
 
+@dataclass
+class Shared:
+    """What the services need of an App: a chain of fakes, a cache, conversations."""
+
+    chain: Chain
+    cache: CompletionCache = field(
+        default_factory=lambda: CompletionCache(
+            ttl_seconds=60, max_entries=100, clock=time.monotonic
+        )
+    )
+    conversations: Conversations = field(default_factory=lambda: Conversations(24_000))
+
+
 def service(
     tmp_path: Path, *providers: Fake, **settings: Any
 ) -> tuple[CompletionService, Workspace]:
     ws = Workspace([tmp_path])
     local = LocalProvider(ws.documents)
-    chain = Chain(
-        {**{p.name: p for p in providers}, "local": local},
-        policy=RetryPolicy(max_retries=0),
-    )
+    chain = Chain({p.name: p for p in providers}, policy=RetryPolicy(max_retries=0))
     options = {"providers": tuple(p.name for p in providers), "debounce_ms": 0, **settings}
-    cache = CompletionCache(ttl_seconds=60, max_entries=100, clock=time.monotonic)
-    return CompletionService(ws, chain, cache, CompletionSettings(**options)), ws
+    return CompletionService(Shared(chain), ws, local, CompletionSettings(**options)), ws
 
 
 async def test_a_completion_carries_its_document_line_and_stop_sequences(tmp_path: Path) -> None:
@@ -226,7 +238,10 @@ async def test_chat_attaches_the_document_and_streams_from_the_first_provider(
     up = Fake("up", "It adds two numbers.")
     ws = Workspace([tmp_path])
     chain = Chain({"down": down, "up": up}, policy=RetryPolicy(max_retries=0))
-    chat = ChatService(ws, chain, Settings().chat.__class__(providers=("down", "up")), timeout=5)
+    chat = ChatService(
+        Shared(chain), ws, LocalProvider(ws.documents), ChatSettings(providers=("down", "up")),
+        timeout=5,
+    )
     uri = (tmp_path / "add.py").as_uri()
     ws.documents.open(uri, "python", 1, "def add(a, b):\n    return a + b\n")
     messages = await chat.messages("What does this do?", [("system", "Be brief.")], uri=uri)
@@ -267,17 +282,19 @@ async def test_no_credential_file_is_read_on_the_completion_path(
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")}
     settings = Settings()
-    app = App(LoadedConfig(settings=settings), env=env, workspace_roots=[tmp_path])
+    app = App(LoadedConfig(settings=settings), env=env)
+    session = Session(app, roots=[tmp_path])
     try:
         uri = (tmp_path / "a.py").as_uri()
-        doc = app.workspace.documents.open(uri, "python", 1, "x = 1\ny = \n")
+        doc = session.workspace.documents.open(uri, "python", 1, "x = 1\ny = \n")
         assert app.github.signed_in()  # the first look reads copilot.vim's files
         assert "apps.json" in reads
         before = len(reads)
         for _ in range(5):  # what every keystroke does before the network
-            app.completion.cached(app.completion.context_at(doc, Position(1, 4)))
+            session.completion.cached(session.completion.context_at(doc, Position(1, 4)))
             assert app.chain.usable(settings.completion.providers)[0] == "copilot"
         credential_files = {"auth.json", "apps.json", "hosts.json"}
         assert not credential_files & set(reads[before:])
     finally:
+        await session.close()
         await app.aclose()

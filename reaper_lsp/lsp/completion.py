@@ -1,0 +1,68 @@
+"""Ghost text (`textDocument/inlineCompletion`) and the completion menu
+(`textDocument/completion`): the position in, the session's suggestion out as LSP items."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types as lsp
+
+from reaper_lsp.core.document import Position
+from reaper_lsp.lsp import menu
+
+if TYPE_CHECKING:
+    from reaper_lsp.lsp.server import ReaperServer
+
+
+async def inline_completion(
+    ls: ReaperServer, params: lsp.InlineCompletionParams
+) -> lsp.InlineCompletionList:
+    invoked = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked
+    found = await ls.session.completion.complete(
+        params.text_document.uri, _position(params.position), kind="inline", invoked=invoked
+    )
+    if found is None:
+        return lsp.InlineCompletionList(items=[])
+    # No `range`: the text is inserted at the cursor. (With a range, Neovim 0.12 draws the item
+    # as an overlay that hides the text after the cursor.)
+    return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(insert_text=found.text)])
+
+
+async def completion(ls: ReaperServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+    invoked = (
+        params.context is not None
+        and params.context.trigger_kind == lsp.CompletionTriggerKind.Invoked
+    )
+    session = ls.session
+    uri = params.text_document.uri
+    found = await session.completion.complete(
+        uri, _position(params.position), kind="menu", invoked=invoked
+    )
+    doc = session.workspace.documents.get(uri)
+    item = None
+    if found is not None:
+        item = menu.completion_item(
+            doc.line_text(params.position.line) if doc is not None else "",
+            params.position,
+            found.text,
+            found.provider,
+            found.model,
+            snippets=menu.snippet_support(ls.client_capabilities),
+        )
+    return lsp.CompletionList(is_incomplete=True, items=[item] if item else [])
+
+
+def _position(position: lsp.Position) -> Position:
+    return Position(position.line, position.character)
+
+
+def register(server: ReaperServer) -> None:
+    server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())(
+        inline_completion
+    )
+    server.feature(
+        lsp.TEXT_DOCUMENT_COMPLETION,
+        lsp.CompletionOptions(
+            trigger_characters=list(menu.TRIGGER_CHARACTERS) or None, resolve_provider=False
+        ),
+    )(completion)

@@ -1,0 +1,23 @@
+"""Every remote back end by name: adding one is its module (with a `build(parts)`) plus one line
+here. The offline engine (`local`) is not here: it reads one editor session's documents, so each
+session builds its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reaper_lsp.providers import claude, copilot, llamacpp, ollama, openai
+from reaper_lsp.providers.base import Parts, Provider
+
+REGISTRY: dict[str, Callable[[Parts], Provider]] = {
+    "copilot": copilot.build,
+    "claude": claude.build,
+    "openai": openai.build,
+    "ollama": ollama.build,
+    "llamacpp": llamacpp.build,
+}
+
+
+def build_all(parts: Parts) -> dict[str, Provider]:
+    """One provider of each registered kind, in registry order."""
+    return {name: build(parts) for name, build in REGISTRY.items()}
