@@ -5,18 +5,14 @@ takes `documentChanges`). The work is `services/code_actions.py`; this translate
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import attrs
 from lsprotocol import types as lsp
 
 from reaper_lsp.core.document import Position, TextEdit
 from reaper_lsp.lsp.chat import relay
+from reaper_lsp.lsp.server import ReaperServer
 from reaper_lsp.services.code_actions import ActionRequest, DocumentChange, NewFile
 from reaper_lsp.services.errors import ActionRefused
-
-if TYPE_CHECKING:
-    from reaper_lsp.lsp.server import ReaperServer
 
 COMMAND = "reaper.codeAction"
 _KINDS = {

@@ -4,15 +4,11 @@ terminal's `reaper-lsp login` too."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import attrs
 from lsprotocol import types as lsp
 
+from reaper_lsp.lsp.server import ReaperServer
 from reaper_lsp.services.signin import BrowserSignIn, account
-
-if TYPE_CHECKING:
-    from reaper_lsp.lsp.server import ReaperServer
 
 
 @attrs.define

@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lsprotocol import types as lsp
 
 from reaper_lsp.core.document import Position
 from reaper_lsp.lsp import menu
-
-if TYPE_CHECKING:
-    from reaper_lsp.lsp.server import ReaperServer
+from reaper_lsp.lsp.server import ReaperServer
 
 
 async def inline_completion(

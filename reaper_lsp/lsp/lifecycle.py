@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import importlib
 import threading
-from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 
 from reaper_lsp import config
 from reaper_lsp.logs import register_secret
+from reaper_lsp.lsp.server import ReaperServer
 from reaper_lsp.workspace import uri_to_path
-
-if TYPE_CHECKING:
-    from reaper_lsp.lsp.server import ReaperServer
 
 
 def initialize(ls: ReaperServer, params: lsp.InitializeParams) -> None:

@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
-
 from reaper_lsp.auth.errors import AuthProblem
 from reaper_lsp.logs import redact
 from reaper_lsp.net.errors import NetError
@@ -24,9 +22,15 @@ if TYPE_CHECKING:
 ACCOUNTS = {"copilot": "copilot", "github": "copilot", "google": "google",
             "claude": "google", "vertex": "google"}  # fmt: skip
 """What the user may call an account, and the account it is."""
-_FAILURES = (AuthProblem, NetError, httpx.HTTPError)
-"""What a sign-in may fail with that the user should hear about: credential problems and the
-network. Anything else is a bug."""
+
+
+def _failures() -> tuple[type[Exception], ...]:
+    """What a sign-in may fail with that the user should hear about: credential problems and
+    the network. Anything else is a bug. (httpx is imported here: the server's start does not
+    need it.)"""
+    import httpx
+
+    return (AuthProblem, NetError, httpx.HTTPError)
 
 
 def account(name: str) -> str:
@@ -91,7 +95,7 @@ class SignInService:
                     code.user_code, code.verification_uri, code.expires_in, code.interval
                 )
             return BrowserSignIn(await self._google().start_sign_in())
-        except _FAILURES as exc:
+        except _failures() as exc:
             raise SignInFailed(redact(f"sign-in to {which} could not start: {exc}")) from None
 
     async def confirm(self, name: str, *, check_copilot: bool = False) -> str:
@@ -108,7 +112,7 @@ class SignInService:
                 github.start()  # keep the Copilot token fresh from now on
             else:
                 user = await self._google().confirm_sign_in()
-        except _FAILURES as exc:
+        except _failures() as exc:
             self._events.signed(which, False, message=str(exc))
             raise SignInFailed(redact(f"sign-in to {which} failed: {exc}")) from None
         self._changed()
@@ -122,7 +126,7 @@ class SignInService:
         ours = source == "reaper-lsp" or bool(auth.store_problem)
         try:
             await auth.sign_out()
-        except _FAILURES as exc:
+        except _failures() as exc:
             raise SignInFailed(redact(f"sign-out from {which} failed: {exc}")) from None
         self._changed()
         self._events.signed(which, False)

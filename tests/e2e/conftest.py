@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tomllib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest_asyncio
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from tests import tomlw
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes import ollama as fake_ollama
 from tests.fakes import openai as fake_openai
@@ -154,10 +156,17 @@ async def start_session(home: Path, workspace: Path) -> AsyncIterator[Callable[.
         env: dict[str, str] | None = None,
         client: str = "neovim",
         args: list[str] | None = None,
+        user_config: dict[str, Any] | None = None,
     ) -> Session:
+        """`init_options` as an editor would send them, except what only the user's config
+        file may set, which goes there (with `user_config`)."""
+        server_env = isolated_env(home, **(env or {}))
+        editor_options, user_options = tomlw.split(init_options or {})
+        if user_options or user_config:  # endpoints and keys come only from the user's file
+            merge_user_config(server_env, _merged(user_options, user_config or {}))
         config = ClientServerConfig(
             server_command=[*SERVER_COMMAND, *(args or [])],
-            server_env=isolated_env(home, **(env or {})),
+            server_env=server_env,
         )
         lsp_client = await config.start()
         assert isinstance(lsp_client, LanguageClient)
@@ -176,7 +185,7 @@ async def start_session(home: Path, workspace: Path) -> AsyncIterator[Callable[.
                 capabilities=client_capabilities(client),
                 root_uri=workspace.as_uri(),
                 workspace_folders=[lsp.WorkspaceFolder(workspace.as_uri(), "project")],
-                initialization_options=init_options or {},
+                initialization_options=editor_options,
             )
         )
         sessions.append(session)
@@ -188,6 +197,34 @@ async def start_session(home: Path, workspace: Path) -> AsyncIterator[Callable[.
             await asyncio.wait_for(session.client.shutdown_session(), 10)
         finally:
             await session.client.stop()
+
+
+def user_config_file(env: dict[str, str]) -> Path:
+    """The user config file a server started with `env` reads."""
+    explicit = env.get("REAPER_CONFIG", "").strip()
+    if explicit:
+        return Path(explicit)
+    return Path(env["XDG_CONFIG_HOME"]) / "reaper-lsp" / "reaper.toml"
+
+
+def _merged(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merged(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+def merge_user_config(env: dict[str, str], options: dict[str, Any]) -> Path:
+    """Lay `options` over the user config file the server will read (made if absent)."""
+    path = user_config_file(env)
+    current: dict[str, Any] = {}
+    if path.is_file():
+        current = tomllib.loads(path.read_text(encoding="utf-8"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomlw.dumps(_merged(current, options)), encoding="utf-8")
+    return path
 
 
 def openai_options(fake: FakeServer, **extra: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from lsprotocol import types as lsp
 
-from tests.e2e.conftest import Session, openai_options
+from tests.e2e.conftest import Session, isolated_env, merge_user_config, openai_options
 from tests.fakes.runner import FakeServer
 from tests.fakes.script import Reply
 
@@ -288,18 +288,18 @@ async def test_status_reports_providers_cache_and_http_figures_without_secrets(
 
 
 async def test_configuration_change_takes_effect_without_restart(
-    start_session: Any, openai_fake: FakeServer, ollama_fake: FakeServer
+    start_session: Any, openai_fake: FakeServer, ollama_fake: FakeServer, home: Path
 ) -> None:
     ollama_fake.script.queue(Reply(text="from ollama"))
     s: Session = await start_session(openai_options(openai_fake), KEY)
+    # The user points Ollama somewhere in their config file; the editor then tells the server
+    # its own settings changed (endpoints never come from the editor).
+    merge_user_config(
+        isolated_env(home), {"providers": {"ollama": {"base_url": ollama_fake.base_url}}}
+    )
     s.client.workspace_did_change_configuration(
         lsp.DidChangeConfigurationParams(
-            settings={
-                "reaper": {
-                    "completion": {"providers": ["ollama"], "prefetch": False},
-                    "providers": {"ollama": {"base_url": ollama_fake.base_url}},
-                }
-            }
+            settings={"reaper": {"completion": {"providers": ["ollama"], "prefetch": False}}}
         )
     )
     uri = s.open("a.py", "x = \n")

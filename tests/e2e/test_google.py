@@ -74,11 +74,12 @@ async def test_google_sign_in_then_claude_on_vertex(
     query = parse_qs(urlsplit(url).query)
     assert query["code_challenge_method"] == ["S256"]
     assert query["redirect_uri"][0].startswith("http://127.0.0.1:")
-    assert query["scope"] == ["https://www.googleapis.com/auth/cloud-platform"]
+    assert query["scope"] == ["openid email https://www.googleapis.com/auth/cloud-platform"]
     page = await be_the_browser(url)
     assert page.status_code == 200 and "Signed in" in page.text
     confirmed = await s.command("reaper.signInConfirm", {"provider": "google"})
     assert confirmed["status"] == "OK"
+    assert confirmed["user"] == "ada@example.com"  # the account, not "signed in to Google"
     assert google_fake.app.state.grants == 1
     uri = s.open("greet.py", "def greet(name):\n    return \n")
     assert await s.inline(uri, 1, 11) == ["name.title()"]

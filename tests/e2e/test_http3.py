@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from lsprotocol import types as lsp
 
-from tests.e2e.conftest import Session, openai_options
+from tests.e2e.conftest import Session, isolated_env, merge_user_config, openai_options
 from tests.fakes import openai
 from tests.fakes.h3 import AltSvc, H3FakeServer, H3Request, Routes, write_bundle
 from tests.fakes.runner import FakeServer
@@ -83,7 +83,7 @@ async def _discover(s: Session, pair: Pair) -> None:
     raise AssertionError(f"no completion reached HTTP/3: {pair.versions()}")
 
 
-async def _second_process(start_session: Any, pair: Pair) -> Session:
+async def _second_process(start_session: Any, pair: Pair, home: Path) -> Session:
     """A new server process on the same data directory (tickets, learned Alt-Svc). Its key
     arrives after start-up, so no warm-up opens a connection before the first completion
     (`_complete_first` checks that)."""
@@ -92,11 +92,9 @@ async def _second_process(start_session: Any, pair: Pair) -> Session:
     options["chat"] = {"providers": ["openai"]}
     s: Session = await start_session(options, {})
     await asyncio.sleep(0.5)  # start-up (and its warm-up of usable providers) is over
-    s.client.workspace_did_change_configuration(
-        lsp.DidChangeConfigurationParams(
-            settings={"reaper": {"providers": {"openai": {"api_key": "sk-test"}}}}
-        )
-    )
+    # The user adds the key to their config file; the editor's next settings change reloads it.
+    merge_user_config(isolated_env(home), {"providers": {"openai": {"api_key": "sk-test"}}})
+    s.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings={}))
     return s
 
 
@@ -129,12 +127,12 @@ async def test_alt_svc_discovery_moves_completions_to_http3(start_session: Any, 
 
 
 async def test_a_second_process_sends_its_first_completion_in_0rtt(
-    start_session: Any, pair: Pair
+    start_session: Any, pair: Pair, home: Path
 ) -> None:
     pair.openai.script.default = Reply(text="name.title()")
     await _discover(await start_session(pair.options(), KEY), pair)
     seen = len(pair.h3.requests)
-    second = await _second_process(start_session, pair)
+    second = await _second_process(start_session, pair, home)
     assert await _complete_first(second, pair) == ["name.title()"]
     [request] = pair.h3.requests[seen:]
     assert request.method == "POST" and request.early and request.resumed
@@ -146,7 +144,7 @@ async def test_a_second_process_sends_its_first_completion_in_0rtt(
 
 @pytest.mark.parametrize("refusal", ["rejected", "too early"])
 async def test_refused_early_data_is_retried_at_1rtt_with_one_answer(
-    start_session: Any, pair: Pair, refusal: str
+    start_session: Any, pair: Pair, refusal: str, home: Path
 ) -> None:
     pair.openai.script.default = Reply(text="name.title()")
     await _discover(await start_session(pair.options(), KEY), pair)
@@ -155,7 +153,7 @@ async def test_refused_early_data_is_retried_at_1rtt_with_one_answer(
         pair.h3.reject_early_data = True  # the server ignores the ticket: 0-RTT data is lost
     else:
         pair.h3.too_early = True  # the server reads the early request and answers 425
-    second = await _second_process(start_session, pair)
+    second = await _second_process(start_session, pair, home)
     assert await _complete_first(second, pair) == ["name.title()"]
     arrived = [r.early for r in pair.h3.requests[seen:]]
     # A rejected flight never reaches the application; a 425 is asked again after the

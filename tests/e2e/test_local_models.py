@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from reaper_lsp.core.document import Document
+from reaper_lsp.core.related import related_snippets
 from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.net.client import open_stream
 from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.core.related import related_snippets
 from tests.e2e.conftest import Session
 from tests.fakes.litellm import FakeLiteLLM
 from tests.fakes.llamacpp import FakeLlamaServer
@@ -288,9 +288,9 @@ async def test_ollama_num_ctx_holds_the_prompt_budget_and_the_warm_up_loads_it(
     start_session: Any, ollama: FakeServer
 ) -> None:
     ollama.script.default = Reply(text="0")
-    options = ollama_options(ollama)
-    options["completion"]["max_prefix_chars"] = 30000  # Ollama's default 4096 cannot hold it
-    s: Session = await start_session(options)
+    # Ollama's default 4096 cannot hold it; set where the App (and its warm-up) reads it.
+    budget = {"completion": {"max_prefix_chars": 30000}}
+    s: Session = await start_session(ollama_options(ollama), user_config=budget)
     text = "".join(f"item_{i} = {i}\n" for i in range(2600)) + "last = \n"
     uri = s.open("long.py", text)
     assert await s.inline(uri, 2600, 7, invoked=True) == ["0"]

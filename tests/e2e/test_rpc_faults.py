@@ -23,15 +23,16 @@ from tests.fakes.runner import FakeServer
 # same CLI with that base swapped in. `--faulty` adds two commands that fail like a bug would.
 LAUNCHER = """
 import sys
+import reaper_lsp.lsp.features as features
 import reaper_lsp.lsp.server as server
 from reaper_lsp.lsp.rpc import GuardedProtocol
 if not issubclass(server.ReaperProtocol, GuardedProtocol):
     server.ReaperProtocol = type("ReaperProtocol", (GuardedProtocol, server.ReaperProtocol), {})
 if "--faulty" in sys.argv:
     sys.argv.remove("--faulty")
-    real = server.create_server
-    def create_server():
-        ls = real()
+    real = features.create_server
+    def create_server(host=None):
+        ls = real(host)
         @ls.command("test.explode")
         async def explode(ls, *args):
             return {}["no such key"]
@@ -39,7 +40,7 @@ if "--faulty" in sys.argv:
         def exhaust(ls, *args):
             return bytearray(1 << 62)
         return ls
-    server.create_server = create_server
+    features.create_server = create_server
 from reaper_lsp.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ class _Grant:
     client_id: str
     redirect_uri: str
     challenge: str
+    scope: str = ""
 
 
 @dataclass
@@ -35,6 +37,8 @@ class GoogleState:
     grants: int = 0
     refreshes: int = 0
     deny: bool = False
+    email: str = "ada@example.com"
+    """The account signed in: named in an ID token when the scope asks for `openid email`."""
 
     def revoke_all(self) -> None:
         with self.lock:
@@ -84,7 +88,10 @@ class FakeGoogle:
             code = "4/" + secrets.token_urlsafe(16)
             with st.lock:
                 st.codes[code] = _Grant(
-                    query["client_id"], query["redirect_uri"], query.get("code_challenge", "")
+                    query["client_id"],
+                    query["redirect_uri"],
+                    query.get("code_challenge", ""),
+                    query.get("scope", ""),
                 )
             params = {"code": code, "state": query.get("state", ""), "scope": query["scope"]}
         location = f"{query['redirect_uri']}?{urlencode(params)}"
@@ -118,7 +125,7 @@ class FakeGoogle:
                 st.grants += 1
                 refresh = "1//" + secrets.token_urlsafe(24)
                 st.refresh_tokens.add(refresh)
-                return 200, self._issue(refresh)
+                return 200, self._issue(refresh, grant.scope)
             if grant_type == "refresh_token":
                 if form.get("refresh_token") not in st.refresh_tokens:
                     return 400, {
@@ -129,18 +136,38 @@ class FakeGoogle:
                 return 200, self._issue(None)
             return 400, {"error": "unsupported_grant_type"}
 
-    def _issue(self, refresh: str | None) -> dict[str, Any]:
+    def _issue(self, refresh: str | None, scope: str = "") -> dict[str, Any]:
         access = "ya29." + secrets.token_urlsafe(24)
         self.state.access_tokens.add(access)
         answer: dict[str, Any] = {
             "access_token": access,
             "expires_in": self.state.expires_in,
-            "scope": "https://www.googleapis.com/auth/cloud-platform",
+            "scope": scope or "https://www.googleapis.com/auth/cloud-platform",
             "token_type": "Bearer",
         }
         if refresh:
             answer["refresh_token"] = refresh
+        if {"openid", "email"} <= set(scope.split()):
+            answer["id_token"] = self._id_token()
         return answer
+
+    def _id_token(self) -> str:
+        """An ID token as Google's token endpoint sends one (signed; clients that got it
+        straight from the endpoint over TLS need not check the signature)."""
+
+        def part(value: dict[str, Any]) -> str:
+            raw = base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+            return raw.rstrip("=")
+
+        claims = {
+            "iss": "https://accounts.google.com",
+            "aud": self.state.client_id,
+            "email": self.state.email,
+            "email_verified": True,
+            "sub": "1234567890",
+        }
+        signature = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.{signature}"
 
 
 def create_app() -> FakeGoogle:

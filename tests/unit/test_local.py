@@ -207,7 +207,7 @@ async def test_workspace_files_are_indexed_and_ignored_folders_skipped(tmp_path:
     await local.wait_scanned()
 
     async def first(prefix: str) -> list[str]:
-        return (await complete(local, CompletionContext(prefix, "\n", "python", "main.py")))
+        return await complete(local, CompletionContext(prefix, "\n", "python", "main.py"))
 
     assert await first("def conn") == ["ect(host, port, timeout=30):"]
     assert await first("x = deep_help") == ["er_function"]

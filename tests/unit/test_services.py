@@ -239,7 +239,10 @@ async def test_chat_attaches_the_document_and_streams_from_the_first_provider(
     ws = Workspace([tmp_path])
     chain = Chain({"down": down, "up": up}, policy=RetryPolicy(max_retries=0))
     chat = ChatService(
-        Shared(chain), ws, LocalProvider(ws.documents), ChatSettings(providers=("down", "up")),
+        Shared(chain),
+        ws,
+        LocalProvider(ws.documents),
+        ChatSettings(providers=("down", "up")),
         timeout=5,
     )
     uri = (tmp_path / "add.py").as_uri()
