@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from reaper_lsp.config import HttpSettings
 from reaper_lsp.net.altsvc import AltSvcCache, Endpoint
 from reaper_lsp.net.h3_state import EARLY_DATA, QuicOptions
+from reaper_lsp.settings import HttpSettings
 
 if TYPE_CHECKING:
     from reaper_lsp.net.h3 import H3Transport

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 
-from reaper_lsp.config import HttpSettings
 from reaper_lsp.net import h2reset
 from reaper_lsp.net.auto import AutoTransport, transport_for
 from reaper_lsp.net.errors import (
@@ -34,6 +33,7 @@ from reaper_lsp.net.errors import (
 )
 from reaper_lsp.net.h3_state import EARLY_DATA
 from reaper_lsp.net.metrics import ProviderMetrics
+from reaper_lsp.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
