@@ -6,6 +6,8 @@ request waits for it again. Both memories persist next to the QUIC session ticke
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +19,9 @@ from reaper_lsp.net.h3_state import read_json, write_private
 ALT_SVC_FILE = "alt-svc.json"
 DEFAULT_MAX_AGE = 86400.0
 """RFC 7838 §3.1: 24 hours when `ma` is absent."""
+MAX_AGE_CAP = float(2**31)
+"""A larger `ma` counts as this (RFC 9111 §1.2.2, delta-seconds): an origin may say "for
+ever" with 400 digits, and the expiry must still be a number we can add to and store."""
 SAVE_SLACK = 60.0
 """A refreshed expiry is written to disk only when it moved by more than this (seconds)."""
 
@@ -66,13 +71,39 @@ def _unquote(value: str) -> str:
     return value
 
 
+_DIGITS = re.compile(r"[0-9]+")
+_REG_NAME = re.compile(r"[A-Za-z0-9._~-]+")
+"""A host name or IPv4 address (RFC 3986 reg-name, less the characters no DNS name holds)."""
+
+
 def _authority(text: str) -> tuple[str, int] | None:
+    """`host:port`, `[ipv6]:port` or `:port` (the origin's own host); None for anything else:
+    an endpoint we cannot dial must not be tried (and then remembered as broken)."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not _DIGITS.fullmatch(port) or len(port) > 5 or not 0 < int(port) < 65536:
         return None
-    if host.startswith("[") and host.endswith("]"):
+    if host.startswith("["):
+        if not host.endswith("]"):
+            return None
         host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+    elif host and not _REG_NAME.fullmatch(host):
+        return None  # brackets out of place, a bare IPv6 address, spaces, userinfo, paths
     return host, int(port)
+
+
+def _max_age(raw: str) -> float | None:
+    """Seconds in an `ma` value (digits only), capped at MAX_AGE_CAP; None when malformed."""
+    value = _unquote(raw)
+    if not _DIGITS.fullmatch(value):
+        return None
+    # Compare lengths before converting: 400 digits must not become a 400-digit int.
+    if len(value.lstrip("0")) > len(str(2**31)):
+        return MAX_AGE_CAP
+    return min(float(int(value)), MAX_AGE_CAP)
 
 
 def parse_alt_svc(values: Iterable[str]) -> list[Alternative] | None:
@@ -95,11 +126,9 @@ def parse_alt_svc(values: Iterable[str]) -> list[Alternative] | None:
             max_age = DEFAULT_MAX_AGE
             for param in params:
                 name, _, raw = param.partition("=")
-                if name.strip().lower() == "ma":
-                    try:
-                        max_age = float(int(_unquote(raw)))
-                    except ValueError:
-                        continue
+                parsed = _max_age(raw) if name.strip().lower() == "ma" else None
+                if parsed is not None:
+                    max_age = parsed
             alternatives.append(Alternative(protocol.strip(), where[0], where[1], max_age))
     return alternatives
 

@@ -138,7 +138,10 @@ class AutoTransport(httpx.AsyncBaseTransport):
         version = response.extensions.get("http_version", b"HTTP/1.1")
         self._protocols[origin] = version.decode("ascii", "replace")
         if self.mode == "auto" and origin.startswith("https:"):
-            self.altsvc.learn(origin, response.headers.get_list("alt-svc"))
+            try:
+                self.altsvc.learn(origin, response.headers.get_list("alt-svc"))
+            except Exception as exc:  # the answer is here: a header we cannot use costs HTTP/3
+                log.info("ignoring the Alt-Svc of %s (%s)", origin, type(exc).__name__)
         return response
 
     async def _via_quic(

@@ -7,7 +7,19 @@ import stat
 import time
 from pathlib import Path
 
-from reaper_lsp.net.altsvc import ALT_SVC_FILE, Alternative, AltSvcCache, parse_alt_svc
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reaper_lsp.net.altsvc import (
+    ALT_SVC_FILE,
+    MAX_AGE_CAP,
+    Alternative,
+    AltSvcCache,
+    parse_alt_svc,
+)
+from reaper_lsp.net.auto import AutoTransport
 
 ORIGIN = "https://api.example.com:443"
 
@@ -129,3 +141,65 @@ def test_ticket_stores_sharing_a_directory_keep_each_others_tickets(tmp_path: Pa
     assert taken is not None and taken.other_extensions == [(57, b"\x01\x02")]
     reloaded = TicketStore(tmp_path)
     assert not reloaded.has("a") and reloaded.has("b")
+
+
+# Hostile or garbled headers: parsing never fails a response.
+
+
+def test_a_huge_max_age_is_clamped_not_an_overflow() -> None:
+    huge = 'h3=":443"; ma=' + "9" * 400
+    assert parse_alt_svc([huge]) == [Alternative("h3", "", 443, MAX_AGE_CAP)]
+    cache = AltSvcCache()
+    cache.learn(ORIGIN, [huge])
+    assert cache.lookup(ORIGIN) == ("api.example.com", 443)
+
+
+@pytest.mark.parametrize("ma", ["-5", "+5", "5_000", "٥", "1e3", "0x10", " ", ""])
+def test_a_max_age_that_is_not_plain_digits_is_ignored(ma: str) -> None:
+    assert parse_alt_svc([f'h3=":443"; ma={ma}']) == [Alternative("h3", "", 443, 86400.0)]
+
+
+@pytest.mark.parametrize(
+    "authority",
+    ["[::1", "::1]:443", "[::1]x:443", "[]:443", "[not-ipv6]:443", "::1:443", "[::1]:",
+     "host:", ":", "host", "ho st:443", "host:0", "host:65536", "host:٤٤٣", "host:+443",
+     "host:4_43", "a/b:443", "a@b:443", ":99999999999999999999"],
+)  # fmt: skip
+def test_invalid_authorities_are_skipped(authority: str) -> None:
+    assert parse_alt_svc([f'h3="{authority}"']) == []
+
+
+def test_valid_authorities_are_kept() -> None:
+    values = ['h3="[::1]:443", h3="[2001:db8::1]:8443", h3="quic.example.com:443", h3=":1"']
+    assert [(a.host, a.port) for a in parse_alt_svc(values) or []] == [
+        ("::1", 443), ("2001:db8::1", 8443), ("quic.example.com", 443), ("", 1)
+    ]  # fmt: skip
+
+
+def test_an_unbalanced_bracket_does_not_mark_anything_broken() -> None:
+    cache = AltSvcCache()
+    cache.learn(ORIGIN, ['h3="[::1"'])
+    assert cache.lookup(ORIGIN) is None and not cache.broken(ORIGIN)
+
+
+@given(st.lists(st.text(max_size=80), max_size=3))
+def test_parsing_and_learning_arbitrary_values_never_raises(values: list[str]) -> None:
+    alternatives = parse_alt_svc(values)
+    for alternative in alternatives or []:
+        assert 0 < alternative.port < 65536
+        assert 0 <= alternative.max_age <= MAX_AGE_CAP
+    AltSvcCache().learn(ORIGIN, values)
+
+
+@pytest.mark.parametrize(
+    "value", ['h3=":443"; ma=' + "9" * 400, 'h3="[::1"', 'h3=":443"; ma=99999999999999999999']
+)
+async def test_a_bad_alt_svc_header_never_fails_the_response(value: str) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"alt-svc": value}, text="ok")
+
+    auto = AutoTransport(httpx.MockTransport(answer), mode="auto")
+    async with httpx.AsyncClient(transport=auto) as client:
+        response = await client.get("https://api.example.com/v1/models")
+    assert response.text == "ok"
+    assert not auto.altsvc.broken(ORIGIN)
