@@ -318,7 +318,7 @@ def test_any_json_in_the_alt_svc_file_loads_and_leaves_a_clean_file(
             assert found is None or 0 < found[1] < 65536
             again = _load_json(path)
             kept = {
-                "h3": {ORIGIN: LIVE} if found else {},
+                "h3": {ORIGIN: {**LIVE, "port": found[1]}} if found else {},
                 "broken": {ORIGIN: broken} if cache.broken(ORIGIN) else {},
             }
             assert again in (data, CLEAN, kept)
