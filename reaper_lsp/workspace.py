@@ -161,3 +161,111 @@ class Workspace:
             return None
         text = await asyncio.to_thread(read_text_file, path, MAX_DOCUMENT_BYTES, whole=True)
         return None if text is None else Document(uri, language_of(path), 0, text)
+
+
+# -- private state on disk: the folders and files reaper-lsp keeps for itself ------------------
+
+APP_NAME = "reaper-lsp"
+_warned: set[tuple[str, str]] = set()
+"""(path, problem) already reported: a problem is worth one warning per process."""
+
+
+def _warn_once(path: Path, problem: str, message: str, *args: object) -> None:
+    key = (str(path), problem)
+    if key in _warned:
+        log.debug(message, *args)
+        return
+    _warned.add(key)
+    log.warning(message, *args)
+
+
+def _app_dirs() -> list[Path]:
+    """reaper-lsp's own user folders (platformdirs): what lies inside them is ours."""
+    import platformdirs
+
+    kinds = (platformdirs.user_data_dir, platformdirs.user_state_dir, platformdirs.user_cache_dir)
+    return [Path(os.path.abspath(kind(APP_NAME))) for kind in kinds]
+
+
+def private_dir(path: Path, *, warn: bool = True) -> Path:
+    """`path` as a folder only its owner can enter (0700): created so, together with its
+    missing parents that are ours too (up to reaper-lsp's user data/state/cache folder), or
+    tightened when it or such a parent is open to others — with one warning, since what was
+    open may have been read (`warn=False` when the caller already told the user). Folders
+    above ours keep their mode: they belong to the user's setup. Raises OSError when `path`
+    cannot be created or is not a folder."""
+    path = Path(os.path.abspath(path))
+    roots = _app_dirs()
+    # Innermost first; an ancestor inside one of our folders has only ours below it.
+    ours = [path, *(p for p in path.parents if any(p == r or r in p.parents for r in roots))]
+    ours[-1].parent.mkdir(parents=True, exist_ok=True)
+    tightened: list[str] = []
+    for folder in reversed(ours):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+        else:
+            os.chmod(folder, 0o700)  # mkdir's mode went through the umask
+            continue
+        info = os.stat(folder)
+        if not stat.S_ISDIR(info.st_mode):
+            raise NotADirectoryError(f"{folder} is not a folder")
+        loose = stat.S_IMODE(info.st_mode)
+        if not loose & 0o077:
+            continue
+        if info.st_uid != os.geteuid():
+            _warn_once(folder, "foreign", "%s belongs to another user and is open to others "
+                       "(mode %04o); reaper-lsp leaves it as it is", folder, loose)  # fmt: skip
+            continue
+        try:
+            os.chmod(folder, 0o700)
+        except OSError as exc:
+            _warn_once(folder, "chmod", "cannot make %s private (%s)", folder, exc.strerror)
+            continue
+        tightened.append(f"{folder} (mode {loose:04o})")
+    if tightened and warn:
+        log.warning(
+            "%s could be entered by other users; reaper-lsp made it private (0700). What it "
+            "held may have been read meanwhile.",
+            ", ".join(tightened),
+        )
+    return path
+
+
+def checked_state_file(path: Path, *, hint: str = "") -> os.stat_result | None:
+    """The status of the state file `path` when it may be used; None when it is absent or
+    refused. Refused (and reported once, with the reason): anything but a regular file, a file
+    owned by another user, a file others can write — whoever could write it may have planted
+    what it says. A file of ours that others can only read is made 0600, with one warning
+    (`hint` adds what that exposure means). Other OSErrors propagate."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    mode = stat.S_IMODE(info.st_mode)
+    if not stat.S_ISREG(info.st_mode):
+        why = "it is not a regular file"
+    elif info.st_uid != os.geteuid():
+        why = f"it belongs to another user (uid {info.st_uid})"
+    elif mode & 0o022:
+        why = f"other users can write it (mode {mode:04o})"
+    else:
+        why = ""
+    if why:
+        _warn_once(path, "refused", "ignoring %s: %s. reaper-lsp treats it as absent and "
+                   "replaces it when it next saves.", path, why)  # fmt: skip
+        return None
+    if not mode & 0o077:
+        return info
+    try:
+        os.chmod(path, 0o600)
+        outcome = "made it private (0600)"
+    except OSError:
+        outcome = "could not make it private"
+    _warn_once(path, "loose", "%s was readable by other users (mode %04o); reaper-lsp %s.%s",
+               path, mode, outcome, f" {hint}" if hint else "")  # fmt: skip
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None

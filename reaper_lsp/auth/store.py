@@ -3,8 +3,10 @@ written atomically under a file lock, so two servers can sign in at once), or th
 when the `keyring` package is installed with a usable backend.
 
 A file that cannot be parsed is reported and never overwritten: it may hold the only copy of a
-sign-in the user cares about, so they decide what to do with it. Reads always reflect the file
-on disk: another process may have signed in or out since we last looked.
+sign-in the user cares about, so they decide what to do with it. A file others could have
+written (or someone else's) is not believed: it counts as absent, and the next sign-in replaces
+it. Reads always reflect the file on disk: another process may have signed in or out since we
+last looked.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import fcntl
 import json
 import logging
 import os
-import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -25,13 +26,15 @@ import platformdirs
 
 from reaper_lsp.auth.errors import AuthProblem
 from reaper_lsp.logs import register_secret
+from reaper_lsp.workspace import checked_state_file, private_dir
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "reaper-lsp"
 KEYRING_SERVICE = APP_NAME
-_warned_loose: set[Path] = set()
-"""Token files already reported as readable by others (once per process is enough)."""
+_EXPOSED = (
+    "Whoever could read it may have copied your sign-ins: sign out and in again if that matters."
+)
 _SECRET_FIELDS = ("token", "access_token", "refresh_token", "oauth_token", "client_secret")
 
 
@@ -114,6 +117,7 @@ class TokenStore:
         self._lock = threading.Lock()
         self._cache: dict[str, Any] | None = None
         self._stamp: _Stamp | None = None
+        self._folder_private = False
 
     def __repr__(self) -> str:
         return f"TokenStore({self.backend})"
@@ -176,8 +180,18 @@ class TokenStore:
             return {}
         except OSError as exc:
             raise self._corrupt(f"cannot be examined ({exc.strerror})") from None
-        if st.st_mode & 0o077:
-            st = self._make_private(st)
+        flagged = bool(st.st_mode & 0o077) or st.st_uid != os.geteuid()
+        if flagged:
+            try:
+                checked = checked_state_file(self._path, hint=_EXPOSED)
+            except OSError as exc:
+                raise self._corrupt(f"cannot be examined ({exc.strerror})") from None
+            if checked is None:  # refused (and reported): as if there were no file
+                self._cache, self._stamp = {}, None
+                return {}
+            st = checked
+        with contextlib.suppress(OSError):  # reading needs nothing of the folder
+            self._make_folder_private(warn=not flagged)  # a flagged file was reported already
         stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
         if self._cache is not None and stamp == self._stamp:
             return self._cache
@@ -206,46 +220,22 @@ class TokenStore:
         self._cache, self._stamp = data, stamp
         return data
 
-    def _make_private(self, st: os.stat_result) -> os.stat_result:
-        """Tighten a token file other users can read (restored from a backup, copied by hand,
-        written under a loose umask) to 0600, and our own folder to 0700; warn once, because
-        what was readable may already have been copied."""
-        loose = stat.S_IMODE(st.st_mode)
-        fixed = True
-        try:
-            os.chmod(self._path, 0o600)
-        except OSError:
-            fixed = False
+    def _make_folder_private(self, *, warn: bool = True) -> None:
+        """Our own folder 0700 (a venv made by the README's install leaves it 0755); a
+        folder the user chose is created private but otherwise left as it is: it may be meant
+        to be shared."""
+        if self._folder_private:
+            return
         folder = self._path.parent
-        # Only our own folder: any other was chosen by someone and may be meant to be shared.
-        if folder.name == APP_NAME:
-            with contextlib.suppress(OSError):
-                if stat.S_IMODE(folder.stat().st_mode) & 0o077:
-                    os.chmod(folder, 0o700)
-        if self._path not in _warned_loose:
-            _warned_loose.add(self._path)
-            outcome = "made it private (0600)" if fixed else "could not make it private"
-            log.warning(
-                "the token file %s was readable by other users (mode %04o); reaper-lsp %s. "
-                "Whoever could read it may have copied your sign-ins: sign out and in again "
-                "if that matters.",
-                self._path,
-                loose,
-                outcome,
-            )
-        try:
-            return self._path.stat()
-        except OSError:
-            return st
+        ours = folder.name == APP_NAME or folder == default_store_path().parent
+        if ours or not folder.exists():
+            private_dir(folder, warn=warn)
+        self._folder_private = True
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Exclusive across threads and processes, for a read-modify-write of the file."""
-        folder = self._path.parent
-        if not folder.exists():
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with contextlib.suppress(OSError):
-                os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+        self._make_folder_private()
         lock_path = self._path.with_name(self._path.name + ".lock")
         with self._lock:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -2,9 +2,12 @@
 and QUIC works, otherwise the TCP transport (HTTP/2, falling back to HTTP/1.1).
 
 "auto" learns h3 endpoints from the `Alt-Svc` of TCP responses, then races QUIC against TCP
-happy-eyeballs style: QUIC first, TCP after a short head start. A failed QUIC attempt is
-remembered so later requests go straight to TCP. "http3" forces QUIC (errors if impossible);
-"http2" and "http1" never try it. aioquic is imported when QUIC is first needed.
+happy-eyeballs style: QUIC first, TCP after a short head start. QUIC that fails — at the
+handshake, or afterwards: an error, a timeout, an endpoint that has not answered a replay-safe
+request within `stall_after` while TCP did — is remembered (on disk too) so later requests go
+straight to TCP, and a replay-safe request it failed is carried by TCP within the same call.
+"http3" forces QUIC (errors if impossible); "http2" and "http1" never try it. aioquic is
+imported when QUIC is first needed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ log = logging.getLogger(__name__)
 MODES = ("auto", "http3", "http2", "http1")
 _QUIC_UNAVAILABLE = (httpx.ConnectError, httpx.ConnectTimeout)
 """Failures that prove nothing reached the server over QUIC, so TCP may carry the request."""
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def replay_safe(request: httpx.Request) -> bool:
+    """Sending `request` twice harms nothing: marked so (`EARLY_DATA`: completions and chats;
+    never sign-in or token requests), or a safe method (RFC 9110 §9.2.1: warm-ups)."""
+    return bool(request.extensions.get(EARLY_DATA)) or request.method in _SAFE_METHODS
 
 
 def origin_of(url: httpx.URL) -> str:
@@ -80,6 +90,7 @@ class AutoTransport(httpx.AsyncBaseTransport):
         mode: str = "auto",
         quic: QuicOptions | None = None,
         head_start: float = 0.05,
+        stall_after: float = 1.0,
         broken_for: float = 300.0,
         altsvc: AltSvcCache | None = None,
     ) -> None:
@@ -89,6 +100,9 @@ class AutoTransport(httpx.AsyncBaseTransport):
         self.mode = mode
         self.quic = quic or QuicOptions()
         self.head_start = head_start
+        self.stall_after = stall_after
+        """Seconds a replay-safe request waits for a QUIC answer before TCP is asked too, on
+        an endpoint that has not answered yet in this process."""
         self.broken_for = broken_for
         self.altsvc = altsvc if altsvc is not None else AltSvcCache(self.quic.state_dir)
         self._h3: H3Transport | None = None
@@ -98,6 +112,9 @@ class AutoTransport(httpx.AsyncBaseTransport):
         self._slow: set[str] = set()
         """Origins whose pending handshake made a request wait a whole head start."""
         self._endpoints: dict[str, Endpoint] = {}
+        self._answered: set[str] = set()
+        """Origins whose QUIC endpoint answered in this process: a slow answer from them is
+        waited for (a copy over TCP would cost a second upstream request)."""
 
     @property
     def h3(self) -> H3Transport:
@@ -119,7 +136,7 @@ class AutoTransport(httpx.AsyncBaseTransport):
         if endpoint is None or self.altsvc.broken(origin):
             return await self._via_tcp(request, origin)
         if self.h3.connected(url.host, endpoint):
-            return await self._quic_else_tcp(request, origin, endpoint)
+            return await self._over_quic(request, origin, endpoint)
         safe = bool(request.extensions.get(EARLY_DATA)) and self.quic.enable_0rtt
         if origin in self._pending:
             # A handshake under way (a warm-up's) spent the ticket, but its connection still
@@ -138,7 +155,10 @@ class AutoTransport(httpx.AsyncBaseTransport):
         version = response.extensions.get("http_version", b"HTTP/1.1")
         self._protocols[origin] = version.decode("ascii", "replace")
         if self.mode == "auto" and origin.startswith("https:"):
-            self.altsvc.learn(origin, response.headers.get_list("alt-svc"))
+            try:
+                self.altsvc.learn(origin, response.headers.get_list("alt-svc"))
+            except Exception as exc:  # the answer is here: a header we cannot use costs HTTP/3
+                log.info("ignoring the Alt-Svc of %s (%s)", origin, type(exc).__name__)
         return response
 
     async def _via_quic(
@@ -147,16 +167,62 @@ class AutoTransport(httpx.AsyncBaseTransport):
         response = await self.h3.send(request, endpoint)
         self._protocols[origin] = "HTTP/3"
         self._endpoints[origin] = endpoint
+        self._answered.add(origin)
         return response
 
-    async def _quic_else_tcp(
-        self, request: httpx.Request, origin: str, endpoint: Endpoint
+    async def _over_quic(
+        self,
+        request: httpx.Request,
+        origin: str,
+        endpoint: Endpoint,
+        attempt: asyncio.Future[httpx.Response] | None = None,
     ) -> httpx.Response:
+        """Send `request` over QUIC (or finish `attempt`, already sent) with TCP behind it:
+        TCP carries it when QUIC proves unreachable, and — if it is replay-safe — when QUIC
+        fails after the handshake or, on an endpoint that has not answered yet, stays silent
+        for `stall_after` (then both run and the first answer wins). Once TCP has answered
+        where QUIC did not, QUIC is remembered as broken."""
+        quic = attempt or asyncio.ensure_future(self._via_quic(request, origin, endpoint))
+        replayable = replay_safe(request)
+        patience = None if origin in self._answered or not replayable else self.stall_after
+        started = asyncio.get_running_loop().time()
         try:
-            return await self._via_quic(request, origin, endpoint)
-        except _QUIC_UNAVAILABLE as exc:
-            self._quic_failed(origin, exc)
-            return await self._via_tcp(request, origin)
+            await asyncio.wait({quic}, timeout=patience)
+        except asyncio.CancelledError:
+            quic.cancel()  # resets the QUIC stream
+            if asyncio.get_running_loop().time() - started >= self.stall_after:
+                self._answered.discard(origin)  # a long silence: guard the next request
+            raise
+        if not quic.done():
+            return await self._hedge(request, origin, quic)
+        exc = quic.exception()
+        if exc is None:
+            return quic.result()
+        if not isinstance(exc, httpx.TransportError):
+            raise exc
+        if not isinstance(exc, _QUIC_UNAVAILABLE) and not replayable:
+            self._quic_failed(origin, exc)  # TCP answered this origin before: QUIC is to blame
+            raise exc
+        response = await self._via_tcp(request, origin)  # raises when TCP fails too
+        self._quic_failed(origin, exc)
+        return response
+
+    async def _hedge(
+        self, request: httpx.Request, origin: str, quic: asyncio.Future[httpx.Response]
+    ) -> httpx.Response:
+        """QUIC is silent: TCP is asked too, the first answer wins; TCP winning marks QUIC
+        broken (the endpoint takes requests and answers none)."""
+        tcp = asyncio.ensure_future(self._via_tcp(request, origin))
+        try:
+            response = await _first_answer(quic, tcp)
+        finally:
+            for task in (quic, tcp):
+                task.cancel()
+        version = response.extensions.get("http_version", b"HTTP/1.1")
+        self._protocols[origin] = version.decode("ascii", "replace")
+        if version != b"HTTP/3":
+            self._quic_failed(origin, f"no answer within {self.stall_after:.1f} s")
+        return response
 
     def _connect_timeout(self, request: httpx.Request) -> float:
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
@@ -188,8 +254,9 @@ class AutoTransport(httpx.AsyncBaseTransport):
         else:
             self._quic_failed(origin, exc)
 
-    def _quic_failed(self, origin: str, exc: BaseException) -> None:
-        log.info("QUIC to %s failed (%s); using TCP for %.0f s", origin, exc, self.broken_for)
+    def _quic_failed(self, origin: str, reason: object) -> None:
+        log.info("QUIC to %s failed (%s); using TCP for %.0f s", origin, reason, self.broken_for)
+        self._answered.discard(origin)
         self.altsvc.mark_broken(origin, self.broken_for)
 
     async def _race_connections(
@@ -200,7 +267,7 @@ class AutoTransport(httpx.AsyncBaseTransport):
         attempt = self._watch(request, origin, endpoint)
         await asyncio.wait({attempt}, timeout=self.head_start)
         if attempt.done() and not attempt.cancelled() and attempt.exception() is None:
-            return await self._quic_else_tcp(request, origin, endpoint)
+            return await self._over_quic(request, origin, endpoint)
         return await self._via_tcp(request, origin)
 
     async def _race_requests(
@@ -209,13 +276,13 @@ class AutoTransport(httpx.AsyncBaseTransport):
         """A replay-safe request leaves at once in 0-RTT. If the handshake has not finished
         within the head start, TCP sends it too and the first answer wins."""
         quic = asyncio.ensure_future(self._via_quic(request, origin, endpoint))
-        await asyncio.wait({quic}, timeout=self.head_start)
+        try:
+            await asyncio.wait({quic}, timeout=self.head_start)
+        except asyncio.CancelledError:
+            quic.cancel()
+            raise
         if quic.done() or self.h3.connected(request.url.host, endpoint):
-            try:
-                return await quic
-            except _QUIC_UNAVAILABLE as exc:
-                self._quic_failed(origin, exc)
-                return await self._via_tcp(request, origin)
+            return await self._over_quic(request, origin, endpoint, attempt=quic)
         if origin not in self._pending:
             self._watch(request, origin, endpoint)
         self._slow.add(origin)

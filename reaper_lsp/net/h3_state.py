@@ -12,11 +12,14 @@ import contextlib
 import datetime
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from reaper_lsp.workspace import checked_state_file, private_dir, read_regular_file
 
 if TYPE_CHECKING:
     from aioquic.tls import SessionTicket
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICKETS_FILE = "quic-tickets.json"
+MAX_STATE_BYTES = 1 << 20
+"""A state file larger than this is not ours (a few tickets and endpoints take kilobytes)."""
 EARLY_DATA = "reaper_early_data"
 """Request extension: True when the request may be replayed (completion, chat), so it may ride
 in 0-RTT early data. Sign-in and token requests never set it."""
@@ -89,9 +94,20 @@ def system_roots() -> str:
     return str(certifi.where())
 
 
+def prepare_dir(directory: Path) -> None:
+    """Make an existing state folder private (0700, with its parents of ours) before anything
+    in it is read; a missing one is created on the first write."""
+    if directory.exists():
+        try:
+            private_dir(directory)
+        except OSError as exc:
+            log.warning("cannot make %s private (%s)", directory, type(exc).__name__)
+
+
 def write_private(path: Path, data: dict[str, Any]) -> None:
-    """Replace `path` with `data` as JSON, atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Replace `path` with `data` as JSON, atomically, readable by the owner only, in a folder
+    only the owner can enter."""
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
@@ -106,25 +122,66 @@ def write_private(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in `path`, or {} when it is missing or unreadable (state is a cache:
-    losing it costs a handshake, never correctness)."""
+def read_state(path: Path) -> tuple[dict[str, Any], bool]:
+    """The JSON object in `path`, and whether the file may stay as it is. A missing file is
+    ({}, True); one that cannot be used — unreadable, not a JSON object, too large, refused
+    (someone else's, or writable by others) — is ({}, False), for the caller to rewrite: state
+    is a cache, losing it costs a handshake, never correctness."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
+        if checked_state_file(path) is None:
+            return {}, not os.path.lexists(path)
+    except OSError as exc:
         log.info("ignoring unreadable %s (%s)", path.name, type(exc).__name__)
-        return {}
-    return data if isinstance(data, dict) else {}
+        return {}, False
+    raw = read_regular_file(path, MAX_STATE_BYTES, whole=True)
+    if raw is None:
+        if not os.path.lexists(path):
+            return {}, True
+        log.info("ignoring %s: unreadable or larger than %d bytes", path.name, MAX_STATE_BYTES)
+        return {}, False
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        log.info("ignoring unreadable %s (%s)", path.name, type(exc).__name__)
+        return {}, False
+    if not isinstance(data, dict):
+        log.info("ignoring %s: it holds a JSON %s, not an object", path.name, type(data).__name__)
+        return {}, False
+    return data, True
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`, or {} when it is missing or cannot be used (`read_state`)."""
+    return read_state(path)[0]
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
+def _unb64(text: object, limit: int = 1 << 16) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("not base64 text")
+    data = base64.b64decode(text.encode("ascii"), validate=True)
+    if len(data) >= limit:
+        raise ValueError("longer than a TLS field holds")
+    return data
+
+
+def _uint(value: object, bits: int) -> int:
+    # bool is an int subclass, and JSON's 1e400 arrives as a float: neither is a field value.
+    if type(value) is not int or not 0 <= value < 1 << bits:
+        raise ValueError(f"not an unsigned {bits}-bit integer")
+    return value
+
+
+def _instant(value: object) -> datetime.datetime:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("not a finite timestamp")
+    try:
+        return datetime.datetime.fromtimestamp(value, datetime.UTC)
+    except (OverflowError, OSError) as exc:  # beyond what a datetime or time_t holds
+        raise ValueError(str(exc)) from None
 
 
 def encode_ticket(ticket: SessionTicket) -> dict[str, Any]:
@@ -141,23 +198,49 @@ def encode_ticket(ticket: SessionTicket) -> dict[str, Any]:
     }
 
 
-def decode_ticket(data: dict[str, Any]) -> SessionTicket:
-    """The ticket `data` describes; ValueError/KeyError/TypeError when it is malformed."""
+def decode_ticket(data: object) -> SessionTicket:
+    """The ticket `data` describes; ValueError when it is malformed — any type, range or shape
+    a ticket written by `encode_ticket` cannot have."""
     from aioquic.tls import CipherSuite, SessionTicket
 
-    utc = datetime.UTC
-    early = data.get("max_early_data_size")
-    return SessionTicket(
-        age_add=int(data["age_add"]),
-        cipher_suite=CipherSuite(int(data["cipher_suite"])),
-        not_valid_after=datetime.datetime.fromtimestamp(float(data["not_valid_after"]), utc),
-        not_valid_before=datetime.datetime.fromtimestamp(float(data["not_valid_before"]), utc),
-        resumption_secret=_unb64(data["resumption_secret"]),
-        server_name=str(data["server_name"]),
-        ticket=_unb64(data["ticket"]),
-        max_early_data_size=None if early is None else int(early),
-        other_extensions=[(int(kind), _unb64(raw)) for kind, raw in data["other_extensions"]],
-    )
+    if not isinstance(data, dict):
+        raise ValueError("a ticket is a JSON object")
+    try:
+        early = data.get("max_early_data_size")
+        extensions = data["other_extensions"]
+        if not isinstance(extensions, list) or not all(
+            isinstance(item, list) and len(item) == 2 for item in extensions
+        ):
+            raise ValueError("other_extensions is a list of [type, data] pairs")
+        server_name = data["server_name"]
+        if not isinstance(server_name, str):
+            raise ValueError("server_name is text")
+        return SessionTicket(
+            age_add=_uint(data["age_add"], 32),
+            cipher_suite=CipherSuite(_uint(data["cipher_suite"], 16)),
+            not_valid_after=_instant(data["not_valid_after"]),
+            not_valid_before=_instant(data["not_valid_before"]),
+            resumption_secret=_unb64(data["resumption_secret"], 256),
+            server_name=server_name,
+            ticket=_unb64(data["ticket"]),
+            max_early_data_size=None if early is None else _uint(early, 32),
+            other_extensions=[(_uint(kind, 16), _unb64(raw)) for kind, raw in extensions],
+        )
+    except KeyError as exc:
+        raise ValueError(f"missing {exc}") from None
+
+
+def _valid_tickets(stored: dict[str, Any]) -> dict[str, SessionTicket]:
+    """The entries of a tickets file that decode to tickets still valid."""
+    tickets: dict[str, SessionTicket] = {}
+    for key, value in stored.items():
+        try:
+            ticket = decode_ticket(value)
+        except ValueError:
+            continue
+        if ticket.is_valid:
+            tickets[key] = ticket
+    return tickets
 
 
 class TicketStore:
@@ -177,29 +260,24 @@ class TicketStore:
         return len(self._tickets)
 
     def _load(self, path: Path) -> None:
-        stored = read_json(path)
-        for key, value in stored.items():
-            try:
-                ticket = decode_ticket(value)
-            except (KeyError, TypeError, ValueError):
-                continue
-            if ticket.is_valid:
-                self._tickets[key] = ticket
-        if len(self._tickets) != len(stored):
+        prepare_dir(path.parent)
+        stored, intact = read_state(path)
+        self._tickets = _valid_tickets(stored)
+        if not intact or len(self._tickets) != len(stored):
+            # Malformed and expired entries are gone for good: rewrite without them.
             self._write({key: stored[key] for key in self._tickets})
 
     def _save(self, key: str) -> None:
-        """Write this key's change into the file, keeping the keys other transports (one per
-        provider, possibly in other processes) put there."""
+        """Write this key's change into the file, keeping the valid tickets other transports
+        (one per provider, possibly in other processes) put there."""
         if self._path is None:
             return
         stored = read_json(self._path)
+        kept = {k: stored[k] for k in _valid_tickets(stored) if k != key}
         ticket = self._tickets.get(key)
-        if ticket is None:
-            stored.pop(key, None)
-        else:
-            stored[key] = encode_ticket(ticket)
-        self._write(stored)
+        if ticket is not None:
+            kept[key] = encode_ticket(ticket)
+        self._write(kept)
 
     def _write(self, data: dict[str, Any]) -> None:
         assert self._path is not None

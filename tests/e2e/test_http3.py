@@ -246,3 +246,51 @@ async def test_untrusted_certificate_is_refused_over_quic_unless_ca_file_trusts_
     trusting: Session = await start_session(options, KEY)
     assert await _complete(trusting) == ["name.title()"]
     assert len(pair.posts()) == 1
+
+
+async def _never_answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """ASGI: read the request, then say nothing until the client goes away."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+@pytest.fixture
+def silent_pair(tmp_path: Path) -> Iterator[Pair]:
+    """The OpenAI fake over HTTP/2, advertising a QUIC server that completes every handshake
+    and then answers nothing."""
+    silent = H3FakeServer(Routes({"/v1/": _never_answer})).start()
+    pair = Pair(tmp_path, h3_port=silent.port)
+    pair.h3.stop()
+    pair.h3 = silent
+    pair.ca_file = write_bundle(tmp_path / "ca.pem", pair.tcp.ca_file, silent.ca_file)
+    yield pair
+    pair.stop()
+
+
+async def test_a_quic_endpoint_that_never_answers_is_left_for_tcp_even_after_a_restart(
+    start_session: Any, silent_pair: Pair
+) -> None:
+    pair = silent_pair
+    pair.openai.script.default = Reply(text="name.title()")
+    s: Session = await start_session(pair.options(), KEY)
+    timings = []
+    for _ in range(4):
+        started = time.perf_counter()
+        assert await _complete(s) == ["name.title()"]  # the provider's, never the offline one
+        timings.append(time.perf_counter() - started)
+    assert pair.h3.requests, "QUIC was never tried: the test proves nothing"
+    assert len(pair.h3.requests) == 1  # after one silence, QUIC is not asked again
+    assert max(timings) < 3.5  # inside the 4 s completion budget, with room for TCP
+    status = (await s.command("reaper.status"))["transports"]["openai"]
+    assert next(iter(status["brokenFor"].values())) > 60
+    # A new process reads that memory: its chat and completion go straight over TCP.
+    options = pair.options()
+    options["chat"] = {"providers": ["openai"]}
+    second: Session = await start_session(options, KEY)
+    started = time.perf_counter()
+    answer = await second.command("reaper.chat", {"conversationId": "c", "prompt": "hi"})
+    assert answer["text"] == "name.title()" and time.perf_counter() - started < 2
+    assert await _complete(second) == ["name.title()"]
+    assert len(pair.h3.requests) == 1
+    status = (await second.command("reaper.status"))["transports"]["openai"]
+    assert status["quic"] is None or status["quic"]["handshakes"] == 0

@@ -408,3 +408,67 @@ def test_a_private_file_is_read_without_a_warning(
     with caplog.at_level("WARNING"):
         assert file_store(store.path).get("github") == {"token": "t"}
     assert caplog.records == []
+
+
+# -- the folder the README's install leaves open, and files others could have written ------------
+
+
+@pytest.fixture
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """XDG folders inside tmp_path: the default store lives in <data>/reaper-lsp/."""
+    for kind in ("DATA", "STATE", "CACHE"):
+        monkeypatch.setenv(f"XDG_{kind}_HOME", str(tmp_path / kind.lower()))
+    (tmp_path / "data").mkdir(mode=0o755)
+    return tmp_path / "data"
+
+
+def test_a_folder_a_venv_left_open_is_made_private_on_sign_in(
+    data_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = data_home / "reaper-lsp"
+    (folder / "venv").mkdir(parents=True)  # `python3 -m venv ~/.local/share/reaper-lsp/venv`
+    folder.chmod(0o755)
+    store = TokenStore(use_keyring=False)
+    with caplog.at_level("WARNING"):
+        store.put("github", {"token": "ghu_x"})
+    assert (mode(folder), mode(store.path)) == (0o700, 0o600)
+    assert mode(data_home) == 0o755  # the user's data folder is not ours
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert str(folder) in warning and "made it private (0700)" in warning
+
+
+def test_a_private_token_file_in_an_open_folder_of_ours_is_fixed_on_reading(
+    data_home: Path,
+) -> None:
+    store = TokenStore(use_keyring=False)
+    store.put("github", {"token": "ghu_x"})
+    store.path.parent.chmod(0o755)
+    assert TokenStore(use_keyring=False).get("github") == {"token": "ghu_x"}
+    assert mode(store.path.parent) == 0o700
+
+
+@pytest.mark.parametrize("open_mode", [0o666, 0o620, 0o602])
+def test_a_token_file_others_can_write_is_refused_then_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, open_mode: int
+) -> None:
+    path = tmp_path / "reaper-lsp" / "auth.json"
+    path.parent.mkdir(mode=0o700)
+    path.write_text(json.dumps({"github": {"token": "ghu_planted"}}))
+    path.chmod(open_mode)
+    store = file_store(path)
+    with caplog.at_level("WARNING"):
+        assert store.get("github") is None  # whoever could write it may have planted it
+    assert "other users can write it" in caplog.text and "ghu_" not in caplog.text
+    store.put("copilot", {"token": "mine"})
+    assert json.loads(path.read_text()) == {"copilot": {"token": "mine"}}
+    assert mode(path) == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file away needs root")
+def test_a_token_file_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "reaper-lsp" / "auth.json"
+    path.parent.mkdir(mode=0o700)
+    path.write_text(json.dumps({"github": {"token": "ghu_planted"}}))
+    path.chmod(0o600)
+    os.chown(path, 65534, 65534)
+    assert file_store(path).get("github") is None

@@ -467,3 +467,98 @@ async def test_an_unread_response_runs_at_most_one_window_ahead(fakes: Fakes, wi
         assert 0 < unread <= window
     else:  # the control: with room to spare the server does run ahead of a slow reader
         assert unread > 64 * 1024
+
+
+# A QUIC endpoint that completes the handshake and then never answers.
+
+
+async def _never_answer(scope: dict[str, object], receive: object, send: object) -> None:
+    """ASGI: read the request, then say nothing until the client goes away."""
+    while (await receive())["type"] != "http.disconnect":  # type: ignore[operator]
+        pass
+
+
+class SilentPair:
+    """An HTTP/2 fake advertising an HTTP/3 fake whose handshakes succeed but whose requests
+    are never answered."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.silent = H3FakeServer(Routes({"/v1/": _never_answer})).start()
+        self.openai = openai.create_app()
+        self.openai.script.default = Reply(text="either way")
+        self.tcp = FakeServer(AltSvc(self.openai, self.silent.port), tls=True).start()
+        self.ca_file = write_bundle(tmp / "ca.pem", self.tcp.ca_file, self.silent.ca_file)
+        self.origin = origin_of(httpx.URL(self.tcp.base_url))
+
+    def auto(self, tmp: Path, **kwargs: float) -> AutoTransport:
+        tcp = httpx.AsyncHTTPTransport(
+            http2=True, verify=ssl.create_default_context(cafile=self.ca_file)
+        )
+        return AutoTransport(tcp, quic=QuicOptions(cafile=self.ca_file, state_dir=tmp), **kwargs)
+
+    def stop(self) -> None:
+        self.tcp.stop()
+        self.silent.stop()
+
+
+@pytest.fixture
+def silent_pair(tmp_path: Path) -> Iterator[SilentPair]:
+    pair = SilentPair(tmp_path)
+    yield pair
+    pair.stop()
+
+
+async def test_a_silent_quic_endpoint_hands_replay_safe_requests_to_tcp_and_is_remembered(
+    silent_pair: SilentPair, tmp_path: Path
+) -> None:
+    auto = silent_pair.auto(tmp_path, stall_after=0.5)
+    url = silent_pair.tcp.base_url
+    async with httpx.AsyncClient(transport=auto) as client:
+        await _chat(client, url)  # over HTTP/2: learns the h3 endpoint
+        started = time.perf_counter()
+        rescued = await _chat(client, url, extensions=SAFE)
+        rescued_in = time.perf_counter() - started
+        started = time.perf_counter()
+        after = await _chat(client, url, extensions=SAFE)
+        after_in = time.perf_counter() - started
+    assert [r.method for r in silent_pair.silent.requests] == ["POST"]  # QUIC got one try
+    assert (rescued.http_version, after.http_version) == ("HTTP/2", "HTTP/2")
+    assert _text(rescued.content) == "either way"
+    assert rescued_in < 2.5 and after_in < 0.5
+    assert AltSvcCache(tmp_path).broken(silent_pair.origin)  # a restart remembers it
+    assert silent_pair.silent.requests[0].reset.wait(5)  # the abandoned stream was reset
+
+
+async def test_a_silent_quic_endpoint_is_marked_broken_when_a_request_times_out(
+    silent_pair: SilentPair, tmp_path: Path
+) -> None:
+    auto = silent_pair.auto(tmp_path, stall_after=0.5)
+    url = silent_pair.tcp.base_url
+    async with httpx.AsyncClient(transport=auto) as client:
+        await _chat(client, url)
+        # Not replay-safe (no EARLY_DATA, a POST): never sent twice, so it waits for QUIC.
+        with pytest.raises(httpx.ReadTimeout):
+            await _chat(client, url, timeout=httpx.Timeout(5.0, read=1.0))
+        after = await _chat(client, url)
+    assert after.http_version == "HTTP/2"
+    assert len(silent_pair.silent.requests) == 1
+    assert AltSvcCache(tmp_path).broken(silent_pair.origin)
+
+
+async def test_a_slow_endpoint_that_has_answered_is_not_asked_twice(
+    pair: Pair, tmp_path: Path
+) -> None:
+    tcp = httpx.AsyncHTTPTransport(
+        http2=True, verify=ssl.create_default_context(cafile=pair.ca_file)
+    )
+    quic = QuicOptions(cafile=pair.ca_file, state_dir=tmp_path)
+    auto = AutoTransport(tcp, quic=quic, stall_after=0.3)
+    async with httpx.AsyncClient(transport=auto) as client:
+        await _chat(client, pair.tcp.base_url)
+        assert (await _chat(client, pair.tcp.base_url, extensions=SAFE)).http_version == "HTTP/3"
+        pair.fakes.openai.script.queue(Reply(text="slowly", first_byte_delay=1.0))
+        slow = await _chat(client, pair.tcp.base_url, extensions=SAFE)
+    assert slow.http_version == "HTTP/3" and _text(slow.content) == "slowly"
+    versions = [r.http_version for r in pair.fakes.openai.script.requests]
+    assert versions == ["2", "3", "3"]  # no copy of the slow request went over TCP
+    assert not auto.altsvc.broken(origin_of(httpx.URL(pair.tcp.base_url)))
