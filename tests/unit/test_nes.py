@@ -228,6 +228,20 @@ def test_the_first_proposal_is_the_next_use_after_the_rename() -> None:
     assert first == NextEdit(4, 25, 4, 29, "tax")
 
 
+def test_a_rename_sent_as_whole_documents_is_recognised_too() -> None:
+    """copilot.vim under Vim sends the whole buffer before every request."""
+    ed = Editor(CALC)
+    for word in ("", "t", "ta", "tax"):
+        text = CALC.replace("def total(items, rate)", f"def total(items, {word})", 1)
+        edit = change_to_edit(ed.doc.lines, Change(text), ed.doc.version + 1)
+        ed.doc.apply(Change(text))
+        ed.doc.version += 1
+        assert edit is not None
+        ed.history.record(URI, edit)
+    assert [(e.old, e.new) for e in ed.history.edits(URI)] == [("rate", "tax")]
+    assert len(ed.proposals((5, 0)).edits) == 2
+
+
 def test_renaming_a_local_stays_in_its_function() -> None:
     src = (
         "def f():\n    count = 0\n    count += 1\n    return count\n\n"
