@@ -233,7 +233,7 @@ def test_the_user_config_gives_key_names_and_the_daemon_switch(env: dict[str, st
     assert paths.read_user_config(env).daemon_enabled is True
     file.write_text(
         '[daemon]\nenabled = false\n[providers.claude]\napi_key_env = " CLAUDE_KEY "\n'
-        '[providers.llamacpp]\napi_key_env = 3\n'
+        "[providers.llamacpp]\napi_key_env = 3\n"
     )
     read = paths.read_user_config(env)
     assert read.daemon_enabled is False
