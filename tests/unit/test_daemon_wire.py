@@ -167,6 +167,7 @@ def test_changes_apply_exactly_as_the_server_applies_them() -> None:
         else:
             server_change = Change(item["text"])
         server.change("file:///x", version, [server_change])
+    replayed: Any
     [replayed] = state.replay_rest()
     doc = server.get("file:///x")
     assert doc is not None
@@ -199,7 +200,7 @@ def test_workspace_folder_changes_are_folded_into_the_replayed_initialize() -> N
     state.from_client(request(1, "initialize", {"workspaceFolders": [one]}))
     event = {"event": {"added": [two], "removed": [one]}}
     state.from_client(note("workspace/didChangeWorkspaceFolders", event))
-    replayed = state.replay_initialize()
+    replayed: Any = state.replay_initialize()
     assert replayed is not None
     assert replayed["params"]["workspaceFolders"] == [two]
     assert replayed["id"] == 1
