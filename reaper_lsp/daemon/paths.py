@@ -15,7 +15,6 @@ key-name settings) does not apply.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -26,6 +25,17 @@ import reaper_lsp
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+    from hashlib import sha256
+else:
+    # CPython's own SHA-256: hashlib loads OpenSSL, which would cost the forwarder 3 ms and
+    # 4 MiB for three digests. (Chosen by version: a failed import scans all of sys.path.)
+    try:
+        if sys.version_info >= (3, 12):
+            from _sha2 import sha256
+        else:
+            from _sha256 import sha256
+    except ImportError:  # another implementation of Python
+        from hashlib import sha256
 
 APP = "reaper-lsp"
 MAX_SOCKET_PATH = 100
@@ -153,7 +163,7 @@ def relevant_env(env: Mapping[str, str], key_variables: tuple[str, ...]) -> dict
 def env_key(relevant: Mapping[str, str]) -> str:
     """A digest of `relevant_env`'s result; two environments serve alike iff equal."""
     text = json.dumps(sorted(relevant.items()), separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    return sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _package_files(root: str) -> Iterator[tuple[str, int, int]]:
@@ -176,12 +186,12 @@ def version_fingerprint(root: str | None = None) -> str:
     root = root or os.path.dirname(reaper_lsp.__file__)
     files = sorted(_package_files(root))
     text = json.dumps([reaper_lsp.__version__, sys.prefix, sys.version, files])
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    return sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def daemon_key(fingerprint: str, relevant: Mapping[str, str]) -> str:
     """The socket's name: short, since the whole path must fit AF_UNIX's limit."""
-    return hashlib.sha256(f"{fingerprint}:{env_key(relevant)}".encode()).hexdigest()[:16]
+    return sha256(f"{fingerprint}:{env_key(relevant)}".encode()).hexdigest()[:16]
 
 
 # -- where ---------------------------------------------------------------------------------------
@@ -210,6 +220,11 @@ def _runtime_candidates(env: Mapping[str, str]) -> Iterator[str]:
         yield runtime
 
 
+def _candidates(env: Mapping[str, str]) -> Iterator[str]:
+    yield from _runtime_candidates(env)
+    yield temp_directory()  # computed only when needed: tempfile costs 8 ms to import
+
+
 def temp_directory() -> str:
     """The last resort: a directory of ours in the shared temp dir, named after our uid."""
     import tempfile
@@ -227,7 +242,7 @@ def resolve(
     Raises DaemonUnavailable when the only usable location is not ours."""
     config = config or read_user_config(env)
     key = daemon_key(fingerprint or version_fingerprint(), relevant_env(env, config.key_variables))
-    for directory in [*_runtime_candidates(env), temp_directory()]:
+    for directory in _candidates(env):
         paths = DaemonPaths(directory, key)
         if len(os.fsencode(paths.socket)) <= MAX_SOCKET_PATH:
             ensure_directory(directory)
