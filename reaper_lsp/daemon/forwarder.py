@@ -116,10 +116,12 @@ class _Upstream:
                 sock.sendall(session_hello(self._relevant, *this_process()))
                 line, rest = read_line(sock)
             except (OSError, HandshakeError):
-                # A daemon closing for idleness right as we connected: ask again.
+                # A daemon closing for idleness right as we connected: once it has removed
+                # its socket, the next try starts a new one.
                 sock.close()
                 if attempt == _HANDSHAKE_TRIES - 1:
                     raise
+                time.sleep(0.05 * (attempt + 1))
                 continue
             try:
                 parse_answer(line)
