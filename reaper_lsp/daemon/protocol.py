@@ -23,7 +23,7 @@ import os
 import socket
 import time
 
-from reaper_lsp.daemon.paths import socket_exists
+from reaper_lsp.daemon.paths import resolve, socket_exists
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -173,6 +173,13 @@ def control(socket_path: str, command: str, timeout: float = TIMEOUT) -> dict[st
         sock.sendall(control_hello(command))
         line, _ = read_line(sock, timeout)
     return parse_answer(line)
+
+
+def ask(command: str, env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The answer of the daemon serving `env` (default: ours) to `command`, for
+    `reaper-lsp daemon status|stop|sessions`. FileNotFoundError / ConnectionRefusedError:
+    no daemon runs."""
+    return control(resolve(os.environ if env is None else env).socket, command)
 
 
 def this_process() -> tuple[str, int]:

@@ -14,7 +14,8 @@ import socket
 import sys
 import time
 
-from reaper_lsp.daemon.paths import DaemonUnavailable, log_file, socket_exists
+from reaper_lsp.daemon.paths import DaemonUnavailable, log_file, resolve, socket_exists
+from reaper_lsp.daemon.protocol import control
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -178,3 +179,15 @@ def _wait(
         return sock
     state = "did not start" if process.poll() is None else f"exited ({process.returncode})"
     raise DaemonUnavailable(f"the daemon {state}; see {log_file(env)}")
+
+
+def ensure_running(
+    env: Mapping[str, str] | None = None, command: Sequence[str] | None = None
+) -> dict[str, object]:
+    """Start the daemon for `env` (default: ours) unless it runs; its `status` answer
+    (`reaper-lsp daemon start`). Raises DaemonUnavailable or HandshakeError."""
+    env = os.environ if env is None else env
+    paths = resolve(env)
+    sock, _ = connect_or_start(paths, env, command)
+    sock.close()
+    return control(paths.socket, "status")
