@@ -298,3 +298,10 @@ async def _open_when_ready(
         except (ConnectionRefusedError, FileNotFoundError, json.JSONDecodeError):
             await asyncio.sleep(0.01)
     raise AssertionError("the daemon never answered")
+
+
+def test_a_hello_never_shows_the_values_it_carries() -> None:
+    line = protocol.session_hello({"OPENAI_API_KEY": "sk-secret-value"}, "/p", 7)
+    hello = protocol.parse_hello(line.rstrip(b"\n"))
+    assert hello.env == {"OPENAI_API_KEY": "sk-secret-value"}
+    assert "sk-secret" not in repr(hello) and "OPENAI_API_KEY" in repr(hello)
