@@ -255,21 +255,21 @@ class _Daemon:
         extra: Mapping[str, object] = {}
         if self._on_control is not None:
             extra = await self._on_control(command)
+        fields: dict[str, object] = {"pid": os.getpid()}
         if command == "stop":
             self.stop("stop")
-            return protocol.ok(pid=os.getpid(), stopping=True, **extra)
-        if command == "sessions":
-            sessions = [c.as_dict() for c in self.sessions.values()]
-            return protocol.ok(pid=os.getpid(), sessions=sessions, **extra)
-        return protocol.ok(
-            pid=os.getpid(),
-            version=__version__,
-            uptime=round(time.monotonic() - self._started, 3),
-            rss=rss_bytes(),
-            sessions=len(self.sessions),
-            socket=self.paths.socket,
-            **extra,
-        )
+            fields["stopping"] = True
+        elif command == "sessions":
+            fields["sessions"] = [c.as_dict() for c in self.sessions.values()]
+        else:
+            fields.update(
+                version=__version__,
+                uptime=round(time.monotonic() - self._started, 3),
+                rss=rss_bytes(),
+                sessions=len(self.sessions),
+                socket=self.paths.socket,
+            )
+        return protocol.ok(**{**extra, **fields})  # ours win a clash of names
 
     # -- lifetime --------------------------------------------------------------------------------
 
