@@ -2,11 +2,12 @@
 that records what it receives and answers LSP requests by echoing them.
 
 Environment: ECHO_DAEMON_RECORD (a file: one JSON line per event, received bytes included
-as latin-1 text), ECHO_DAEMON_IDLE (idle
-timeout in seconds, default 30), ECHO_DAEMON_DELAY (seconds to sleep before binding, to make
-start-up races wide). Requests: `initialize` → capabilities; `shutdown` → null; `test/hang`
-→ never answered; anything else → {"echo": method, "params": params, "pid": pid}. `exit`
-ends the session.
+as latin-1 text), ECHO_DAEMON_IDLE (idle timeout in seconds, default 30), ECHO_DAEMON_DELAY
+(seconds to sleep before binding, to make start-up races wide), ECHO_DAEMON_HANG_ONCE (a
+file: while it exists, `initialize` goes unanswered, and the file is removed).
+
+Requests: `initialize` → capabilities; `shutdown` → null; `test/hang` → never answered;
+anything else → {"echo": method, "params": params, "pid": pid}. `exit` ends the session.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from reaper_lsp.daemon.wire import encode
 from reaper_lsp.frames import FrameReader, Message
 
 RECORD = os.environ.get("ECHO_DAEMON_RECORD", "")
+HANG_ONCE = os.environ.get("ECHO_DAEMON_HANG_ONCE", "")
 
 
 def record(event: dict[str, object]) -> None:
@@ -34,6 +36,9 @@ def record(event: dict[str, object]) -> None:
 def answer(message: dict[str, object], connection: Connection) -> dict[str, object] | None:
     method, params = message.get("method"), message.get("params")
     if "id" not in message or method == "test/hang":
+        return None
+    if method == "initialize" and HANG_ONCE and os.path.exists(HANG_ONCE):
+        os.unlink(HANG_ONCE)  # this daemon never answers; the next one will
         return None
     if method == "initialize":
         info = params.get("clientInfo", {}) if isinstance(params, dict) else {}

@@ -9,6 +9,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -443,3 +444,27 @@ def test_the_daemon_can_be_started_asked_and_stopped_without_an_editor(world: Wo
     wait_until(lambda: world.events(event="end", pid=status["pid"]))
     with pytest.raises(FileNotFoundError):
         protocol.ask("status", world.env)
+
+
+def test_an_initialize_the_dead_daemon_never_answered_is_answered_by_the_next(
+    world: World,
+) -> None:
+    hang = world.base / "hang-once"
+    hang.write_text("")
+    editor = world.editor(ECHO_DAEMON_HANG_ONCE=str(hang))
+    editor.send({"id": 1, "method": "initialize", "params": INIT})
+    [old] = wait_until(lambda: [e["pid"] for e in world.events(event="message")])
+    os.kill(old, signal.SIGKILL)
+    answer = editor.answer(1)
+    assert answer["result"]["serverInfo"]["pid"] != old
+    assert editor.close() == 0
+
+
+def test_a_stale_socket_is_replaced_by_a_new_daemon(world: World) -> None:
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(world.socket)
+    stale.close()
+    os.chmod(world.socket, 0o600)
+    editor = world.editor()
+    editor.initialize()
+    assert editor.close() == 0
