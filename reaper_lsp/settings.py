@@ -190,6 +190,15 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    """`reaper-lsp` (what editors start) forwards to one per-user daemon unless disabled."""
+
+    enabled: bool = True
+    idle_timeout: float = 600.0
+    """Seconds without sessions before the daemon exits."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The whole configuration; `Settings()` is the built-in default."""
 
@@ -199,6 +208,7 @@ class Settings:
     providers: ProvidersSettings = field(default_factory=ProvidersSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
 
 
 def mask(secret: str) -> str:
