@@ -416,3 +416,70 @@ def test_plugin_ghost_text_shows_while_typing_and_its_keys_accept_it(
     # Each accept is its own undo step (what was typed after one goes with it).
     assert result["undo1"] == "    return name"
     assert result["undo2"] == "    return "
+
+
+@pytest.mark.parametrize(("nvim", "setup", "position"), PLUGIN_GHOST)
+def test_plugin_ghost_text_of_several_lines_is_taken_a_line_then_whole_and_hides_on_leave(
+    nvim: str,
+    setup: dict[str, Any],
+    position: str,
+    tmp_path: Path,
+    home: Path,
+    openai_fake: FakeServer,
+) -> None:
+    def answer(prompt: str) -> str:
+        if prompt.endswith("(x):\n    "):
+            return "y = x * 2\n    return y"
+        return "\n    return y" if prompt.endswith("y = x * 2") else ""
+
+    answer_by_prompt(openai_fake, answer)
+    source = write_source(tmp_path, "double.py", "def double(x):\n    \n")
+    result = run_plugin(
+        nvim,
+        "ghost_lines.lua",
+        tmp_path,
+        home,
+        source,
+        fim_setup(openai_fake, **setup),
+        OPENAI_API_KEY="sk-test",
+    )
+    assert (result["ghost"]["text"], result["ghost"]["pos"]) == (
+        "y = x * 2\n    return y",
+        position,
+    )
+    assert result["after_line"] == ["def double(x):", "    y = x * 2"]
+    assert result["rest"]["text"] == "\n    return y"
+    assert result["next_ghost"]["text"] == "\n    return y"
+    assert result["accepted"] == ["def double(x):", "    y = x * 2", "    return y"]
+    assert result["cursor"] == [3, len("    return y")]
+
+
+@pytest.mark.parametrize(("nvim", "setup", "position"), PLUGIN_GHOST)
+def test_plugin_ghost_text_never_shows_an_answer_for_a_buffer_that_changed_since(
+    nvim: str,
+    setup: dict[str, Any],
+    position: str,
+    tmp_path: Path,
+    home: Path,
+    openai_fake: FakeServer,
+) -> None:
+    def answer(prompt: str) -> str:
+        if "loud" in prompt:
+            return "fresh_value"
+        return "stale_value" if prompt.endswith("return ") else ""
+
+    answer_by_prompt(openai_fake, answer)
+    source = write_source(tmp_path, "greet.py", "def greet(name):\n    return \n")
+    result = run_plugin(
+        nvim,
+        "ghost_stale.lua",
+        tmp_path,
+        home,
+        source,
+        fim_setup(openai_fake, **setup),
+        OPENAI_API_KEY="sk-test",
+    )
+    assert result["stale_answer"] == "stale_value"
+    assert result.get("stale_ghost") is None, result
+    assert result["sent"] == 1
+    assert (result["fresh"]["text"], result["fresh"]["pos"]) == ("fresh_value", position)
