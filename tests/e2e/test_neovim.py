@@ -483,3 +483,26 @@ def test_plugin_ghost_text_never_shows_an_answer_for_a_buffer_that_changed_since
     assert result.get("stale_ghost") is None, result
     assert result["sent"] == 1
     assert (result["fresh"]["text"], result["fresh"]["pos"]) == ("fresh_value", position)
+
+
+@pytest.mark.parametrize(
+    "nvim",
+    [
+        pytest.param(LEGACY_NVIM, marks=needs_legacy, id="nvim-0.7"),
+        pytest.param(NVIM, marks=needs_012, id="nvim-0.12"),
+    ],
+)
+def test_plugin_says_once_how_to_fix_a_reaper_lsp_missing_from_path(
+    nvim: str, tmp_path: Path, home: Path
+) -> None:
+    source = write_source(tmp_path, "greet.py", "def greet(name):\n    return \n")
+    write_source(tmp_path, "other.py", "x = 1\n")
+    result = run_plugin(
+        nvim, "missing_server.lua", tmp_path, home, source, {}, path="/usr/bin:/bin"
+    )
+    [note] = result["notes"]
+    assert note["level"] == 3  # vim.log.levels.WARN
+    assert note["message"].startswith("reaper-lsp: `reaper-lsp` is not on PATH")
+    assert "pipx install ." in note["message"]
+    assert "setup({ cmd = {" in note["message"]
+    assert result["clients"] == 0

@@ -285,6 +285,25 @@ function M.on_attach(client, bufnr)
   end
 end
 
+M.NOT_FOUND = 'reaper-lsp: `%s` is not on PATH, so the server cannot start. Install it (see '
+  .. "reaper-lsp's README: `pipx install .` in its checkout), or give the plugin its full path: "
+  .. "require('reaper').setup({ cmd = { vim.fn.expand('~/.local/bin/reaper-lsp') } })"
+
+local warned_cmd = false
+
+--- False, after saying so once, when `cmd` (a setup `cmd`) names a program that is not on
+--- PATH: Neovim 0.11+ fails to start it without a word, 0.7 with a word for every buffer.
+function M.check_cmd(cmd)
+  if type(cmd) ~= 'table' or type(cmd[1]) ~= 'string' or vim.fn.executable(cmd[1]) == 1 then
+    return true
+  end
+  if not warned_cmd then
+    warned_cmd = true
+    vim.notify(M.NOT_FOUND:format(cmd[1]), vim.log.levels.WARN)
+  end
+  return false
+end
+
 --- `setup{...}` with any of the `defaults` keys above.
 function M.setup(opts)
   M.config = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts or {})
@@ -298,13 +317,30 @@ function M.setup(opts)
     init_options = M.config.init_options,
     handlers = M.handlers(),
   })
+  local group = vim.api.nvim_create_augroup('reaper.attach', { clear = true })
   vim.api.nvim_create_autocmd('LspAttach', {
-    group = vim.api.nvim_create_augroup('reaper.attach', { clear = true }),
+    group = group,
     callback = function(args)
       local client = vim.lsp.get_client_by_id(args.data.client_id)
       if client and client.name == NAME then
         M.on_attach(client, args.buf)
       end
+    end,
+  })
+  -- The command is looked up when a buffer would get the server, so that a `cmd` from the
+  -- user's own lsp/reaper.lua or a later vim.lsp.config('reaper', …) counts.
+  vim.api.nvim_create_autocmd('FileType', {
+    group = group,
+    callback = function(args)
+      local filetypes = M.config.filetypes
+      local wanted = not filetypes or vim.tbl_contains(filetypes, args.match)
+      if vim.bo[args.buf].buftype ~= '' or not wanted then
+        return
+      end
+      local ok, resolved = pcall(function()
+        return vim.lsp.config[NAME]
+      end)
+      return not M.check_cmd(ok and resolved and resolved.cmd or M.config.cmd)
     end,
   })
   vim.lsp.enable(NAME)

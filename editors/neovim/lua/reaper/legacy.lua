@@ -51,6 +51,9 @@ local function attach(config, bufnr)
     return
   end
   local reaper = require('reaper')
+  if not reaper.check_cmd(config.cmd) then
+    return
+  end
   if not client_id or not vim.lsp.get_client_by_id(client_id) then
     client_id = vim.lsp.start_client({
       name = 'reaper',
