@@ -506,3 +506,32 @@ def test_plugin_says_once_how_to_fix_a_reaper_lsp_missing_from_path(
     assert "pipx install ." in note["message"]
     assert "setup({ cmd = {" in note["message"]
     assert result["clients"] == 0
+
+
+@pytest.mark.parametrize(("nvim", "setup", "position"), PLUGIN_GHOST)
+def test_plugin_ghost_text_asks_in_utf16_and_inserts_at_the_cursor_mid_line(
+    nvim: str,
+    setup: dict[str, Any],
+    position: str,
+    tmp_path: Path,
+    home: Path,
+    openai_fake: FakeServer,
+) -> None:
+    before, after = 'label = "é😀"; shout = ', "  # end"
+    answer_by_prompt(openai_fake, lambda prompt: "label.upper()" if prompt.endswith(before) else "")
+    source = write_source(tmp_path, "label.py", f"{before}{after}\n")
+    result = run_plugin(
+        nvim,
+        "ghost_utf16.lua",
+        tmp_path,
+        home,
+        source,
+        fim_setup(openai_fake, **setup),
+        OPENAI_API_KEY="sk-test",
+    )
+    ghost = result["ghost"]
+    assert (ghost["text"], ghost["pos"]) == ("label.upper()", position)
+    # An overlay covers the rest of the line, so it draws it again after the suggestion.
+    assert ghost.get("redrawn") == (after if position == "overlay" else None)
+    assert result["accepted"] == f"{before}label.upper(){after}"
+    assert result["cursor"] == [1, len(f"{before}label.upper()".encode())]
