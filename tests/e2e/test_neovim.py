@@ -404,8 +404,9 @@ def test_plugin_ghost_text_shows_while_typing_and_its_keys_accept_it(
         position,
         1,
     )
+    assert result["typed_through"]["text"] == "me.upper()"
     assert (result["after_next"]["text"], result["after_next"]["count"]) == (
-        "name.upper()",
+        "me.upper()",
         "(1/1)",
     )
     assert result["after_word"] == "    return name"
@@ -415,7 +416,7 @@ def test_plugin_ghost_text_shows_while_typing_and_its_keys_accept_it(
     assert result["tabbed_line"] == "    return name.upper()\t"
     # Each accept is its own undo step (what was typed after one goes with it).
     assert result["undo1"] == "    return name"
-    assert result["undo2"] == "    return "
+    assert result["undo2"] == "    return na"
 
 
 @pytest.mark.parametrize(("nvim", "setup", "position"), PLUGIN_GHOST)
@@ -463,8 +464,10 @@ def test_plugin_ghost_text_never_shows_an_answer_for_a_buffer_that_changed_since
     home: Path,
     openai_fake: FakeServer,
 ) -> None:
+    # By the cursor's line only: Neovim may send the change of line 1 before the server reads
+    # the document for the first request, and the answer must be dropped either way.
     def answer(prompt: str) -> str:
-        if "loud" in prompt:
+        if prompt.endswith("return x"):
             return "fresh_value"
         return "stale_value" if prompt.endswith("return ") else ""
 

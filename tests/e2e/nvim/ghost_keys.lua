@@ -1,7 +1,7 @@
 -- The plugin's own ghost text (Neovim 0.7-0.11, or ghost_text = 'plugin'): typing a space asks
--- for a suggestion, drawn at the cursor; <M-]> asks for more and counts them; <M-Right> takes a
--- word and keeps the rest shown; <Tab> takes the rest, then is a plain Tab with nothing shown;
--- each accept is one undo step.
+-- for a suggestion, drawn at the cursor; typing its first letters leaves the rest shown; <M-]>
+-- asks for more and counts them; <M-Right> takes a word and keeps the rest shown; <Tab> takes
+-- the rest, then is a plain Tab with nothing shown; each accept is one undo step.
 local t = dofile(assert(os.getenv('REAPER_TEST_LIB')))
 local result = t.result
 
@@ -45,35 +45,39 @@ t.poll('attach', t.attached(bufnr), 30000, function()
     t.type(' ')
     t.poll('ghost text', ghost_at(#'    return '), 15000, function(ghost)
       result.ghost = ghost
-      t.type('<M-]>')
-      t.poll('next', function()
-        local shown = t.plugin_ghost(bufnr)
-        return shown and shown.count and shown or nil
-      end, 15000, function(cycled)
-        result.after_next = cycled
-        t.type('<M-Right>')
-        t.poll('accept word', changed('    return '), 5000, function(line)
-          result.after_word = line
-          t.poll('rest as ghost text', ghost_at(#line), 5000, function(rest)
-            result.rest = rest
-            t.type('<Tab>')
-            t.poll('accept', changed(line), 5000, function(accepted)
-              result.accepted_line = accepted
-              result.cursor = vim.api.nvim_win_get_cursor(0)
-              vim.bo[bufnr].expandtab = false
-              t.poll('ghost text gone', function()
-                return t.plugin_ghost(bufnr) == nil or nil
-              end, 5000, function()
-                t.type('<Tab>')
-                t.poll('plain tab', changed(accepted), 5000, function(tabbed)
-                  result.tabbed_line = tabbed
-                  t.type('<Esc>')
-                  t.poll('normal mode', mode('n'), 5000, function()
-                    vim.cmd('undo')
-                    result.undo1 = line2()
-                    vim.cmd('undo')
-                    result.undo2 = line2()
-                    t.finish(nil)
+      t.type('na')
+      t.poll('typed through', ghost_at(#'    return na'), 15000, function(through)
+        result.typed_through = through
+        t.type('<M-]>')
+        t.poll('next', function()
+          local shown = t.plugin_ghost(bufnr)
+          return shown and shown.count and shown or nil
+        end, 15000, function(cycled)
+          result.after_next = cycled
+          t.type('<M-Right>')
+          t.poll('accept word', changed('    return na'), 5000, function(line)
+            result.after_word = line
+            t.poll('rest as ghost text', ghost_at(#line), 5000, function(rest)
+              result.rest = rest
+              t.type('<Tab>')
+              t.poll('accept', changed(line), 5000, function(accepted)
+                result.accepted_line = accepted
+                result.cursor = vim.api.nvim_win_get_cursor(0)
+                vim.bo[bufnr].expandtab = false
+                t.poll('ghost text gone', function()
+                  return t.plugin_ghost(bufnr) == nil or nil
+                end, 5000, function()
+                  t.type('<Tab>')
+                  t.poll('plain tab', changed(accepted), 5000, function(tabbed)
+                    result.tabbed_line = tabbed
+                    t.type('<Esc>')
+                    t.poll('normal mode', mode('n'), 5000, function()
+                      vim.cmd('undo')
+                      result.undo1 = line2()
+                      vim.cmd('undo')
+                      result.undo2 = line2()
+                      t.finish(nil)
+                    end)
                   end)
                 end)
               end)

@@ -303,7 +303,8 @@ function M.attach(bufnr, client_id)
     })
   end
   on({ 'InsertEnter', 'CursorMovedI', 'TextChangedI' }, on_edit)
-  on({ 'InsertLeave', 'BufLeave', 'TextChanged' }, function()
+  -- CompleteChanged: the menu opened, and <Tab> may be meant for it.
+  on({ 'InsertLeave', 'BufLeave', 'TextChanged', 'CompleteChanged' }, function()
     local state = buffers[bufnr]
     if state then
       stop_timer(state)
