@@ -202,68 +202,37 @@ function M.cycle(count)
   end
 end
 
--- name -> { call for <Cmd>, native function, key stays the key when nothing is shown }
+-- keymaps name -> the function of this module it runs, its argument, and its description.
+-- `passes`: with no suggestion shown, the key does what it does without the plugin.
 local KEYS = {
-  accept = { 'accept()', M.accept, true },
-  accept_word = {
-    "accept_part('word')",
-    function()
-      return M.accept_part('word')
-    end,
-    true,
-  },
-  accept_line = {
-    "accept_part('line')",
-    function()
-      return M.accept_part('line')
-    end,
-    true,
-  },
-  next = {
-    'cycle(1)',
-    function()
-      M.cycle(1)
-      return true
-    end,
-  },
-  prev = {
-    'cycle(-1)',
-    function()
-      M.cycle(-1)
-      return true
-    end,
-  },
+  accept = { fn = 'accept', desc = 'accept suggestion', passes = true },
+  accept_word = { fn = 'accept_part', arg = 'word', desc = 'accept next word', passes = true },
+  accept_line = { fn = 'accept_part', arg = 'line', desc = 'accept next line', passes = true },
+  next = { fn = 'cycle', arg = 1, desc = 'next suggestion' },
+  prev = { fn = 'cycle', arg = -1, desc = 'previous suggestion' },
 }
 
-local DESC = {
-  accept = 'accept suggestion',
-  accept_word = 'accept next word',
-  accept_line = 'accept next line',
-  next = 'next suggestion',
-  prev = 'previous suggestion',
-}
-
--- Expression mappings: the key itself when no suggestion is shown. The plugin's ghost text is
--- inserted through <Cmd>, since an expression may not change the text.
+-- Expression mappings, to decide whether to pass the key on. Neovim's ghost text is taken in
+-- the expression; the plugin's through <Cmd>, since an expression may not change the text.
 local function map_keys(bufnr)
   local keys = M.config.keymaps or {}
   for name, key in pairs(KEYS) do
     local lhs = keys[name]
     if lhs then
-      local call, native, falls_back = key[1], key[2], key[3]
       vim.keymap.set('i', lhs, function()
         if M.ghost_kind() == 'native' then
-          return native() and '' or lhs
+          local taken = M[key.fn](key.arg)
+          return (taken or not key.passes) and '' or lhs
         end
-        if falls_back and not require('reaper.ghost').visible() then
+        if key.passes and not require('reaper.ghost').visible() then
           return lhs
         end
-        return '<Cmd>lua require("reaper").' .. call .. '<CR>'
+        return ('<Cmd>lua require("reaper").%s(%s)<CR>'):format(key.fn, vim.inspect(key.arg))
       end, {
         buffer = bufnr,
         expr = true,
         replace_keycodes = true,
-        desc = 'reaper-lsp: ' .. DESC[name],
+        desc = 'reaper-lsp: ' .. key.desc,
       })
     end
   end
