@@ -1,5 +1,5 @@
--- Neovim before 0.11 (Debian's 0.7): the plugin says what it needs, then its menu-only set-up
--- attaches the server and <C-x><C-o> inserts the suggestion, all its lines; :Reaper works.
+-- Neovim before 0.11 (Debian's 0.7): the plugin sets up without a word of complaint, and beside
+-- its ghost text <C-x><C-o> inserts the suggestion, all its lines; :Reaper works.
 local t = dofile(assert(os.getenv('REAPER_TEST_LIB')))
 local result = t.result
 

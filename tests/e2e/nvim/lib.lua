@@ -59,6 +59,50 @@ function M.ghost_text(bufnr)
   end
 end
 
+--- The plugin's own ghost text (extmarks in reaper.ghost's namespace), or nil: `text` is the
+--- first line then "\n" and each virtual line, `count` the '(i/n)' shown after cycling, `row`
+--- and `col` where it is anchored (0-based), `pos` its virt_text_pos, `marks` how many there are,
+--- `redrawn` the line's own text an overlay draws again after the suggestion.
+function M.plugin_ghost(bufnr)
+  local ghost = require('reaper.ghost')
+  local marks = vim.api.nvim_buf_get_extmarks(bufnr, ghost.ns, 0, -1, { details = true })
+  if #marks == 0 then
+    return nil
+  end
+  local details = marks[1][4]
+  local parts, count, redrawn = {}, nil, nil
+  local function take(chunks)
+    for _, chunk in ipairs(chunks) do
+      if chunk[2] == ghost.HL then
+        table.insert(parts, chunk[1])
+      elseif chunk[2] == ghost.HL_COUNT then
+        count = vim.trim(chunk[1])
+      else
+        redrawn = (redrawn or '') .. chunk[1]
+      end
+    end
+  end
+  take(details.virt_text or {})
+  for _, line in ipairs(details.virt_lines or {}) do
+    table.insert(parts, '\n')
+    take(line)
+  end
+  return {
+    text = table.concat(parts),
+    count = count,
+    row = marks[1][2],
+    col = marks[1][3],
+    pos = details.virt_text_pos,
+    marks = #marks,
+    redrawn = redrawn,
+  }
+end
+
+--- Open `path` (vim.cmd.edit is 0.8+).
+function M.edit(path)
+  vim.cmd('edit ' .. vim.fn.fnameescape(path))
+end
+
 --- Type `keys` (in <> notation) through mappings, as if from the keyboard.
 function M.type(keys)
   local codes = vim.api.nvim_replace_termcodes(keys, true, false, true)

@@ -1,6 +1,8 @@
 -- reaper-lsp for Neovim: starts the server, turns on ghost text and the completion menu, maps
 -- the ghost-text keys, and keeps the statusline state fed by `reaper/status` notifications.
--- The `:Reaper` commands live in reaper.commands; Neovim < 0.11 goes through reaper.legacy.
+-- Ghost text is Neovim's own on 0.12+ (vim.lsp.inline_completion), reaper.ghost's before.
+-- The `:Reaper` commands live in reaper.commands; Neovim < 0.11 starts the server through
+-- reaper.legacy.
 local M = {}
 
 local defaults = {
@@ -10,7 +12,8 @@ local defaults = {
   filetypes = nil,
   -- Same keys as reaper.toml; these override the user file.
   init_options = {},
-  -- Neovim 0.12+: suggestions as ghost text (vim.lsp.inline_completion).
+  -- Suggestions as ghost text: true (Neovim's own on 0.12+, the plugin's before), 'plugin' (the
+  -- plugin's everywhere) or false.
   ghost_text = true,
   -- The suggestion as the first item of the completion menu (<C-x><C-o>, <C-Space> via
   -- vim.lsp.completion.get()); `autotrigger` only fires on the server's trigger characters.
@@ -33,7 +36,7 @@ M.state = {}
 
 local NAME = 'reaper'
 
---- True on Neovim 0.11+, where the plugin's full set-up works.
+--- True on Neovim 0.11+, where vim.lsp.config and vim.lsp.enable start the server.
 function M.modern()
   return vim.fn.has('nvim-0.11') == 1
 end
@@ -112,14 +115,27 @@ function M.statusline()
   return working and ('reaper: ' .. working) or 'reaper'
 end
 
--- Ghost text (0.12+) -------------------------------------------------------------------------
+-- Ghost text ---------------------------------------------------------------------------------
 
 local function inline()
   return vim.lsp.inline_completion
 end
 
+--- Who draws ghost text here: 'native' (vim.lsp.inline_completion, 0.12+), 'plugin'
+--- (reaper.ghost) or nil (turned off).
+function M.ghost_kind()
+  local want = M.config.ghost_text
+  if not want then
+    return nil
+  end
+  return (want ~= 'plugin' and inline()) and 'native' or 'plugin'
+end
+
 --- Accept the whole ghost-text suggestion; false when none is shown.
 function M.accept()
+  if M.ghost_kind() == 'plugin' then
+    return require('reaper.ghost').accept('all')
+  end
   return inline() ~= nil and inline().get() or false
 end
 
@@ -156,6 +172,9 @@ end
 --- Accept the shown suggestion up to the end of its next word (`what` = 'word') or line
 --- ('line'); the rest comes back as ghost text. False when none is shown.
 function M.accept_part(what)
+  if M.ghost_kind() == 'plugin' then
+    return require('reaper.ghost').accept(what)
+  end
   if not inline() then
     return false
   end
@@ -176,48 +195,82 @@ end
 
 --- Show the next (`count` 1) or previous (-1) suggestion.
 function M.cycle(count)
-  if inline() then
+  if M.ghost_kind() == 'plugin' then
+    require('reaper.ghost').cycle(count)
+  elseif inline() then
     inline().select({ count = count })
   end
 end
 
+-- keymaps name -> the function of this module it runs, its argument, and its description.
+-- `passes`: with no suggestion shown, the key does what it does without the plugin.
+local KEYS = {
+  accept = { fn = 'accept', desc = 'accept suggestion', passes = true },
+  accept_word = { fn = 'accept_part', arg = 'word', desc = 'accept next word', passes = true },
+  accept_line = { fn = 'accept_part', arg = 'line', desc = 'accept next line', passes = true },
+  next = { fn = 'cycle', arg = 1, desc = 'next suggestion' },
+  prev = { fn = 'cycle', arg = -1, desc = 'previous suggestion' },
+}
+
+-- Expression mappings, to decide whether to pass the key on. Neovim's ghost text is taken in
+-- the expression; the plugin's through <Cmd>, since an expression may not change the text.
 local function map_keys(bufnr)
   local keys = M.config.keymaps or {}
-  local function map(lhs, fn, desc)
+  for name, key in pairs(KEYS) do
+    local lhs = keys[name]
     if lhs then
       vim.keymap.set('i', lhs, function()
-        if fn() then
-          return ''
+        if M.ghost_kind() == 'native' then
+          local taken = M[key.fn](key.arg)
+          return (taken or not key.passes) and '' or lhs
         end
-        return lhs
-      end, { buffer = bufnr, expr = true, replace_keycodes = true, desc = desc })
+        if key.passes and not require('reaper.ghost').visible() then
+          return lhs
+        end
+        return ('<Cmd>lua require("reaper").%s(%s)<CR>'):format(key.fn, vim.inspect(key.arg))
+      end, {
+        buffer = bufnr,
+        expr = true,
+        replace_keycodes = true,
+        desc = 'reaper-lsp: ' .. key.desc,
+      })
     end
   end
-  map(keys.accept, M.accept, 'reaper-lsp: accept suggestion')
-  map(keys.accept_word, function()
-    return M.accept_part('word')
-  end, 'reaper-lsp: accept next word')
-  map(keys.accept_line, function()
-    return M.accept_part('line')
-  end, 'reaper-lsp: accept next line')
-  map(keys.next, function()
-    M.cycle(1)
-    return true
-  end, 'reaper-lsp: next suggestion')
-  map(keys.prev, function()
-    M.cycle(-1)
-    return true
-  end, 'reaper-lsp: previous suggestion')
 end
 
-local function on_attach(client, bufnr)
+--- What the plugin adds to a buffer `client` serves: the menu (0.11+; before, reaper.legacy
+--- sets omnifunc), ghost text and its keys.
+function M.on_attach(client, bufnr)
   local menu = M.config.menu or {}
   if menu.enabled ~= false and vim.lsp.completion then
     vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = menu.autotrigger == true })
   end
-  if M.config.ghost_text and inline() then
+  local kind = M.ghost_kind()
+  if kind == 'plugin' then
+    require('reaper.ghost').attach(bufnr, client.id)
+  end
+  if kind then
     map_keys(bufnr)
   end
+end
+
+M.NOT_FOUND = 'reaper-lsp: `%s` is not on PATH, so the server cannot start. Install it (see '
+  .. "reaper-lsp's README: `pipx install .` in its checkout), or give the plugin its full path: "
+  .. "require('reaper').setup({ cmd = { vim.fn.expand('~/.local/bin/reaper-lsp') } })"
+
+local warned_cmd = false
+
+--- False, after saying so once, when `cmd` (a setup `cmd`) names a program that is not on
+--- PATH: Neovim 0.11+ fails to start it without a word, 0.7 with a word for every buffer.
+function M.check_cmd(cmd)
+  if type(cmd) ~= 'table' or type(cmd[1]) ~= 'string' or vim.fn.executable(cmd[1]) == 1 then
+    return true
+  end
+  if not warned_cmd then
+    warned_cmd = true
+    vim.notify(M.NOT_FOUND:format(cmd[1]), vim.log.levels.WARN)
+  end
+  return false
 end
 
 --- `setup{...}` with any of the `defaults` keys above.
@@ -233,25 +286,35 @@ function M.setup(opts)
     init_options = M.config.init_options,
     handlers = M.handlers(),
   })
+  local group = vim.api.nvim_create_augroup('reaper.attach', { clear = true })
   vim.api.nvim_create_autocmd('LspAttach', {
-    group = vim.api.nvim_create_augroup('reaper.attach', { clear = true }),
+    group = group,
     callback = function(args)
       local client = vim.lsp.get_client_by_id(args.data.client_id)
       if client and client.name == NAME then
-        on_attach(client, args.buf)
+        M.on_attach(client, args.buf)
       end
     end,
   })
+  -- The command is looked up when a buffer would get the server, so that a `cmd` from the
+  -- user's own lsp/reaper.lua or a later vim.lsp.config('reaper', …) counts.
+  vim.api.nvim_create_autocmd('FileType', {
+    group = group,
+    callback = function(args)
+      local filetypes = M.config.filetypes
+      local wanted = not filetypes or vim.tbl_contains(filetypes, args.match)
+      if vim.bo[args.buf].buftype ~= '' or not wanted then
+        return
+      end
+      local ok, resolved = pcall(function()
+        return vim.lsp.config[NAME]
+      end)
+      return not M.check_cmd(ok and resolved and resolved.cmd or M.config.cmd)
+    end,
+  })
   vim.lsp.enable(NAME)
-  if M.config.ghost_text then
-    if inline() then
-      inline().enable()
-    else
-      vim.notify_once(
-        'reaper-lsp: ghost text needs Neovim 0.12+; suggestions are in the completion menu (<C-x><C-o>)',
-        vim.log.levels.INFO
-      )
-    end
+  if M.ghost_kind() == 'native' then
+    inline().enable()
   end
 end
 

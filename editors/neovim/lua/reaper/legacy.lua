@@ -1,10 +1,7 @@
--- Neovim older than 0.11 (0.7 to 0.10): no vim.lsp.config/enable and no ghost text. Say so once,
--- then start the server with vim.lsp.start_client and offer its suggestion through omnifunc
--- (<C-x><C-o>), which these versions do support. The :Reaper commands work here too.
+-- Neovim older than 0.11 (0.7 to 0.10) has no vim.lsp.config/enable (and 0.7 no LspAttach):
+-- start the server with vim.lsp.start_client, attach each buffer, give it the plugin's ghost
+-- text and keys, and offer the suggestion through omnifunc (<C-x><C-o>) as well.
 local M = {}
-
-M.MESSAGE = "reaper-lsp's plugin needs Neovim 0.11+ for ghost text, its keymaps and vim.lsp.config; "
-  .. 'menu-only set-up: the suggestion is the first item of <C-x><C-o>'
 
 local client_id
 
@@ -53,17 +50,25 @@ local function attach(config, bufnr)
   if config.filetypes and not vim.tbl_contains(config.filetypes, vim.bo[bufnr].filetype) then
     return
   end
+  local reaper = require('reaper')
+  if not reaper.check_cmd(config.cmd) then
+    return
+  end
   if not client_id or not vim.lsp.get_client_by_id(client_id) then
     client_id = vim.lsp.start_client({
       name = 'reaper',
       cmd = config.cmd,
       root_dir = root_dir(vim.api.nvim_buf_get_name(bufnr), config.root_markers),
       init_options = config.init_options,
-      handlers = require('reaper').handlers(),
+      handlers = reaper.handlers(),
     })
   end
-  if client_id then
-    vim.lsp.buf_attach_client(bufnr, client_id)
+  local client = client_id and vim.lsp.get_client_by_id(client_id)
+  if not client then
+    return
+  end
+  vim.lsp.buf_attach_client(bufnr, client_id)
+  if (config.menu or {}).enabled ~= false then
     vim.bo[bufnr].omnifunc = 'v:lua.vim.lsp.omnifunc'
     vim.api.nvim_create_autocmd('CompleteDone', {
       group = vim.api.nvim_create_augroup('reaper.legacy.' .. bufnr, { clear = true }),
@@ -71,10 +76,10 @@ local function attach(config, bufnr)
       callback = split_lines,
     })
   end
+  reaper.on_attach(client, bufnr)
 end
 
 function M.setup(config)
-  vim.notify(M.MESSAGE, vim.log.levels.WARN)
   local group = vim.api.nvim_create_augroup('reaper.legacy', { clear = true })
   -- With a filetype list, wait until the filetype is known.
   local events = config.filetypes and { 'FileType' } or { 'BufReadPost', 'BufNewFile' }
