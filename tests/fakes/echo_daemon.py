@@ -21,7 +21,7 @@ import time
 
 from reaper_lsp.daemon.listener import Connection, run_daemon
 from reaper_lsp.daemon.wire import encode
-from reaper_lsp.frames import FrameReader, Message
+from reaper_lsp.lsp.frames import FrameReader, Message
 
 RECORD = os.environ.get("ECHO_DAEMON_RECORD", "")
 HANG_ONCE = os.environ.get("ECHO_DAEMON_HANG_ONCE", "")
