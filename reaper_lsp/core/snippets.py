@@ -41,7 +41,7 @@ TOP_BUCKETS = 4
 """Buckets (STEP lines) of another document whose windows are scored: those holding most of
 the cursor's rarest names."""
 COMMON_SHARE = 0.25
-"""A name in more than this share of a document's windows says nothing about where to look:
+"""A name in more than this share of a document's buckets says nothing about where to look:
 it picks no candidates there (it still counts in their exact similarity)."""
 RARE_NAMES = 16
 """Of the cursor's names, the rarest this many in a document pick its candidates: a bound on
@@ -53,9 +53,11 @@ PARTIAL_MATCHES = 4
 MAX_LINES = 10_000
 """Longer documents (generated, minified, data) are not indexed."""
 NEW_LINES = 2_000
-"""Lines of documents never seen before indexed per build (~30 µs a line), past the first such
-document: opening twenty files must not stall one keystroke; the rest wait for the next."""
+"""Documents never seen before are indexed (~6 µs a line) while a build has spent fewer lines
+than this on them, the current document first: opening twenty files must not stall one
+keystroke; the rest wait for the next."""
 MAX_SNIPPETS = 8
+"""More, smaller pieces would each cost a header and say less."""
 MIN_FREE = 40
 """Packing stops when less than this is left: no snippet fits in fewer characters."""
 _LEAD_IN = ("@", "#", "//", "/*", "*", "--")
@@ -162,28 +164,26 @@ class ContextBuilder:
     ) -> list[_Source]:
         fam = family(current.language, current.name)
         indexes = _Indexes(self._indexes)
-        index = indexes.get(current.uri, current.version, current.lines, fam)
+        index = indexes.get(current.uri, current.version, fam, current.lines)
         sources = [_Source(index, current.name, "current", prompt_lines)]
         seen = {current.uri, current.name}
         for doc in others:
             if seen.intersection((doc.uri, doc.name)):
                 continue
             seen.update((doc.uri, doc.name))
-            doc_family = family(doc.language, doc.name)
-            if doc_family == fam and len(doc.lines) <= MAX_LINES:
-                found = indexes.affordable(doc.uri, doc.version, doc.lines, doc_family)
+            if family(doc.language, doc.name) == fam and len(doc.lines) <= MAX_LINES:
+                found = indexes.affordable(doc.uri, doc.version, fam, doc.lines)
                 if found is not None:
                     sources.append(_Source(found, doc.name, "open"))
         for file in imported:
             if file.name in seen:
                 continue
             seen.add(file.name)
-            file_family = family(file.language, file.name)
-            lines = file.text.splitlines() if file_family == fam else []
-            if lines and len(lines) <= MAX_LINES:
+            if family(file.language, file.name) == fam:
                 # An imported file has no version: its text is the version.
-                found = indexes.affordable("import:" + file.name, file.text, lines, file_family)
-                if found is not None:
+                slot, text = "import:" + file.name, file.text
+                found = indexes.affordable(slot, text, fam, text)
+                if found is not None and 0 < len(found.lines) <= MAX_LINES:
                     sources.append(_Source(found, file.name, "import"))
         self._indexes = indexes.kept  # what was not passed this time is closed or not imported
         return sources
@@ -198,23 +198,26 @@ class _Indexes:
         self.kept: dict[str, NameIndex] = {}
         self.new_lines = NEW_LINES
 
-    def get(self, slot: str, key: object, lines: Sequence[str], fam: str) -> NameIndex:
+    def get(self, slot: str, key: object, fam: str, lines: Sequence[str] | str) -> NameIndex:
+        """The index kept under `slot` if it was built for `key`, else one built from `lines`
+        (a text is split only then: that costs a pass over it)."""
         index = self.previous.get(slot)
         if index is None or index.family != fam or not (index.key is key or index.key == key):
+            rows = lines.splitlines() if isinstance(lines, str) else lines
             if index is None:
-                self.new_lines -= len(lines)
-            index = NameIndex(key, lines, fam, index)
+                self.new_lines -= len(rows)
+            index = NameIndex(key, rows, fam, index)
         self.kept[slot] = index
         return index
 
     def affordable(
-        self, slot: str, key: object, lines: Sequence[str], fam: str
+        self, slot: str, key: object, fam: str, lines: Sequence[str] | str
     ) -> NameIndex | None:
         """`get`, or None when the index would be built from nothing and this build's budget
         for that (NEW_LINES) is spent."""
         if slot not in self.previous and self.new_lines <= 0:
             return None
-        return self.get(slot, key, lines, fam)
+        return self.get(slot, key, fam, lines)
 
 
 def prompt_lines(prefix: str, suffix: str, line: int) -> tuple[int, int]:
@@ -344,8 +347,6 @@ def _pack(candidates: list[_Candidate], max_chars: int) -> list[Snippet]:
     for score, name, start, end, source in candidates:
         if free < MIN_FREE or len(out) >= MAX_SNIPPETS:
             break
-        if any(start < e and s < end for s, e in taken.get(name, ())):
-            continue
         piece = _text(source.index.lines, start, end, free)
         if piece is None:
             continue
