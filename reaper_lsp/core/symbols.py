@@ -65,7 +65,7 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         # methods and class fields holding functions
         r"[ \t]+(?:(?:public|private|protected|static|readonly|async|get|set|override)[ \t]+)*"
         rf"{_JS_NAME}[ \t]*(?:<[^>]*>)?"
-        r"(?:\([^)]*\)[ \t]*(?::[^{]*)?\{|=[ \t]*(?:async[ \t]*)?\()",
+        r"(?:\([^)'\"`]*\)[ \t]*(?::[^{]*)?\{|=[ \t]*(?:async[ \t]*)?\()",
     ),
     "go": (
         rf"func[ \t]+(?:\([^)]*\)[ \t]*)?{_NAME}",

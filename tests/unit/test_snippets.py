@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -39,7 +41,7 @@ def doc(name: str, text: str, language: str = "python", version: int = 1) -> Sou
 
 def build(
     current: SourceDocument,
-    others: list[SourceDocument] = (),  # type: ignore[assignment]
+    others: Sequence[SourceDocument] = (),
     *,
     line: int | None = None,
     builder: ContextBuilder | None = None,
@@ -112,6 +114,8 @@ def test_definitions_are_recognised_in_each_language(language: str, line: str, n
         ("python", "    compute_tax_rate(region, year)"),
         ("python", "    if rate == 3:"),
         ("javascript", "  if (ready) {"),
+        ("javascript", "  it('adds up', function () {"),
+        ("typescript", "  describe('totals', () => {"),
         ("java", "        return computeTax(region);"),
         ("c", "    total = compute_tax(region);"),
         ("c", "    } else if (x) {"),
