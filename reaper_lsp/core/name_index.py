@@ -22,7 +22,7 @@ cut out as one piece lies wholly inside some window."""
 RENUMBER_SLACK = 512
 """Names numbered beyond twice those in use, before a document's numbering starts afresh."""
 
-LineInfo = tuple[frozenset[str], tuple[str, ...], int]
+LineInfo = tuple[tuple[str, ...], tuple[str, ...], int]
 """A line's identifiers, the names it defines, and its identifiers as a mask."""
 
 
@@ -64,11 +64,12 @@ class NameIndex:
         self.windows = [a | b for a, b in pairwise(self.buckets)] or self.buckets
         self.sizes = [w.bit_count() for w in self.windows]
         self.defined = self._defined(old, head, tail)
-        self.defs: dict[str, list[int]] = {}
+        defs: dict[str, list[int]] = {}
         for number, name in self.defined:
-            self.defs.setdefault(name, []).append(number)
+            defs.setdefault(name, []).append(number)
+        self.defs = _frozen(defs)
         self.names = sorted(self.defs)
-        self.postings: dict[str, list[int]] | None = None
+        self.postings: dict[str, tuple[int, ...]] | None = None
 
     def _infos(self, old: NameIndex | None, head: int, tail: int) -> list[LineInfo]:
         """Each line's info: the previous version's for the `head` and `tail` lines the edit
@@ -139,7 +140,7 @@ class NameIndex:
     def span_mask(self, start: int, end: int) -> int:
         return union(info[2] for info in self.infos[start:end])
 
-    def inverted(self) -> dict[str, list[int]]:
+    def inverted(self) -> dict[str, tuple[int, ...]]:
         """Name -> the buckets (STEP lines each) it occurs in; built on first use, since the
         document being edited (re-indexed at every keystroke) never needs it."""
         if self.postings is None:
@@ -152,7 +153,7 @@ class NameIndex:
                         postings[name] = [bucket]
                     elif found[-1] != bucket:
                         found.append(bucket)
-            self.postings = postings
+            self.postings = _frozen(postings)
         return self.postings
 
 
@@ -177,6 +178,12 @@ def common_lines(a: Sequence[str], b: Sequence[str], direction: int) -> int:
         else:
             chunk = max(1, size // 8)
     return done
+
+
+def _frozen(lists: dict[str, list[int]]) -> dict[str, tuple[int, ...]]:
+    """Tuples of numbers, unlike lists, are dropped from the garbage collector's watch: twenty
+    documents' worth of lists made each full collection walk tens of thousands of them."""
+    return {name: tuple(numbers) for name, numbers in lists.items()}
 
 
 def union(masks: Iterable[int]) -> int:

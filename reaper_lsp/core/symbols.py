@@ -117,9 +117,10 @@ def family(language: str, path: str = "") -> str:
     return _EXTENSIONS.get(splitext(path)[1].lower(), "")
 
 
-def identifiers(line: str) -> frozenset[str]:
-    """The identifiers in `line` (two characters at least), stop words left out."""
-    return frozenset(_IDENTIFIER.findall(line)) - STOP_WORDS
+def identifiers(line: str) -> tuple[str, ...]:
+    """The distinct identifiers in `line` (two characters at least), stop words left out; a
+    tuple, which the garbage collector stops tracking (an index holds one per line)."""
+    return tuple(frozenset(_IDENTIFIER.findall(line)) - STOP_WORDS)
 
 
 def definitions(fam: str, line: str) -> tuple[str, ...]:

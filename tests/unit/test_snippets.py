@@ -296,7 +296,9 @@ def test_packing_stays_in_budget_never_overlaps_and_is_best_first(
     assert again == found
 
 
-def decoded(index: NameIndex) -> tuple[list[frozenset[str]], list[set[str]], dict[str, list[int]]]:
+def decoded(
+    index: NameIndex,
+) -> tuple[list[frozenset[str]], list[set[str]], dict[str, tuple[int, ...]]]:
     """What an index holds, independent of how its names are numbered."""
     names = {bit: name for name, bit in index.bits.items()}
 
@@ -304,7 +306,8 @@ def decoded(index: NameIndex) -> tuple[list[frozenset[str]], list[set[str]], dic
         return {name for bit, name in names.items() if mask & bit}
 
     assert [expand(info[2]) for info in index.infos] == [set(info[0]) for info in index.infos]
-    return [info[0] for info in index.infos], [expand(w) for w in index.windows], index.defs
+    lines = [frozenset(info[0]) for info in index.infos]
+    return lines, [expand(w) for w in index.windows], index.defs
 
 
 _edit = st.tuples(
