@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -146,12 +146,15 @@ class ContextBuilder:
         `imported`: files the current one imports, read by the caller. Documents not passed
         are forgotten."""
         cursor = _cursor(current.lines, line, column)
+        sources = self._sources(current, prompt_lines, others, imported)
+        own = sources[0].index.defs
         candidates: list[_Candidate] = []
-        for source in self._sources(current, prompt_lines, others, imported):
+        for source in sources:
             mask = source.index.mask_of(cursor.names)
             if mask:
                 candidates.extend(_windows(source, cursor, mask))
-            candidates.extend(_definitions(source, cursor, mask))
+            shadowed = own if source.origin != "current" else {}
+            candidates.extend(_definitions(source, cursor, mask, shadowed))
         candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
         return _pack(candidates, max_chars)
 
@@ -283,20 +286,25 @@ def _likely_windows(index: NameIndex, cursor: _Cursor) -> list[int]:
     return sorted({k for b in best for k in (b - 1, b) if 0 <= k <= last})
 
 
-def _definitions(source: _Source, cursor: _Cursor, mask: int) -> list[_Candidate]:
-    """Windows that start where a name used (or being typed) at the cursor is defined."""
+def _definitions(
+    source: _Source, cursor: _Cursor, mask: int, shadowed: Container[str]
+) -> list[_Candidate]:
+    """Windows that start where a name used (or being typed) at the cursor is defined. A name
+    in `shadowed` (one the current file defines itself) is the current file's: another file's
+    definition of it is a homonym, such as another class's method of the same name."""
     index = source.index
     bonus: dict[str, float] = {}
     for name in cursor.names:
-        if name in index.defs:
+        if name in index.defs and name not in shadowed:
             bonus[name] = DEFINITION_BONUS if name in cursor.near else NEARBY_BONUS
     if cursor.partial:
         at = bisect_left(index.names, cursor.partial)
         for name in index.names[at : at + PARTIAL_MATCHES]:
             if not name.startswith(cursor.partial):
                 break
-            typed = DEFINITION_BONUS * len(cursor.partial) / len(name)
-            bonus[name] = max(bonus.get(name, 0.0), typed)
+            if name not in shadowed:
+                typed = DEFINITION_BONUS * len(cursor.partial) / len(name)
+                bonus[name] = max(bonus.get(name, 0.0), typed)
     out: list[_Candidate] = []
     for name, extra in bonus.items():
         for number in index.defs[name]:

@@ -127,6 +127,19 @@ def test_calls_and_statements_define_nothing(language: str, line: str) -> None:
     assert definitions(family(language), line) == ()
 
 
+def test_a_name_the_current_file_defines_fetches_no_homonym_from_other_files() -> None:
+    other = "class Other:\n    def render(self, page):\n        return page.body\n"
+    mine = (
+        "class Mine:\n    def render(self, view):\n        pass\n\n"
+        "    def show(self):\n        self.render("
+    )
+    found = build(doc("mine.py", mine), [doc("other.py", other)])
+    assert all(s.score < 0.25 for s in found)  # similar text at most, no definition bonus
+    found = build(doc("user.py", "def show(o):\n    o.render("), [doc("other.py", other)])
+    assert "def render(self, page)" in found[0].text
+    assert found[0].score > 1
+
+
 def test_definitions_bring_their_decorators_and_doc_comments() -> None:
     source = "x = 1\n\n@cache\n# the yearly rate\ndef compute_tax_rate(region):\n    return 1\n"
     found = build(doc("b.py", "rate = compute_"), [doc("taxes.py", source)])
