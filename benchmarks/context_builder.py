@@ -106,58 +106,61 @@ def corpus(real: Path | None) -> list[list[str]]:
     return texts
 
 
-def bench(quick: bool, real: Path | None) -> dict[str, Any]:
-    texts = corpus(real)
-    others = [
-        SourceDocument(f"file:///w/m{i}.py", f"pkg/m{i}.py", "python", 1, text)
-        for i, text in enumerate(texts[:DOCUMENTS])
-    ]
-    lines = texts[-1]
-    state = {"version": 1, "edits": 0}
+class Scenario:
+    """The open documents, the current one with its cursor, and one builder kept across
+    builds, as a session keeps it."""
 
-    def current() -> SourceDocument:
-        return SourceDocument("file:///w/main.py", "main.py", "python", state["version"], lines)
+    def __init__(self, texts: list[list[str]], quick: bool) -> None:
+        self.others = [
+            SourceDocument(f"file:///w/m{i}.py", f"pkg/m{i}.py", "python", 1, text)
+            for i, text in enumerate(texts[:DOCUMENTS])
+        ]
+        self.lines = texts[-1]
+        prefix = "".join(self.lines[:CURSOR])[-8_000:]
+        suffix = "".join(self.lines[CURSOR + 1 :])[:2_000]
+        self.span = prompt_lines(prefix, suffix, CURSOR)
+        self.version = 1
+        self.edits = 0
+        self.n = 50 if quick else 300
+        self.builder = ContextBuilder()
 
-    prefix = "".join(lines[:CURSOR])[-8_000:]
-    suffix = "".join(lines[CURSOR + 1 :])[:2_000]
-    span = prompt_lines(prefix, suffix, CURSOR)
-    n = 50 if quick else 300
-    builder = ContextBuilder()
+    def current(self) -> SourceDocument:
+        return SourceDocument("file:///w/main.py", "main.py", "python", self.version, self.lines)
 
-    def build() -> int:
-        return len(builder.build(current(), line=CURSOR, prompt_lines=span, others=others))
+    def build(self, builder: ContextBuilder | None = None) -> int:
+        found = (builder or self.builder).build(
+            self.current(), line=CURSOR, prompt_lines=self.span, others=self.others
+        )
+        return len(found)
 
-    first = timed(build, 1)
-    for _ in range(DOCUMENTS + 1):  # each build indexes at least one document it has not seen
-        build()
-    snippets = build()
-    warm = timed(build, n)
+    def keystroke(self) -> None:
+        self.version += 1
+        self.lines[CURSOR] = f"    total = compute_total(order{self.version}"
+        self.build()
 
-    def keystroke() -> None:
-        state["version"] += 1
-        lines[CURSOR] = f"    total = compute_total(order{state['version']}"
-        build()
-
-    typing = timed(keystroke, n)
-
-    def edit(*, reopen: bool) -> None:
+    def edit(self, *, reopen: bool) -> None:
         """Edit line 500 of one of the others, as a new version or as a document never seen."""
-        state["edits"] += 1
-        at = state["edits"] % DOCUMENTS
-        doc = others[at]
+        self.edits += 1
+        at = self.edits % DOCUMENTS
+        doc = self.others[at]
         changed = list(doc.lines)
-        changed[500] = f"    edited_{state['edits']} = 1\n"
-        uri = f"file:///w/new{state['edits']}.py" if reopen else doc.uri
-        others[at] = SourceDocument(uri, doc.name, doc.language, doc.version + 1, changed)
-        build()
+        changed[500] = f"    edited_{self.edits} = 1\n"
+        uri = f"file:///w/new{self.edits}.py" if reopen else doc.uri
+        self.others[at] = SourceDocument(uri, doc.name, doc.language, doc.version + 1, changed)
+        self.build()
 
-    changed = timed(lambda: edit(reopen=False), n // 5)
-    opened = timed(lambda: edit(reopen=True), n // 10)
 
-    def fresh() -> None:
-        ContextBuilder().build(current(), line=CURSOR, prompt_lines=span, others=others)
-
-    first += timed(fresh, 3 if quick else 10)
+def bench(quick: bool, real: Path | None) -> dict[str, Any]:
+    s = Scenario(corpus(real), quick)
+    first = timed(s.build, 1)
+    for _ in range(DOCUMENTS + 1):  # each build indexes at least one document it has not seen
+        s.build()
+    snippets = s.build()
+    warm = timed(s.build, s.n)
+    typing = timed(s.keystroke, s.n)
+    changed = timed(lambda: s.edit(reopen=False), s.n // 5)
+    opened = timed(lambda: s.edit(reopen=True), s.n // 10)
+    first += timed(lambda: s.build(ContextBuilder()), 3 if quick else 10)
     return {
         "corpus": str(real) if real is not None else "generated",
         "documents": DOCUMENTS,
