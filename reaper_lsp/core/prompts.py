@@ -1,5 +1,5 @@
 """Prompt building: fill-in-the-middle for native FIM APIs, and an instruction prompt for chat
-models that only see messages.
+models that only see messages; snippets of other files in each of those forms.
 
 The chat prompt puts the fixed instruction first and the volatile code last, so providers that
 cache prompt prefixes can reuse the instruction across keystrokes.
@@ -8,7 +8,9 @@ cache prompt prefixes can reuse the instruction across keystrokes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
+from reaper_lsp.core.snippets import Snippet
 from reaper_lsp.core.types import CompletionContext
 
 CURSOR = "<cursor>"
@@ -96,6 +98,70 @@ def raw_fim_prompt(model: str, prefix: str, suffix: str) -> str | None:
     parts = re.split(r"(\{prefix\}|\{suffix\})", template)
     fill = {"{prefix}": prefix, "{suffix}": suffix}
     return "".join(fill.get(part, part) for part in parts)
+
+
+def context_comment(snippets: Sequence[Snippet], language: str) -> str:
+    """The snippets as comments in the current file's language, each headed `Path: <file>`, as
+    Copilot's neighbouring-tab prompts write them; goes before `path_header` and the prefix.
+    Best last: a base model weighs what is nearest the code most."""
+    sections = []
+    for snippet in reversed(snippets):
+        rows = [comment_line(language, f"Path: {snippet.filename}")]
+        rows += [comment_line(language, row).rstrip() for row in snippet.text.split("\n")]
+        sections.append("\n".join(rows) + "\n")
+    return "".join(sections)
+
+
+# Repository-level FIM: other files as whole sections ahead of the one being completed.
+# Qwen2.5-Coder, github.com/QwenLM/Qwen2.5-Coder README, "Repository Level Code Infilling":
+#   <|repo_name|>{repo_name}\n<|file_sep|>{file_path1}\n{file_content1}\n<|file_sep|>...
+#   <|file_sep|>{current_path}\n<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>
+# StarCoder2, "StarCoder 2 and The Stack v2" (arXiv 2402.19173), section 5, repository context:
+#   <repo_name>reponame<file_sep>filepath0\ncode0<file_sep><fim_prefix>filepath1\ncode1_pre
+#   <fim_suffix>code1_suf<fim_middle>  (no other line breaks; the path sits inside fim_prefix)
+_QWEN_REPO = ("<|repo_name|>", "<|file_sep|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+_STARCODER2_REPO = ("<repo_name>", "<file_sep>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>")
+
+
+def repo_fim_prompt(
+    model: str,
+    current_path: str,
+    snippets: Sequence[Snippet],
+    prefix: str,
+    suffix: str,
+    *,
+    repo_name: str = "workspace",
+) -> str | None:
+    """A FIM prompt in the repository-level format of `model`'s family, the snippets as files
+    before the current one (best last, nearest the code); None for families without one.
+    A snippet that spells the format's own markers would be read as them: it is left out."""
+    name = model.lower().rpartition("/")[2].replace("_", "-")
+    if "qwen2.5-coder" in name:
+        tokens, newline = _QWEN_REPO, "\n"
+    elif "starcoder2" in name:
+        tokens, newline = _STARCODER2_REPO, ""
+    else:
+        return None
+    repo, sep, fim_prefix, fim_suffix, fim_middle = tokens
+    parts = [repo, repo_name, newline]
+    for snippet in reversed(snippets):
+        if not any(token in snippet.text or token in snippet.filename for token in tokens):
+            parts += [sep, snippet.filename, "\n", snippet.text, "\n"]
+    if newline:
+        parts += [sep, current_path, "\n", fim_prefix]
+    else:
+        parts += [sep, fim_prefix, current_path, "\n"]
+    parts += [prefix, fim_suffix, suffix, fim_middle]
+    return "".join(parts)
+
+
+def chat_context(snippets: Sequence[Snippet]) -> str:
+    """Snippets for a chat model's user message, ahead of the file being completed: each under
+    its path in the same `<code>` blocks as that file, best first (a reader's order)."""
+    if not snippets:
+        return ""
+    blocks = [f"File: {s.filename}\n<code>\n{s.text}\n</code>\n" for s in snippets]
+    return "Code from other files of the project, for reference only:\n" + "".join(blocks) + "\n"
 
 
 def chat_fim_messages(ctx: CompletionContext, *, multiline: bool) -> tuple[str, str]:
