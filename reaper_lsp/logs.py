@@ -16,6 +16,7 @@ import logging
 import re
 import sys
 import threading
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
@@ -142,6 +143,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+session_tag: ContextVar[str] = ContextVar("reaper_lsp_session", default="")
+"""Which editor session the running code serves (the daemon tags its log lines with it)."""
+
+
+class _SessionTag(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.session = session_tag.get() or "-"
+        return True
+
+
 class _WithoutInitializeParams(logging.Filter):
     """pygls logs the client's whole `InitializeParams` at INFO, before any handler of ours could
     register the keys in its `initializationOptions`: the line is kept, the parameters are not."""
@@ -153,8 +164,11 @@ class _WithoutInitializeParams(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO", log_file: str | None = None) -> None:
-    """Log to `log_file` if given, else stderr (editors show a server's stderr as its log).
+def setup_logging(
+    level: str = "INFO", log_file: str | None = None, *, tagged: bool = False
+) -> None:
+    """Log to `log_file` if given, else stderr (editors show a server's stderr as its log);
+    `tagged`: each line names the editor session it was written for (the daemon).
 
     stdout is never used: it carries the LSP stream.
     """
@@ -168,7 +182,9 @@ def setup_logging(level: str = "INFO", log_file: str | None = None) -> None:
         handler = logging.FileHandler(path, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    tag = "[%(session)s] " if tagged else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s"))
+    handler.addFilter(_SessionTag())
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level.upper())

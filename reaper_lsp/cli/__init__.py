@@ -13,21 +13,32 @@ from types import FrameType
 
 from reaper_lsp.cli.parser import build_parser
 
+EDITOR_ARGUMENTS = ((), ("--stdio",), ("serve",), ("serve", "--stdio"))
+"""How editors start the server: straight to the forwarder, before anything else is imported
+(a warm daemon then answers an editor's `initialize` within a few tens of milliseconds)."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _quit_quietly)
+    arguments = tuple(sys.argv[1:] if argv is None else argv)
+    if arguments in EDITOR_ARGUMENTS and not sys.stdin.isatty():
+        from reaper_lsp.cli.serve import forward
+
+        code = forward()
+        if code is not None:
+            return code
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     command = args.command or "serve"
     if args.stdio and (command != "serve" or getattr(args, "tcp", None)):
         parser.error("--stdio is for serving LSP (reaper-lsp [serve] --stdio), not with that")
     from reaper_lsp.logs import setup_logging
 
-    setup_logging(args.log_level, args.log_file)
+    setup_logging(args.log_level, args.log_file, tagged=command == "daemon")
     if command == "serve":
         from reaper_lsp.cli.serve import serve
 
-        return serve(getattr(args, "tcp", None))
+        return serve(getattr(args, "tcp", None), daemon=not args.no_daemon)
     if hasattr(signal, "SIGPIPE"):  # `reaper-lsp status | head -1` ends quietly, as Unix tools do
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
@@ -64,6 +75,10 @@ def _run(command: str, args: object) -> int:
         from reaper_lsp.cli.status import show_status
 
         return show_status(as_json=a["json"])
+    if command == "daemon":
+        from reaper_lsp.cli import daemon
+
+        return daemon.run(a["action"], as_json=a["json"])
     raise AssertionError(command)
 
 

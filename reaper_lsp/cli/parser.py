@@ -30,6 +30,12 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     )
     parser.add_argument("--version", action="version", version=f"reaper-lsp {__version__}")
     parser.add_argument(
+        "--no-daemon",
+        action="store_true",
+        default=False if defaults else unset,
+        help="serve in this process instead of through the per-user daemon",
+    )
+    parser.add_argument(
         "--stdio",
         action="store_true",
         default=False if defaults else unset,
@@ -119,4 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="which providers answer now, sign-ins, config file, the last server run",
     )
     status.add_argument("--json", action="store_true", help="everything, as JSON")
+    daemon = sub.add_parser(
+        "daemon",
+        parents=[common],
+        help="the per-user daemon serving every editor window: start, stop, status, sessions",
+        description="Editors start `reaper-lsp`, a small forwarder to one daemon per user (and "
+        "environment), which it starts when none runs; the daemon exits after "
+        "[daemon] idle_timeout seconds without editors. Without an action: run the daemon in "
+        "the foreground.",
+    )
+    daemon.add_argument("action", nargs="?", choices=("start", "stop", "status", "sessions"))
+    daemon.add_argument("--json", action="store_true", help="the daemon's answer, as JSON")
     return parser

@@ -29,6 +29,7 @@ def initialize(ls: ReaperServer, params: lsp.InitializeParams) -> None:
     client = params.client_info
     editor = f"{client.name}/{client.version or '0'}" if client is not None else ""
     ls.editor = editor.replace(" ", "-")
+    ls.host.opened(ls.editor, ls.roots)
     ls.apply_config(ls.reload_config())
 
 

@@ -44,6 +44,10 @@ class Host(Protocol):
 
     def app(self, loaded: config.LoadedConfig) -> App: ...
 
+    def opened(self, editor: str, roots: list[Path]) -> None:
+        """`initialize` said which editor this is and which folders it opened."""
+        ...
+
     async def release(self) -> None:
         """The connection ended (its session, if any, is closed already)."""
         ...
@@ -62,6 +66,9 @@ class InProcess:
 
             self._app = App(loaded, env=self.env)
         return self._app
+
+    def opened(self, editor: str, roots: list[Path]) -> None:
+        """Nothing to tell: this process serves this editor alone."""
 
     async def release(self) -> None:
         if self._app is not None:
