@@ -213,9 +213,13 @@ def _runtime_candidates(env: Mapping[str, str]) -> Iterator[str]:
     if os.path.isabs(xdg) and _usable_base(xdg):
         yield os.path.join(xdg, APP)
         return
+    import warnings
+
     import platformdirs
 
-    runtime = platformdirs.user_runtime_dir(APP)
+    with warnings.catch_warnings():  # "XDG_RUNTIME_DIR is not set": said by the fallback here
+        warnings.simplefilter("ignore")
+        runtime = platformdirs.user_runtime_dir(APP)
     if _usable_base(os.path.dirname(runtime)):
         yield runtime
 

@@ -40,8 +40,7 @@ async def initialized(ls: ReaperServer, params: lsp.InitializedParams) -> None:
 def shutdown(ls: ReaperServer, params: None) -> None:
     """Answered at once (the work of closing is done at `exit`, or when the editor goes away),
     so an `exit` sent right behind it never overtakes the answer."""
-    if ls.has_session:
-        ls.session.save_status()
+    ls.session.save_status()
 
 
 def did_change_configuration(ls: ReaperServer, params: lsp.DidChangeConfigurationParams) -> None:

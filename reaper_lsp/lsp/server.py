@@ -144,10 +144,6 @@ class ReaperServer(LanguageServer):
         self.exit_code = 1
 
     @property
-    def has_session(self) -> bool:
-        return self._session is not None
-
-    @property
     def session(self) -> Session:
         """This connection's session, built on first use after `initialize`."""
         if self._session is None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
+import time
 import tomllib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -22,7 +25,12 @@ from tests.fakes import ollama as fake_ollama
 from tests.fakes import openai as fake_openai
 from tests.fakes.runner import FakeServer
 
-SERVER_COMMAND = [str(Path(sys.executable).parent / "reaper-lsp")]
+REAPER_LSP = str(Path(sys.executable).parent / "reaper-lsp")
+SERVER_COMMAND = [REAPER_LSP, "--no-daemon"]
+"""The server in the test's own process: most tests look at that process (its log, its
+memory, a kill). Editors' own tests, and test_daemon.py, go through the forwarder and daemon."""
+_runtime: list[Path] = []
+"""The runtime folder of the running test: where its daemons put their sockets."""
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
@@ -36,8 +44,40 @@ def isolated_env(home: Path, **extra: str) -> dict[str, str]:
         "XDG_CACHE_HOME": str(home / "cache"),
         "LANG": "C.UTF-8",
     }
+    if _runtime:  # short: a socket path must fit in 107 bytes
+        env["XDG_RUNTIME_DIR"] = str(_runtime[-1])
     env.update(extra)
     return env
+
+
+def stop_daemons(folder: Path) -> None:
+    """Stop every daemon listening in `folder` (a test's runtime folder) and wait for it."""
+    from reaper_lsp.daemon.protocol import control
+
+    for socket_path in folder.glob("reaper-lsp/*.sock"):
+        try:
+            pid = control(str(socket_path), "stop").get("pid")
+        except Exception:
+            continue
+        for _ in range(100):
+            if not isinstance(pid, int) or not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def runtime_dir() -> Iterator[Path]:
+    """A runtime folder of this test's own (XDG_RUNTIME_DIR in `isolated_env`): daemons an
+    editor test starts live there, and are stopped when the test ends."""
+    folder = Path(tempfile.mkdtemp(prefix="rl", dir="/tmp"))
+    folder.chmod(0o700)
+    _runtime.append(folder)
+    try:
+        yield folder
+    finally:
+        _runtime.remove(folder)
+        stop_daemons(folder)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import isolated_env
+from tests import tomlw
+from tests.e2e.conftest import isolated_env, merge_user_config
 from tests.fakes import github as fake_github
 from tests.fakes.runner import FakeServer
 from tests.fakes.script import Reply
@@ -110,11 +111,18 @@ def run_plugin(
     editing `source`; return what the script recorded. `path`: the PATH Neovim runs with
     (default: this venv's bin, where `reaper-lsp` is, then the current PATH)."""
     out = tmp_path / f"{script}.json"
+    setup = dict(setup or {})
+    # What the plugin may pass as init_options stays there; endpoints and keys go where only
+    # the user writes them: their reaper.toml.
+    editor, user = tomlw.split(setup.get("init_options", {}))
+    if user:
+        merge_user_config(isolated_env(home), user)
+        setup["init_options"] = editor
     env = isolated_env(
         home,
         REAPER_TEST_LIB=str(LIB),
         REAPER_PLUGIN_DIR=str(PLUGIN),
-        REAPER_TEST_SETUP=json.dumps(setup or {}),
+        REAPER_TEST_SETUP=json.dumps(setup),
         REAPER_TEST_FILE=str(source),
         REAPER_TEST_OUT=str(out),
         **env_extra,

@@ -122,7 +122,7 @@ async def start(home: Path, workspace: Path) -> AsyncIterator[Any]:
         if WIRED and not faulty:
             command = [*SERVER_COMMAND, *args, "--log-level", "debug"]
         else:
-            command = [sys.executable, "-c", LAUNCHER, *args, "--log-level", "debug"]
+            command = [sys.executable, "-c", LAUNCHER, "--no-daemon", *args, "--log-level", "debug"]
             command += ["--faulty"] if faulty else []
         process = await asyncio.create_subprocess_exec(
             *command,
