@@ -311,6 +311,8 @@ def test_an_assigned_secret_keeps_its_name_separator_and_quotes(
         'tokenizer = "bert-base-uncased"', "max_tokens = 128000", "if password == other:",
         "Authorization: Bearer ${TOKEN}", 'headers["Authorization"] = f"Bearer {token}"',
         "password = self.access_token_value", 'token_pattern = r"(?u)\\b\\w\\w+\\b"',
+        'password = "a1a1a1a1a1"', 'test_token: "abab1212abab"', 'password = "fake-Pa55w0rd!"',
+        'API_KEY = "dummy_9f8e7d6c5b4a"', 'secret: "Example-S3cr3t-Value"',
     ],
 )  # fmt: skip
 def test_names_assigned_a_non_secret_are_left_alone(line: str) -> None:
@@ -360,6 +362,30 @@ def test_the_projects_own_source_dense_with_auth_code_comes_back_unchanged() -> 
     assert changed == {}
 
 
+LEADS = ["ghp_", "gho_", "github_pat_", "sk-", "sk-ant-", "sk_live_", "rk_test_", "xoxb-", "1//0",
+         "AIza", "ya29."]  # fmt: skip
+
+
+@pytest.mark.parametrize("lead", LEADS)
+def test_a_name_that_merely_starts_like_a_token_is_left_alone(lead: str) -> None:
+    # Random credentials that long always hold a capital or a digit; names do not.
+    for rest in ("abcdefghijklmnopqrstuvwxyz" * 2, "very_long_snake_case_name_of_a_setting_here",
+                 "kebab-case-name-of-some-css-class-or-other"):  # fmt: skip
+        assert scrub(f"x = {lead}{rest}\n").text == f"x = {lead}{rest}\n"
+
+
+@given(lead=st.sampled_from(LEADS), rest=st.text(string.ascii_lowercase + "_-", max_size=80))
+def test_a_lead_followed_by_lower_case_text_is_left_alone(lead: str, rest: str) -> None:
+    assert scrub(f"{lead}{rest} ").text == f"{lead}{rest} "
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_placeholders_match_no_shape(kind: str) -> None:
+    for context in ("{}", 'password = "{}"', "api_key={}", "Authorization: Bearer {}", "({})"):
+        text = context.format(placeholder(kind))
+        assert scrub(text).text == text
+
+
 def test_the_most_specific_kind_wins_where_shapes_overlap() -> None:
     key, jwt = TOKENS["openai-key"][0], TOKENS["jwt"][0]
     assert scrub(f'api_key = "{key}"').text == f'api_key = "{placeholder("openai-key")}"'
@@ -396,7 +422,7 @@ def test_the_log_redactor_knows_every_shape_scrub_knows() -> None:
 def test_looks_secret_tells_random_values_from_names_and_placeholders() -> None:
     for value in ("Xk9#mQ2zP!w", "a8f5f167f44f4964e6c998dee827110c", "kQzWmPxRtLvBnJhY"):
         assert looks_secret(value), value
-    for value in ("changeme", "getAccessToken", "OPENAI_API_KEY", "v1.2.3-beta4", "12345678"):
+    for value in ("changeme", "getAccessToken", "OPENAI_API_KEY", "v1.2.3-beta4", "a1a1a1a1a1"):
         assert not looks_secret(value), value
 
 
