@@ -274,12 +274,13 @@ _BEARER = _led(
 _NAMES = ("pass", "pwd", "secret", "token", "api", "access", "private", "credential", "auth")
 _KEY_SUFFIX = {"api": r"[_\-]?key", "access": r"[_\-]?key", "private": r"[_\-]?key"}
 # Name, type annotation, `=` `:` `:=` `=>`, a quoted or bare value; bounded and possessive, so
-# a long run of names ("tokentoken...") costs linear time.
+# a long run of names ("tokentoken...") costs linear time. A value may be a placeholder (then
+# declined): `secret: X = Y` must be read the same way before and after Y is replaced.
 _ASSIGNED = (
     r"[a-z0-9_\-]{0,64}+(?:[\"'`]\]?|\])?[ \t]*(?::[ \t]*[a-z_][a-z0-9_.\[\], |]{0,64}+)?"
     r"(?:=>|:=|=(?!=)|:(?!:))[ \t]*"
-    r"(?:[rbu]{0,2}(?P<q>[\"'`])(?P<value>[^\s\"'`\\<>{}]{8,1024}+)(?P=q)"
-    r"|(?P<bare>[^\s\"'`\\<>{}()\[\],;]{8,1024}+)(?![^\s,;)\]}]))"
+    r"(?:[rbu]{0,2}(?P<q>[\"'`])(?P<value>[^\s\"'`\\{}]{8,1024}+)(?P=q)"
+    r"|(?P<bare>[^\s\"'`\\{}()\[\],;]{8,1024}+)(?![^\s,;)\]}]))"
 )
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+=]{40}")
 _PLACEHOLDER_WORDS = (
@@ -287,8 +288,8 @@ _PLACEHOLDER_WORDS = (
     "sample", "fake", "xxxx", "****", "...",
 )  # fmt: skip
 _NOT_A_LITERAL = ("$", "%", "/", "~", "./", "../")  # variables, formats, paths
-# Format strings, URLs, CSS colours.
-_NOT_SECRET = re.compile(r"%[-+ #0-9.]*[sdifxXreEgG(]|://|\A#[0-9a-fA-F]{3,8}\Z")
+# Format strings, URLs, placeholders ours ("<secret:jwt>") or not ("<API_KEY>"), CSS colours.
+_NOT_SECRET = re.compile(r"%[-+ #0-9.]*[sdifxXreEgG(]|://|[<>]|\A#[0-9a-fA-F]{3,8}\Z")
 _PARTS = re.compile(r"[_\-.:/@,+]+")
 _WORDISH = re.compile(r"[A-Za-z]+[0-9]{0,4}|[0-9]+")
 _HUMP = re.compile(r"[a-z][A-Z]")
@@ -301,31 +302,25 @@ def _is_wordish(part: str) -> bool:
 
 
 def _entropy(text: str) -> float:
-    counts = Counter(text).values()
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts)
+    """Shannon entropy in bits per character."""
+    return math.log2(len(text)) - sum(n * math.log2(n) for n in Counter(text).values()) / len(text)
 
 
 def looks_secret(value: str) -> bool:
     """Whether `value`, assigned to a password-like name, is a secret rather than a name, path,
     version, URL, format string or placeholder ("<your key here>", "changeme", "xxxxxxxx")."""
-    lowered = value.lower()
+    lowered, head = value.lower(), value[:64]  # a long value is judged by its start
     if value.startswith(_NOT_A_LITERAL) or _NOT_SECRET.search(value):
         return False
     if any(word in lowered for word in _PLACEHOLDER_WORDS):
         return False
-    if sum(map(str.isalpha, value)) < 3:  # numbers, dates, addresses
+    if sum(map(str.isalpha, head)) < 3:  # numbers, dates, addresses
         return False
-    if all(_is_wordish(part) for part in _PARTS.split(value) if part):
+    if value.islower() and not any(map(str.isdigit, value)):  # as for every other shape
         return False
-    return _entropy(value) >= 2.5
-
-
-def _name_before(low: str, start: int) -> str:
-    """The whole name a keyword found at `start` belongs to ("aws_" + "secret_access_key")."""
-    head = start
-    while head and (low[head - 1].isalnum() or low[head - 1] in "_-"):
-        head -= 1
-    return low[head:start]
+    if all(_is_wordish(part) for part in _PARTS.split(head) if part):
+        return False
+    return _entropy(head) >= 2.5
 
 
 _Span = tuple[int, int, str]
@@ -345,8 +340,9 @@ def _assigned(match: re.Match[str], text: str, low: str) -> _Span | None:
     group = "value" if match.group("value") else "bare"
     start, end = match.span(group)
     value = text[start:end]
-    if _AWS_SECRET.fullmatch(value):
-        name = _name_before(low, match.start()) + low[match.start() : start]
+    if _AWS_SECRET.fullmatch(value):  # the whole name: "aws_" + "secret_access_key = "
+        name = re.split(r"[^a-z0-9_\-]", low[max(0, match.start() - 64) : match.start()])[-1]
+        name += low[match.start() : start]
         if "secret" in name and ("aws" in name or "access" in name):
             return start, end, "aws-secret-key"
     return (start, end, "password") if looks_secret(value) else None
@@ -384,10 +380,13 @@ def _spans(text: str) -> tuple[list[_Span], bool]:
     low = _lower(text)
     found: list[tuple[int, int, int, str]] = []
     for rank, (pattern, lowered, classify) in enumerate(_detectors()):
-        for match in pattern.finditer(low if lowered else text):
+        pos = 0
+        while (match := pattern.search(low if lowered else text, pos)) is not None:
             span = classify(match, text, low)
             if span is not None:
                 found.append((span[0], -span[1], rank, span[2]))
+            # A declined match may hold another: "password = password = '...'".
+            pos = match.end() if span is not None else match.start() + 1
     if (tail := re.match(_KEY_TAIL, text)) is not None:
         found.append((0, -tail.end(), -1, "private-key"))
     spans: list[_Span] = []

@@ -386,6 +386,16 @@ def test_placeholders_match_no_shape(kind: str) -> None:
         assert scrub(text).text == text
 
 
+def test_a_name_assigned_a_harmless_value_does_not_hide_the_next_assignment() -> None:
+    # Found by hypothesis: the first "password" took the second as its value, declined it, and
+    # the real assignment after it was only seen on a second scrub.
+    for line in (
+        'password = password = "Xk9#mQ2zP!w"',
+        'db_password = password_hash = "Xk9#mQ2zP!w"',
+    ):
+        assert scrub(line).text == line.replace("Xk9#mQ2zP!w", placeholder("password"))
+
+
 def test_the_most_specific_kind_wins_where_shapes_overlap() -> None:
     key, jwt = TOKENS["openai-key"][0], TOKENS["jwt"][0]
     assert scrub(f'api_key = "{key}"').text == f'api_key = "{placeholder("openai-key")}"'
