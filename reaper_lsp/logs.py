@@ -21,21 +21,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
+from reaper_lsp.core.scrub import REDACTION_PATTERNS
+
 MASK = "***"
 MIN_SECRET_CHARS = 8
 """Shorter values are not registered: they would blank out ordinary words."""
 _MASKED_PART_CHARS = 4
 """How much of a registered secret a half-masked echo must show to count as that secret."""
 
+# The credential shapes are core/scrub.py's (in their looser form, which also catches masked
+# and truncated echoes); what is added here is particular to log lines.
 _PATTERNS = (
-    re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-*.]{6,}"),  # OpenAI / Anthropic keys, masked or not
-    re.compile(r"\bgh[opsur]_[A-Za-z0-9]{6,}"),  # GitHub tokens
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{6,}"),
-    re.compile(r"\bAIza[A-Za-z0-9_\-]{30,}"),  # Google API keys (Gemini, Vertex express)
-    re.compile(r"\bya29\.[A-Za-z0-9_\-.]+"),  # Google access tokens
-    re.compile(r"\b1//[A-Za-z0-9_\-]{10,}"),  # Google refresh tokens
-    re.compile(r"\btid=[^\s\"']+"),  # Copilot tokens
-    re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),  # JWTs
+    *REDACTION_PATTERNS,
     # An Authorization value: a digit or a long run tells a credential from an English word
     # ("token expired" stays readable).
     re.compile(r"(?i)\b(?:bearer|token)\s+(?:(?=[^\s\"']*\d)[^\s\"']{4,}|[^\s\"']{16,})"),
