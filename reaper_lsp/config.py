@@ -20,7 +20,7 @@ import os
 import sys
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,7 +114,7 @@ class LoadedConfig:
 
 # Workspace files and editor settings come with cloned repositories: they may tune one session's
 # behaviour, never touch endpoints, credentials, auth, TLS, or what every session shares.
-_SESSION_SECTIONS = frozenset({"completion", "chat"})
+_SESSION_SECTIONS = frozenset({"completion", "chat", "privacy"})
 # Editors put their own metadata into initializationOptions (the Copilot LSP convention).
 _EDITOR_KEYS = frozenset({"editorInfo", "editorPluginInfo"})
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -137,6 +137,15 @@ _POSITIVE = frozenset(
     }
 )
 _MAXIMUM: dict[str, int] = {"debounce_ms": 5000}
+# Privacy only tightens from layer to layer: a later source (a cloned repository's workspace
+# file, editor settings filled from project files) adds exclusions and may turn remote providers
+# off, never back on.
+_TIGHTENING: dict[str, Callable[[Any, Any], Any]] = {
+    "privacy.exclude": lambda old, new: tuple(dict.fromkeys((*old, *new))),
+    "privacy.exclude_extra": lambda old, new: tuple(dict.fromkeys((*old, *new))),
+    "privacy.remote": lambda old, new: old and new,
+    "privacy.excluded_local": lambda old, new: old and new,
+}
 # Absurd numbers would overflow later (milliseconds / 1000 as float, timer arithmetic).
 _CAP = 1_000_000_000
 
@@ -209,10 +218,14 @@ def _check(dotted: str, leaf: _Leaf, value: object) -> object:
         if isinstance(value, str) and value in choices:
             return Multiline(value)
         raise _Invalid(_one_of(choices))
-    if hint == tuple[str, ...]:
+    if hint == tuple[str, ...] and name == "providers":
         if isinstance(value, list | tuple) and all(v in PROVIDER_NAMES for v in value):
             return tuple(dict.fromkeys(value))  # a repeated name would only be tried twice
         raise _Invalid(f"a list of provider names ({', '.join(PROVIDER_NAMES)})")
+    if hint == tuple[str, ...]:
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(dict.fromkeys(value))
+        raise _Invalid("a list of strings")
     choices = _CHOICES.get(dotted, ())
     if choices:
         if value in choices:
@@ -300,7 +313,11 @@ def _apply(
                 loaded.errors.append(f"{source}: {dotted} must be a table, got {_show(value)}")
         else:
             try:
-                values[dotted] = _check(dotted, schema.leaves[dotted], value)
+                checked = _check(dotted, schema.leaves[dotted], value)
+                tighten = _TIGHTENING.get(dotted)
+                if tighten is not None:
+                    checked = tighten(values.get(dotted, schema.leaves[dotted].default), checked)
+                values[dotted] = checked
             except _Invalid as exc:
                 shown = _show(value)
                 loaded.errors.append(f"{source}: {dotted} must be {exc}, got {shown}")

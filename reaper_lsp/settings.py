@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from reaper_lsp.core.scrub import DEFAULT_EXCLUDE
 from reaper_lsp.core.types import Multiline
 
 PROVIDER_NAMES = ("copilot", "claude", "openai", "ollama", "llamacpp", "local")
@@ -190,6 +191,22 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivacySettings:
+    """What never leaves the machine. A workspace file or the editor's settings may add
+    patterns and turn remote providers off for their project, never take anything back: the
+    session's rules are the union (and the stricter) of the user's and its own."""
+
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    """Files (globs on the base name, or on the path relative to the workspace root when the
+    pattern has a `/`) never sent to a remote provider in any role."""
+    exclude_extra: tuple[str, ...] = ()
+    excluded_local: bool = True
+    """The offline engine may still complete excluded files (it sends nothing anywhere)."""
+    remote: bool = True
+    """False: no remote provider for this project (the offline engine answers)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonSettings:
     """`reaper-lsp` (what editors start) forwards to one per-user daemon unless disabled."""
 
@@ -209,6 +226,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
 
 def mask(secret: str) -> str:

@@ -32,6 +32,7 @@ from reaper_lsp.providers.registry import build_all
 from reaper_lsp.services.conversations import Conversations
 from reaper_lsp.services.signin import SignInService
 from reaper_lsp.services.status import StatusEvents
+from reaper_lsp.services.usage import Usage
 from reaper_lsp.settings import Settings
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class App:
         when one of them uses Copilot)."""
         self.cache = _cache(loaded.user_settings)
         self.conversations = Conversations(loaded.user_settings.chat.history_chars)
+        self.usage = Usage()
         self.events = StatusEvents(lambda: self.signin.accounts())
         self.signin = SignInService(
             lambda: self.github,

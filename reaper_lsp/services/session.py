@@ -15,6 +15,7 @@ from typing import Any
 
 from reaper_lsp import __version__, config
 from reaper_lsp.config import LoadedConfig
+from reaper_lsp.core.scrub import Exclusions
 from reaper_lsp.providers.chain import LOCAL
 from reaper_lsp.providers.local import LocalProvider
 from reaper_lsp.services.app import App
@@ -23,7 +24,7 @@ from reaper_lsp.services.code_actions import CodeActionService
 from reaper_lsp.services.completion import CompletionService
 from reaper_lsp.services.status import Notice, Status, provider_statuses, save_last_run, uptime
 from reaper_lsp.settings import Settings
-from reaper_lsp.workspace import Workspace
+from reaper_lsp.workspace import Workspace, uri_to_path
 
 _ids = itertools.count(1)
 
@@ -60,10 +61,38 @@ class Session:
         )  # fmt: skip
         self.actions = CodeActionService(self.workspace, self.chat)
         self._unlisten: Callable[[], None] | None = None
+        self._exclusions: tuple[LoadedConfig, Exclusions] | None = None
 
     @property
     def settings(self) -> Settings:
         return self.loaded.settings
+
+    # -- privacy --------------------------------------------------------------------------------
+
+    @property
+    def exclusions(self) -> Exclusions:
+        """The user's patterns and this session's additions (config only ever adds them)."""
+        if self._exclusions is None or self._exclusions[0] is not self.loaded:
+            privacy = self.settings.privacy
+            patterns = (*privacy.exclude, *privacy.exclude_extra)
+            found = Exclusions.of(patterns, home=self.app.env.get("HOME"))
+            self._exclusions = (self.loaded, found)
+        return self._exclusions[1]
+
+    def excluded(self, uri: str) -> bool:
+        """Whether the document at `uri` must never reach a remote provider, in any role."""
+        path = uri_to_path(uri)
+        if path is None:
+            return self.exclusions.excludes(self.workspace.relative_path(uri))
+        for root in self.workspace.roots:
+            if path == root or root in path.parents:
+                return self.exclusions.excludes(path.relative_to(root).as_posix())
+        return self.exclusions.excludes(str(path))
+
+    @property
+    def remote_allowed(self) -> bool:
+        """Remote providers may be used in this session (no source said otherwise)."""
+        return self.settings.privacy.remote
 
     # -- configuration --------------------------------------------------------------------------
 

@@ -413,7 +413,7 @@ def test_schema_matches_the_dataclasses() -> None:
     assert set(config._schema().sections) == {
         "completion", "chat", "cache", "providers", "providers.copilot", "providers.claude",
         "providers.openai", "providers.ollama", "providers.llamacpp", "auth", "auth.google",
-        "http", "http.pool", "http.quic", "http.tls", "daemon",
+        "http", "http.pool", "http.quic", "http.tls", "daemon", "privacy",
     }  # fmt: skip
 
 

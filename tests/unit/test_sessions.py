@@ -119,3 +119,30 @@ async def test_a_session_overlay_never_reaches_what_sessions_share(
     finally:
         await s.close()
         await app.aclose()
+
+
+async def test_a_project_may_add_exclusions_and_turn_remote_off_never_take_them_back(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    user = Path(env["XDG_CONFIG_HOME"]) / "reaper-lsp" / "reaper.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('[privacy]\nexclude_extra = ["*.vault"]\n', encoding="utf-8")
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / ".reaper.toml").write_text(
+        '[privacy]\nexclude = []\nexclude_extra = ["notes/*.txt"]\nremote = false\n',
+        encoding="utf-8",
+    )
+    app = App(config.load(env=env), env=env)
+    s = session(app, root, {"privacy": {"remote": True}})
+    try:
+        assert s.excluded((root / ".env").as_uri())  # the defaults stay
+        assert s.excluded((root / "deploy" / "id_rsa").as_uri())
+        assert s.excluded((root / "x.vault").as_uri())  # the user's own pattern stays
+        assert s.excluded((root / "notes" / "todo.txt").as_uri())  # the project's addition
+        assert not s.excluded((root / "notes.py").as_uri())
+        assert s.excluded((Path(env["HOME"]) / ".aws" / "credentials").as_uri())
+        assert not s.remote_allowed  # the project turned it off; its editor cannot turn it on
+    finally:
+        await s.close()
+        await app.aclose()
