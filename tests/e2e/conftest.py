@@ -197,15 +197,18 @@ async def start_session(home: Path, workspace: Path) -> AsyncIterator[Callable[.
         client: str = "neovim",
         args: list[str] | None = None,
         user_config: dict[str, Any] | None = None,
+        daemon: bool = False,
     ) -> Session:
         """`init_options` as an editor would send them, except what only the user's config
-        file may set, which goes there (with `user_config`)."""
+        file may set, which goes there (with `user_config`). `daemon`: start `reaper-lsp` as
+        editors do (the forwarder, and the test's own daemon) instead of in-process."""
         server_env = isolated_env(home, **(env or {}))
         editor_options, user_options = tomlw.split(init_options or {})
         if user_options or user_config:  # endpoints and keys come only from the user's file
             merge_user_config(server_env, _merged(user_options, user_config or {}))
+        command = [REAPER_LSP] if daemon else SERVER_COMMAND
         config = ClientServerConfig(
-            server_command=[*SERVER_COMMAND, *(args or [])],
+            server_command=[*command, *(args or [])],
             server_env=server_env,
         )
         lsp_client = await config.start()
