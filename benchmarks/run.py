@@ -24,6 +24,8 @@ import httpx
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
+from tests import tomlw
+from tests.e2e.conftest import merge_user_config
 from tests.fakes import ollama as fake_ollama
 from tests.fakes import openai as fake_openai
 from tests.fakes.runner import FakeServer
@@ -31,7 +33,8 @@ from tests.fakes.script import Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-REAPER = [str(BIN / "reaper-lsp")]
+REAPER = [str(BIN / "reaper-lsp"), "--no-daemon"]
+"""In the benchmark's own process, as before the daemon (benchmarks/daemon.py measures that)."""
 FLOOR = [sys.executable, str(ROOT / "benchmarks" / "floor_server.py")]
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 
@@ -124,6 +127,9 @@ async def start(
     client = LanguageClient("bench", "1")
     workdir = home / "project"
     workdir.mkdir(exist_ok=True)
+    editor, user = tomlw.split(options or {})
+    if user:  # endpoints and keys: the user's config file, as for a real user
+        merge_user_config(isolated_env(home), user)
     began = time.perf_counter()
     await client.start_io(cmd[0], *cmd[1:], env=isolated_env(home, **env))
     await client.initialize_async(
@@ -131,7 +137,7 @@ async def start(
             capabilities=lsp.ClientCapabilities(),
             root_uri=workdir.as_uri(),
             workspace_folders=[lsp.WorkspaceFolder(workdir.as_uri(), "project")],
-            initialization_options=options or {},
+            initialization_options=editor,
         )
     )
     elapsed = time.perf_counter() - began

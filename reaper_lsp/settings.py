@@ -56,15 +56,23 @@ class CopilotSettings:
     user_agent: str = ""
 
 
-def _resolve_key(api_key: str, api_key_env: str, env: Mapping[str, str]) -> str:
-    if api_key:
-        return api_key
-    # Keys pasted into shell profiles often carry stray whitespace that upstream APIs reject.
-    return env.get(api_key_env, "").strip() if api_key_env else ""
+class _ApiKey:
+    """For the settings of a provider keyed by `api_key`, or the variable `api_key_env` names."""
+
+    __slots__ = ()
+    api_key: str
+    api_key_env: str
+
+    def resolve_api_key(self, env: Mapping[str, str]) -> str:
+        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
+        if self.api_key:
+            return self.api_key
+        # Keys pasted into shell profiles often carry stray whitespace that upstream APIs reject.
+        return env.get(self.api_key_env, "").strip() if self.api_key_env else ""
 
 
 @dataclass(frozen=True, slots=True)
-class ClaudeSettings:
+class ClaudeSettings(_ApiKey):
     backend: str = "anthropic"
     base_url: str = "https://api.anthropic.com/v1"
     api_key_env: str = "ANTHROPIC_API_KEY"
@@ -75,10 +83,6 @@ class ClaudeSettings:
     vertex_region: str = "us-east5"
     vertex_base_url: str = ""
     """Empty: derived from `vertex_region`; set only to point tests at a fake."""
-
-    def resolve_api_key(self, env: Mapping[str, str]) -> str:
-        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
-        return _resolve_key(self.api_key, self.api_key_env, env)
 
     def vertex_api(self) -> str:
         """The Vertex AI endpoint base for `vertex_region` (or `vertex_base_url` when set)."""
@@ -92,7 +96,7 @@ class ClaudeSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class OpenAISettings:
+class OpenAISettings(_ApiKey):
     base_url: str = "https://api.openai.com/v1"
     api_key_env: str = "OPENAI_API_KEY"
     api_key: str = ""
@@ -100,10 +104,6 @@ class OpenAISettings:
     chat_model: str = "gpt-4o"
     fim: bool = False
     fim_model: str = "gpt-3.5-turbo-instruct"
-
-    def resolve_api_key(self, env: Mapping[str, str]) -> str:
-        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
-        return _resolve_key(self.api_key, self.api_key_env, env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,17 +118,13 @@ class OllamaSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class LlamaCppSettings:
+class LlamaCppSettings(_ApiKey):
     base_url: str = "http://127.0.0.1:8080"
     api_key_env: str = "LLAMA_API_KEY"
     api_key: str = ""
     model: str = ""
     """Empty: whatever model llama-server was started with."""
     chat_model: str = ""
-
-    def resolve_api_key(self, env: Mapping[str, str]) -> str:
-        """`api_key` if set, else the variable named by `api_key_env`, else ""."""
-        return _resolve_key(self.api_key, self.api_key_env, env)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ takes `documentChanges`). The work is `services/code_actions.py`; this translate
 
 from __future__ import annotations
 
+import dataclasses
+
 import attrs
 from lsprotocol import types as lsp
 
@@ -24,19 +26,6 @@ _KINDS = {
 }
 KINDS = tuple(dict.fromkeys(_KINDS.values()))
 """The code action kinds offered, for the server's capability."""
-
-
-@attrs.define
-class CodeActionArgs:
-    """The argument of `reaper.codeAction`, as `code_action` puts it in each action's command."""
-
-    action: str
-    uri: str
-    version: int
-    first: int
-    last: int
-    question: str = ""
-    diagnostics: list[str] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -70,31 +59,29 @@ def code_action(ls: ReaperServer, params: lsp.CodeActionParams) -> list[lsp.Code
     actions = []
     for offer in offers:
         fix = offer.action == "fix"
-        args = CodeActionArgs(offer.action, doc.uri, doc.version, offer.first, offer.last,
-                              offer.question, described if fix else [])  # fmt: skip
+        args = ActionRequest(offer.action, doc.uri, doc.version, offer.first, offer.last,
+                             offer.question, tuple(described) if fix else ())  # fmt: skip
         actions.append(
             lsp.CodeAction(
                 offer.title,
                 kind=_KINDS[offer.action],
-                diagnostics=list(diagnostics) if offer.action == "fix" else None,
-                command=lsp.Command(offer.title, COMMAND, arguments=[attrs.asdict(args)]),
+                diagnostics=list(diagnostics) if fix else None,
+                command=lsp.Command(offer.title, COMMAND, arguments=[dataclasses.asdict(args)]),
             )
         )
     return actions
 
 
-async def run_code_action(ls: ReaperServer, args: CodeActionArgs) -> dict[str, object]:
+async def run_code_action(ls: ReaperServer, request: ActionRequest) -> dict[str, object]:
     """Ask for the action's answer and apply its edit; refused (an error naming why) when the
     document is not at the version the action was offered for, before asking and again
-    before editing."""
+    before editing. (`request` arrives as `code_action` put it in the command.)"""
     service = ls.session.actions
-    request = ActionRequest(args.action, args.uri, args.version, args.first, args.last,
-                            args.question, tuple(args.diagnostics))  # fmt: skip
     running = ls.protocol.running_command()
     try:
         prepared = service.prepare(request)
         provider, answer = await relay(
-            ls, service.answer(prepared), conversation=f"{COMMAND}:{args.action}",
+            ls, service.answer(prepared), conversation=f"{COMMAND}:{request.action}",
             token=running.token if running else None, title=prepared.title,
         )  # fmt: skip
         versioned, creates = _client_edits(ls)
