@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from reaper_lsp.core.snippets import Snippet
 from reaper_lsp.core.types import CompletionContext
+
+if TYPE_CHECKING:
+    from reaper_lsp.core.snippets import Snippet
 
 CURSOR = "<cursor>"
 

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types as lsp
@@ -21,8 +21,10 @@ from pygls.lsp.server import LanguageServer
 
 from reaper_lsp.core.sanitize import StreamSanitizer
 from reaper_lsp.lsp.server import ReaperServer
-from reaper_lsp.services.chat import ChatPiece, Lines
 from reaper_lsp.services.errors import InvalidRequest
+
+if TYPE_CHECKING:  # the services (and the providers they use) load after `initialize`
+    from reaper_lsp.services.chat import ChatPiece
 
 REPORT_EVERY = 0.1
 """Seconds between two `$/progress` reports of one answer."""
@@ -119,6 +121,8 @@ def _tail(parts: list[str]) -> str:
 async def chat(ls: ReaperServer, args: ChatArgs) -> dict[str, object]:
     """`reaper.chat`: with `messages` the client keeps the history itself; with a `prompt`
     alone the conversation's history is kept here."""
+    from reaper_lsp.services.chat import Lines
+
     if not args.prompt and not args.messages:
         raise InvalidRequest("reaper.chat needs a prompt or messages")
     running = ls.protocol.running_command()

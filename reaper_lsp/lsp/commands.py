@@ -8,7 +8,6 @@ import attrs
 from lsprotocol import types as lsp
 
 from reaper_lsp.lsp.server import ReaperServer
-from reaper_lsp.services.signin import BrowserSignIn, account
 
 
 @attrs.define
@@ -28,6 +27,8 @@ def clear_cache(ls: ReaperServer) -> dict[str, object]:
 
 
 async def sign_in(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
+    from reaper_lsp.services.signin import BrowserSignIn, account
+
     which = account(args.provider)
     started = await ls.session.app.signin.start(which)
     if isinstance(started, BrowserSignIn):
@@ -53,12 +54,16 @@ async def sign_in(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
 
 
 async def sign_in_confirm(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
+    from reaper_lsp.services.signin import account
+
     which = account(args.provider)
     user = await ls.session.app.signin.confirm(which)
     return {"status": "OK", "provider": which, "user": user}
 
 
 async def sign_out(ls: ReaperServer, args: ProviderArgs) -> dict[str, object]:
+    from reaper_lsp.services.signin import account
+
     which = account(args.provider)
     await ls.session.app.signin.sign_out(which)
     return {"status": "OK", "provider": which}

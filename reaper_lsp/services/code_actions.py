@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reaper_lsp.core.actions import (
     SYSTEM,
@@ -27,9 +28,11 @@ from reaper_lsp.core.actions import (
 )
 from reaper_lsp.core.document import Document, Position, TextEdit
 from reaper_lsp.providers.base import ChatMessage
-from reaper_lsp.services.chat import ChatPiece, ChatService
 from reaper_lsp.services.errors import ActionRefused
 from reaper_lsp.workspace import Workspace, uri_to_path
+
+if TYPE_CHECKING:  # light to import: the LSP layer names ActionRequest at start-up
+    from reaper_lsp.services.chat import ChatPiece, ChatService
 
 
 @dataclass(frozen=True, slots=True)
