@@ -12,6 +12,7 @@ anchored at the cursor. Positions are UTF-16 throughout.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 ACCEPT_COMMAND = "github.copilot.didAcceptCompletionItem"
 CYCLING_SIZE = 3
 PANEL_SIZE = 3
+PANEL_SOLUTIONS_AFTER = 0.05
+"""Seconds between a panel's answer and its solutions: copilot.vim 1.26 reads the answer in a
+wait loop that would take the solutions too, before its panel exists to show them."""
 
 JSON = dict[str, Any]
 
@@ -124,11 +128,12 @@ def notify_rejected(ls: ReaperServer, params: Any) -> None:
 
 
 async def get_panel_completions(ls: ReaperServer, params: Any) -> JSON:
-    """The solutions go out as `PanelSolution` notifications (copilot.lua takes them before or
-    after this answer), then `PanelSolutionsDone`; the answer says how many to expect."""
+    """The answer says how many solutions to expect; they follow as `PanelSolution`
+    notifications, then `PanelSolutionsDone` — after the answer, because copilot.vim (1.26)
+    opens its panel only then and drops solutions for a panel it has not opened."""
     p = decode(params, DocParams, "getPanelCompletions")
     doc, found = await _suggestions(ls, p, kind="panel", limit=PANEL_SIZE)
-    sent = 0
+    solutions = []
     if doc is not None:
         typed, end = _typed(doc, p.cursor)
         for rank, suggestion in enumerate(found):
@@ -136,14 +141,26 @@ async def get_panel_completions(ls: ReaperServer, params: Any) -> JSON:
             if not text.strip():
                 continue  # copilot.lua's panel fails on an all-blank solution
             key = ls.session.feedback.issue(suggestion.provider, doc.language_id, text)
-            ls.protocol.notify("PanelSolution", {
+            solutions.append({
                 "panelId": p.panelId, "solutionId": key, "completionText": text,
                 "displayText": text, "range": _range(p.cursor.line, 0, end),
                 "score": round(1 / (rank + 1), 3),
             })  # fmt: skip
-            sent += 1
-    ls.protocol.notify("PanelSolutionsDone", {"panelId": p.panelId, "status": "OK"})
-    return {"solutionCountTarget": sent}
+
+    def send() -> None:
+        for solution in solutions:
+            ls.protocol.notify("PanelSolution", solution)
+        ls.protocol.notify("PanelSolutionsDone", {"panelId": p.panelId, "status": "OK"})
+
+    def answered(task: asyncio.Future[Any]) -> None:
+        if not task.cancelled():
+            asyncio.get_running_loop().call_later(PANEL_SOLUTIONS_AFTER, send)
+
+    # pygls sends the answer from a done-callback of this task, added before ours.
+    task = asyncio.current_task()
+    if task is not None:
+        task.add_done_callback(answered)
+    return {"solutionCountTarget": len(solutions)}
 
 
 # -- copilot.vim ----------------------------------------------------------------------------

@@ -36,6 +36,9 @@ class RawClient:
         self.initialize_result: Any = None
         self.notifications: list[tuple[str, Any]] = []
         self.server_requests: list[tuple[str, Any]] = []
+        self.arrivals: list[str] = []
+        """Methods of the notifications and answers (as "answer:<method>"), in arrival order."""
+        self._methods: dict[int, str] = {}
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._arrived = asyncio.Condition()
@@ -65,6 +68,7 @@ class RawClient:
         msg_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[msg_id] = future
+        self._methods[msg_id] = method
         self._write({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
         return future
 
@@ -105,6 +109,7 @@ class RawClient:
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         if "method" not in message:
+            self.arrivals.append("answer:" + self._methods.pop(message.get("id"), "?"))  # type: ignore[arg-type]
             future = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
             if future is not None and not future.done():
                 error = message.get("error")
@@ -124,6 +129,7 @@ class RawClient:
             self._write({"jsonrpc": "2.0", "id": message["id"], "result": result})
             return
         async with self._arrived:
+            self.arrivals.append(method)
             self.notifications.append((method, params))
             self._arrived.notify_all()
 

@@ -118,6 +118,13 @@ async def test_copilot_lua_cycling_and_panel_offer_each_providers_own_answer(
     for solution in solutions:
         cm.check_copilot_lua_panel_solution(solution, panel_id, LINE)
     assert answer["solutionCountTarget"] == len(solutions) == 2
+    order = [a for a in client.arrivals if "Panel" in a]  # copilot.vim 1.26 drops them before
+    assert order == [
+        "answer:getPanelCompletions",
+        "PanelSolution",
+        "PanelSolution",
+        "PanelSolutionsDone",
+    ]
     assert {s["completionText"] for s in solutions} == {
         "total = compute_grand_total()",
         "total = compute_total(items)",
