@@ -41,10 +41,6 @@ class SuggestionFeedback:
             self._issued.popitem(last=False)
         return key
 
-    def provider_of(self, key: str) -> str | None:
-        found = self._issued.get(key)
-        return found.provider if found is not None else None
-
     def shown(self, key: str) -> None:
         """Counted once per id: copilot.vim says it again on every redraw."""
         found = self._issued.get(key)

@@ -192,3 +192,22 @@ async def test_an_excluded_file_never_reaches_the_model_but_gets_offline_renames
     cm.check_nes_result(result, secret, 2)
     assert [e["text"] for e in result["edits"]] == ["w"]
     assert len(nes_calls(openai_fake)) == 1
+
+
+async def test_a_newer_request_answers_the_older_with_no_edits_and_stops_its_model_call(
+    start_client: StartClient, workspace: Path, openai_fake: FakeServer
+) -> None:
+    """copilot-lsp shows every error it gets: a superseded request must answer, not fail."""
+    openai_fake.script.queue(Reply(text=ROUNDED, first_byte_delay=5.0), Reply(text=ROUNDED))
+    client = await start_copilot_lsp(
+        start_client, workspace, user_config=openai_config(openai_fake), env=KEY
+    )
+    uri = open_doc(client, workspace, "prices.py", PRICES)
+    change(client, uri, 2, (0, 6, 0, 9), "0.25")
+    older = client.send("textDocument/copilotInlineEdit", cm.copilot_lsp_nes(uri, 2, 0, 9))
+    assert await asyncio.to_thread(openai_fake.script.wait_for_requests, 1, 10)
+    newer = await client.request("textDocument/copilotInlineEdit", cm.sidekick_nes(uri, 2, 0, 8))
+    assert await asyncio.wait_for(older, 3) == {"edits": []}
+    cm.check_nes_result(newer, uri, 2)
+    assert len(newer["edits"]) == 1
+    assert await asyncio.to_thread(openai_fake.script.requests[0].disconnected.wait, 5)
