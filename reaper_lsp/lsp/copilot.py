@@ -37,6 +37,11 @@ async def check_status(ls: ReaperServer, params: Any) -> dict[str, object]:
     return {"status": "OK", "user": f"reaper ({readiness(session).serving})"}
 
 
+def is_copilot_plugin(ls: ReaperServer) -> bool:
+    """The client is a Copilot plugin: they all say who they are in initializationOptions."""
+    return "editorPluginInfo" in ls.init_options or "editorInfo" in ls.init_options
+
+
 class StatusRelay:
     """Sends `statusNotification` (copilot.lua, copilot.vim 1.40) and `didChangeStatus` (later
     copilot.vim, copilot-lsp, sidekick) when the reading changes — never per request, since
@@ -47,6 +52,8 @@ class StatusRelay:
         self._last: tuple[str, str] | None = None
 
     def __call__(self) -> None:
+        if not is_copilot_plugin(self._ls):
+            return  # other clients complain of notifications they do not know (lsp-mode)
         found = readiness(self._ls.session)
         if (found.kind, found.message) == self._last:
             return

@@ -274,3 +274,18 @@ async def test_version_and_models_name_what_serves(
         ("openai/gpt-4o-mini", ["completion"], True),
         ("openai/gpt-4o", ["chat-panel"], True),
     ]
+
+
+async def test_other_editors_get_no_copilot_status_notifications(
+    start_client: StartClient, workspace: Path
+) -> None:
+    """lsp-mode warns of every notification it does not know."""
+    plain = {"processId": None, "rootUri": workspace.as_uri(), "capabilities": {}}
+    client = await start_client(plain, user_config=OFFLINE_ONLY)
+    uri = open_doc(client, workspace, "totals.py", SOURCE)
+    params = {"textDocument": {"uri": uri}, "position": {"line": LINE, "character": CURSOR},
+              "context": {"triggerKind": 1}}  # fmt: skip
+    result = await client.request("textDocument/inlineCompletion", params)
+    assert [i["insertText"] for i in result["items"]] == [OFFLINE_TEXT]
+    assert "range" not in result["items"][0]  # copilot.vim's shape is for copilot.vim only
+    assert not {"statusNotification", "didChangeStatus"} & {m for m, _ in client.notifications}
