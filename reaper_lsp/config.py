@@ -117,6 +117,12 @@ class LoadedConfig:
 _SESSION_SECTIONS = frozenset({"completion", "chat", "privacy"})
 # Editors put their own metadata into initializationOptions (the Copilot LSP convention).
 _EDITOR_KEYS = frozenset({"editorInfo", "editorPluginInfo"})
+# ...and the Copilot plugins send every server Copilot's own settings (docs/copilot-protocol.md):
+# not ours to read, nor to warn about.
+_COPILOT_KEYS = frozenset({"telemetry", "advanced", "github", "github-enterprise",
+                           "enableAutoCompletions", "disabledLanguages", "nextEditSuggestions",
+                           "copilotIntegrationId"})  # fmt: skip
+_COPILOT_HTTP = frozenset({"proxy", "proxyStrictSSL", "proxyKerberosServicePrincipal"})
 _CHOICES: dict[str, tuple[str, ...]] = {
     "providers.claude.backend": ("anthropic", "vertex"),
     "http.protocol": ("auto", "http3", "http2", "http1"),
@@ -335,7 +341,14 @@ def _unwrap(loaded: LoadedConfig, options: object, source: str) -> Mapping[Any, 
             return inner or {}
         loaded.errors.append(f"{source}: reaper must be a table, got {_show(inner)}")
         return {}
-    return {k: v for k, v in options.items() if k not in _EDITOR_KEYS}
+    return {k: v for k, v in options.items() if k not in _EDITOR_KEYS and not _copilots(k, v)}
+
+
+def _copilots(key: object, value: object) -> bool:
+    """A key of Copilot's settings (its `http` holds proxy keys only; ours never does)."""
+    if key == "http":
+        return isinstance(value, Mapping) and set(value) <= _COPILOT_HTTP
+    return key in _COPILOT_KEYS
 
 
 MAX_CONFIG_BYTES = 1024 * 1024

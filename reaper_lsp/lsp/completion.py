@@ -6,7 +6,7 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 
 from reaper_lsp.core.document import Position
-from reaper_lsp.lsp import menu
+from reaper_lsp.lsp import copilot_completions, menu
 from reaper_lsp.lsp.server import ReaperServer
 
 
@@ -19,6 +19,11 @@ async def inline_completion(
     )
     if found is None:
         return lsp.InlineCompletionList(items=[])
+    if copilot_completions.is_copilot_vim(ls):
+        doc = ls.session.workspace.documents.get(params.text_document.uri)
+        if doc is not None:
+            item = copilot_completions.inline_item(ls, doc, _position(params.position), found)
+            return lsp.InlineCompletionList(items=[item])
     # No `range`: the text is inserted at the cursor. (With a range, Neovim 0.12 draws the item
     # as an overlay that hides the text after the cursor.)
     return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(insert_text=found.text)])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -106,7 +106,7 @@ class ReaperProtocol(CancellableCommands, GuardedProtocol):
         uri, version = params.text_document.uri, params.text_document.version
         session.completion.keystroke(uri)
         changes = [_change(c) for c in params.content_changes]
-        if session.workspace.documents.change(uri, version, changes) is None:
+        if session.change_document(uri, version, changes) is None:
             log.warning("change for %s, which was never opened; ignored", uri)
 
     @lsp_method(lsp.TEXT_DOCUMENT_DID_CLOSE)
@@ -114,6 +114,7 @@ class ReaperProtocol(CancellableCommands, GuardedProtocol):
         session = self._server.session
         session.workspace.documents.close(params.text_document.uri)
         session.completion.closed(params.text_document.uri)
+        session.nes.forget(params.text_document.uri)
 
 
 def _change(change: lsp.TextDocumentContentChangeEvent) -> Change:
@@ -142,6 +143,9 @@ class ReaperServer(LanguageServer):
         self.stopping = asyncio.Event()
         """Set by `exit`: the connection is served no more."""
         self.exit_code = 1
+        self.status_watchers: list[Callable[[], None]] = []
+        """Told when the session starts and after every status notice (the Copilot methods'
+        status notifications are sent from there)."""
 
     @property
     def session(self) -> Session:
@@ -156,6 +160,7 @@ class ReaperServer(LanguageServer):
                 register_secret(secret)
             session.listen(self.notice)
             self._session = session
+            self._status_changed()
         return self._session
 
     def reload_config(self) -> config.LoadedConfig:
@@ -195,6 +200,14 @@ class ReaperServer(LanguageServer):
             self.show(
                 lsp.MessageType.Error if notice.error else lsp.MessageType.Warning, notice.text
             )
+        self._status_changed()
+
+    def _status_changed(self) -> None:
+        for watcher in self.status_watchers:
+            try:
+                watcher()
+            except Exception:  # a status line gone wrong must not take the session down
+                log.warning("a status watcher failed", exc_info=True)
 
     def open_in_browser(self, url: str) -> None:
         """Ask the editor to open `url` when it can (window/showDocument); never waits."""

@@ -11,7 +11,7 @@ from typing import Protocol, TypeGuard
 
 from reaper_lsp.core.actions import attach_file
 from reaper_lsp.providers.base import ChatMessage, ChatRequest, Provider, Role
-from reaper_lsp.providers.chain import Chain
+from reaper_lsp.providers.chain import LOCAL, Chain
 from reaper_lsp.providers.errors import ProviderError
 from reaper_lsp.services.conversations import Conversations
 from reaper_lsp.services.errors import ChatFailed
@@ -140,20 +140,57 @@ class ChatService:
             yield piece
         self.conversations.record(conversation_id, kept, "".join(parts), budget)
 
-    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ChatPiece]:
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        remote_only: bool = False,
+        max_tokens: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[ChatPiece]:
         """The answer in pieces, from the chat chain (which decides every fallback);
-        `ChatFailed` when no provider could answer."""
+        `ChatFailed` when no provider could answer. `remote_only`: without the offline engine,
+        whose help text answers no question a program parses."""
         request = ChatRequest(
-            tuple(messages), max_tokens=self.settings.max_tokens, editor=self.editor
+            tuple(messages), max_tokens=max_tokens or self.settings.max_tokens, editor=self.editor
         )
+        order = self.settings.providers
+        if remote_only:
+            order = tuple(name for name in order if name != LOCAL)
         chat = self.shared.chain.chat(
-            request, self.settings.providers, local=self.local, timeout=self.timeout
+            request,
+            order,
+            local=None if remote_only else self.local,
+            timeout=self.timeout if timeout is None else timeout,
         )
         try:
             async for provider, piece in chat:
                 yield ChatPiece(provider, piece)
         except ProviderError as exc:
             raise ChatFailed(str(exc)) from None
+
+    async def answer(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        remote_only: bool = False,
+        max_tokens: int | None = None,
+        timeout: float | None = None,
+    ) -> ChatPiece:
+        """The whole answer at once, for callers that parse it (next-edit suggestions); the
+        provider is the one that finished it."""
+        provider, parts = "", []
+        pieces = self.stream(
+            messages, remote_only=remote_only, max_tokens=max_tokens, timeout=timeout
+        )
+        async for piece in pieces:
+            provider = piece.provider
+            parts.append(piece.text)
+        return ChatPiece(provider, "".join(parts))
+
+    def remote_usable(self) -> bool:
+        """Whether a remote chat provider could be asked now."""
+        return any(name != LOCAL for name in self.shared.chain.usable(self.settings.providers))
 
 
 def _is_role(role: str) -> TypeGuard[Role]:

@@ -341,18 +341,23 @@ class CompletionService:
             log.exception("completion failed unexpectedly")
             return None
 
-    async def _ask(self, fetch: Fetch) -> Suggestion | None:
-        ctx = fetch.context
-        settings = self.settings
-        multiline = wants_multiline(ctx, settings.multiline)
+    def request_for(self, ctx: CompletionContext) -> tuple[CompletionRequest, Shaper]:
+        """The request for `ctx` under this session's settings, and what shapes its answer."""
+        multiline = wants_multiline(ctx, self.settings.multiline)
         request = CompletionRequest(
             ctx,
-            max_tokens=settings.max_tokens,
+            max_tokens=self.settings.max_tokens,
             multiline=multiline,
             stop=stop_sequences(ctx, multiline=multiline),
             snippets=self._related(ctx),
             editor=self.editor,
         )
+        return request, Shaper(ctx, multiline)
+
+    async def _ask(self, fetch: Fetch) -> Suggestion | None:
+        ctx = fetch.context
+        settings = self.settings
+        request, shaper = self.request_for(ctx)
 
         def progress(provider: str, partial: str) -> None:
             fetch.partials[provider] = partial
@@ -360,7 +365,7 @@ class CompletionService:
         result = await self.chain.complete(
             request,
             settings.providers,
-            Shaper(ctx, multiline),
+            shaper,
             local=self.local,
             timeout=settings.timeout_ms / 1000,
             hedge=settings.hedge_ms / 1000,

@@ -15,6 +15,7 @@ from typing import Any
 
 from reaper_lsp import __version__, config
 from reaper_lsp.config import LoadedConfig
+from reaper_lsp.core.document import Change, Document
 from reaper_lsp.core.scrub import Exclusions
 from reaper_lsp.providers.chain import LOCAL
 from reaper_lsp.providers.local import LocalProvider
@@ -22,6 +23,8 @@ from reaper_lsp.services.app import App
 from reaper_lsp.services.chat import ChatService
 from reaper_lsp.services.code_actions import CodeActionService
 from reaper_lsp.services.completion import CompletionService
+from reaper_lsp.services.feedback import SuggestionFeedback
+from reaper_lsp.services.nes import NextEditService
 from reaper_lsp.services.status import Notice, Status, provider_statuses, save_last_run, uptime
 from reaper_lsp.settings import Settings
 from reaper_lsp.workspace import Workspace, uri_to_path
@@ -60,6 +63,8 @@ class Session:
             timeout=settings.http.read_timeout / 1000, editor=editor,
         )  # fmt: skip
         self.actions = CodeActionService(self.workspace, self.chat)
+        self.nes = NextEditService(self.workspace, self.chat, may_send=self.may_send)
+        self.feedback = SuggestionFeedback(app.usage)
         self._unlisten: Callable[[], None] | None = None
         self._exclusions: tuple[LoadedConfig, Exclusions] | None = None
 
@@ -93,6 +98,24 @@ class Session:
     def remote_allowed(self) -> bool:
         """Remote providers may be used in this session (no source said otherwise)."""
         return self.settings.privacy.remote
+
+    def may_send(self, uri: str) -> bool:
+        """Whether the document at `uri` may go to a remote provider now."""
+        return self.remote_allowed and not self.excluded(uri)
+
+    # -- documents ------------------------------------------------------------------------------
+
+    def change_document(self, uri: str, version: int, changes: Sequence[Change]) -> Document | None:
+        """Apply an editor's changes to an open document (None if it is not open), each one
+        remembered as an edit first: next-edit suggestions continue what the user is doing."""
+        doc = self.workspace.documents.get(uri)
+        if doc is None:
+            return None
+        for change in changes:
+            self.nes.record(uri, change, version)
+            doc.apply(change)
+        doc.version = version
+        return doc
 
     # -- configuration --------------------------------------------------------------------------
 
@@ -135,6 +158,7 @@ class Session:
             self._unlisten()
             self._unlisten = None
         self.completion.close()
+        self.nes.close()
         await self.local.aclose()
 
     # -- status ---------------------------------------------------------------------------------

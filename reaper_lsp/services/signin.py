@@ -5,6 +5,7 @@ use it, so the two cannot drift apart; what a sign-in can fail with is mapped he
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 ACCOUNTS = {"copilot": "copilot", "github": "copilot", "google": "google",
             "claude": "google", "vertex": "google"}  # fmt: skip
 """What the user may call an account, and the account it is."""
+LOGIN_WAIT = 5.0
+"""Seconds to wait for GitHub to say who is signed in (when no file says it)."""
 
 
 def _failures() -> tuple[type[Exception], ...]:
@@ -132,6 +135,19 @@ class SignInService:
         self._events.signed(which, False)
         remaining = auth.token_source() or ""
         return SignOut(forgotten=ours, other_source="" if remaining == "reaper-lsp" else remaining)
+
+    async def github_login(self) -> str | None:
+        """The GitHub login in use; "" when signed in but GitHub did not say who (or could not
+        be asked in time), None when signed out."""
+        github = self._github()
+        if not github.signed_in():
+            return None
+        try:
+            return await asyncio.wait_for(github.user(), LOGIN_WAIT) or ""
+        except TimeoutError:
+            return ""
+        except _failures():
+            return ""
 
     def accounts(self) -> dict[str, SignIn]:
         """Who is signed in where, never the credentials themselves."""
