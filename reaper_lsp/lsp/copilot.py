@@ -10,7 +10,7 @@ always can — because copilot.lua asks for ghost text only while it has a user.
 from __future__ import annotations
 
 import platform
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reaper_lsp import __version__
 from reaper_lsp.lsp import copilot_completions, copilot_nes
@@ -18,7 +18,9 @@ from reaper_lsp.lsp.copilot_params import SignInConfirmParams, decode
 from reaper_lsp.lsp.server import ReaperServer
 from reaper_lsp.services.errors import SignInFailed
 from reaper_lsp.services.readiness import readiness
-from reaper_lsp.services.signin import DeviceCode
+
+if TYPE_CHECKING:  # the sign-in flows load when a sign-in starts
+    from reaper_lsp.services.signin import DeviceCode
 
 FINISH_DEVICE_FLOW = "github.copilot.finishDeviceFlow"
 UNKNOWN_USER = "GitHub user"
@@ -72,6 +74,8 @@ async def _device_code(ls: ReaperServer) -> DeviceCode | dict[str, object]:
     login = await signin.github_login()
     if login is not None:
         return {"status": "AlreadySignedIn", "user": login or UNKNOWN_USER}
+    from reaper_lsp.services.signin import DeviceCode
+
     started = await signin.start("copilot")
     assert isinstance(started, DeviceCode)  # GitHub's sign-in is always the device flow
     return started

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from reaper_lsp.net.metrics import Metrics
     from reaper_lsp.settings import Settings
 
+LOCAL = "local"
+"""The offline engine's name: always usable, always last, never rested."""
 Role = Literal["system", "user", "assistant"]
 Kind = Literal["completion", "chat"]
 

@@ -24,7 +24,13 @@ from typing import Protocol, TypeVar
 from reaper_lsp.core.prompts import CONTINUE
 from reaper_lsp.core.types import Suggestion
 from reaper_lsp.net.retry import RetryPolicy
-from reaper_lsp.providers.base import ChatMessage, ChatRequest, CompletionRequest, Provider
+from reaper_lsp.providers.base import (
+    LOCAL,
+    ChatMessage,
+    ChatRequest,
+    CompletionRequest,
+    Provider,
+)
 from reaper_lsp.providers.errors import (
     NotConfigured,
     ProtocolError,
@@ -35,8 +41,6 @@ from reaper_lsp.providers.health import HealthBook
 
 log = logging.getLogger(__name__)
 
-LOCAL = "local"
-"""The offline engine's name: always usable, always last, never rested."""
 
 T = TypeVar("T")
 

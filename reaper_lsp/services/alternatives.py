@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from reaper_lsp.core.document import Position
 from reaper_lsp.core.types import Suggestion
-from reaper_lsp.providers.chain import LOCAL
+from reaper_lsp.providers.base import LOCAL
 from reaper_lsp.services.completion import CompletionService
 
 

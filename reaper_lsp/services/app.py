@@ -26,8 +26,8 @@ from reaper_lsp.net.client import Clients
 from reaper_lsp.net.h3_state import read_json
 from reaper_lsp.net.metrics import Metrics
 from reaper_lsp.net.retry import RetryPolicy
-from reaper_lsp.providers.base import Parts
-from reaper_lsp.providers.chain import LOCAL, Chain
+from reaper_lsp.providers.base import LOCAL, Parts
+from reaper_lsp.providers.chain import Chain
 from reaper_lsp.providers.registry import build_all
 from reaper_lsp.services.conversations import Conversations
 from reaper_lsp.services.signin import SignInService

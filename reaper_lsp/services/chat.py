@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Protocol, TypeGuard
 
 from reaper_lsp.core.actions import attach_file
-from reaper_lsp.providers.base import ChatMessage, ChatRequest, Provider, Role
-from reaper_lsp.providers.chain import LOCAL, Chain
+from reaper_lsp.providers.base import LOCAL, ChatMessage, ChatRequest, Provider, Role
+from reaper_lsp.providers.chain import Chain
 from reaper_lsp.providers.errors import ProviderError
 from reaper_lsp.services.conversations import Conversations
 from reaper_lsp.services.errors import ChatFailed

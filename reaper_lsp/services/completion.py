@@ -39,8 +39,8 @@ from reaper_lsp.core.postprocess import wants_multiline
 from reaper_lsp.core.prompts import stop_sequences
 from reaper_lsp.core.related import SnippetIndex
 from reaper_lsp.core.types import CompletionContext, ContextSnippet, Suggestion
-from reaper_lsp.providers.base import CompletionRequest, Provider
-from reaper_lsp.providers.chain import LOCAL, Chain
+from reaper_lsp.providers.base import LOCAL, CompletionRequest, Provider
+from reaper_lsp.providers.chain import Chain
 from reaper_lsp.services.fetch import Fetch, Shaper, rest_of
 from reaper_lsp.settings import CompletionSettings
 from reaper_lsp.workspace import Workspace

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from reaper_lsp.core.document import Change, Document, Position
 from reaper_lsp.core.nes import EditHistory, NextEditProposal, change_to_edit, rename_edits
 from reaper_lsp.core.nes_prompt import nes_messages, nes_region, parse_nes_answer
-from reaper_lsp.providers.base import ChatMessage
-from reaper_lsp.providers.chain import LOCAL
+from reaper_lsp.providers.base import LOCAL, ChatMessage
 from reaper_lsp.services.chat import ChatService
 from reaper_lsp.services.errors import ChatFailed
 from reaper_lsp.workspace import Workspace

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from reaper_lsp.providers.chain import LOCAL
+from reaper_lsp.providers.base import LOCAL
 
 if TYPE_CHECKING:
     from reaper_lsp.services.session import Session

@@ -17,7 +17,7 @@ from reaper_lsp import __version__, config
 from reaper_lsp.config import LoadedConfig
 from reaper_lsp.core.document import Change, Document
 from reaper_lsp.core.scrub import Exclusions
-from reaper_lsp.providers.chain import LOCAL
+from reaper_lsp.providers.base import LOCAL
 from reaper_lsp.providers.local import LocalProvider
 from reaper_lsp.services.app import App
 from reaper_lsp.services.chat import ChatService
