@@ -91,6 +91,7 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
             "max_tokens": request.max_tokens,
             "temperature": 0,
             "stream": True,
+            "stream_options": {"include_usage": True},  # what it cost, for budgets and audit
         }
         if request.stop:
             body["stop"] = list(request.stop[:MAX_STOPS])
@@ -104,12 +105,14 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
                 {"role": "user", "content": user},
             ]
             path = "/chat/completions"
-        async for piece in stream_choices(self, self._url(path), body, self._headers()):
+        url, headers = self._url(path), self._headers()
+        async for piece in stream_choices(self, url, body, headers, request.origin):
             yield piece
 
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
-        body = chat_body(self.model_for("chat"), request)
-        return stream_choices(self, self._url("/chat/completions"), body, self._headers())
+        body = chat_body(self.model_for("chat"), request, stream_options={"include_usage": True})
+        url = self._url("/chat/completions")
+        return stream_choices(self, url, body, self._headers(), request.origin)
 
     def explain(self, error: ProviderError) -> ProviderError:
         if isinstance(error, ProviderUnavailable) and "litellm retried" in error.message.lower():
