@@ -42,6 +42,7 @@ from reaper_lsp.core.types import CompletionContext, ContextSnippet, Suggestion
 from reaper_lsp.providers.base import CompletionRequest, Provider
 from reaper_lsp.providers.chain import LOCAL, Chain
 from reaper_lsp.services.fetch import Fetch, Shaper, rest_of
+from reaper_lsp.services.privacy import Policy, default_policy
 from reaper_lsp.settings import CompletionSettings
 from reaper_lsp.workspace import Workspace
 
@@ -87,8 +88,11 @@ class CompletionService:
         *,
         editor: str = "",
         clock: Callable[[], float] = time.monotonic,
+        policy: Policy | None = None,
     ) -> None:
+        """`policy`: what may leave the machine, whether suggestions are on (the session's)."""
         self.shared = shared
+        self.policy = policy or default_policy(workspace, editor)
         self.workspace = workspace
         self.local = local
         self.settings = settings
@@ -203,6 +207,8 @@ class CompletionService:
         self, ctx: CompletionContext, *, invoked: bool = True
     ) -> Suggestion | None:
         """Cache, then an earlier call that still agrees, then a call of our own."""
+        if not self.policy.enabled(ctx.uri, ctx.language):
+            return None  # suggestions are off here: nothing is asked, nothing is shown
         through = self.cache.typed_through(ctx.prefix, ctx.suffix)
         usable = self.chain.usable(self.settings.providers)
         hit = through or self.cached(ctx, usable)
@@ -345,13 +351,19 @@ class CompletionService:
         ctx = fetch.context
         settings = self.settings
         multiline = wants_multiline(ctx, settings.multiline)
+        snippets = self._related(ctx)
+        origin = self.policy.origin("completion", ctx.uri, ctx.language, prefix=ctx.prefix,
+                                    suffix=ctx.suffix, context=snippets)  # fmt: skip
+        if origin.private and not self.policy.local_allowed:
+            return None  # it stays on this machine, and the offline engine may not answer
         request = CompletionRequest(
             ctx,
             max_tokens=settings.max_tokens,
             multiline=multiline,
             stop=stop_sequences(ctx, multiline=multiline),
-            snippets=self._related(ctx),
+            snippets=snippets,
             editor=self.editor,
+            origin=origin,
         )
 
         def progress(provider: str, partial: str) -> None:
@@ -359,7 +371,7 @@ class CompletionService:
 
         result = await self.chain.complete(
             request,
-            settings.providers,
+            () if origin.private else settings.providers,  # private: the offline engine
             Shaper(ctx, multiline),
             local=self.local,
             timeout=settings.timeout_ms / 1000,
@@ -380,10 +392,12 @@ class CompletionService:
         return suggestion
 
     def _related(self, ctx: CompletionContext) -> tuple[ContextSnippet, ...]:
-        """Snippets of the other open documents, when a provider that shows them may answer."""
+        """Snippets of the other open documents, when a provider that shows them may answer;
+        never from a document that must stay on this machine."""
         if not SNIPPET_TAKERS.intersection(self.chain.usable(self.settings.providers)):
             return ()
-        found = self._snippets.related(ctx, self.workspace.documents, self.workspace.relative_path)
+        shown = [doc for doc in self.workspace.documents if not self.policy.private(doc.uri)]
+        found = self._snippets.related(ctx, shown, self.workspace.relative_path)
         return tuple(ContextSnippet(s.filename, s.text) for s in found)
 
     def _prefetch_soon(
