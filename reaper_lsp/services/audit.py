@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +36,16 @@ AUDIT_FILE = "audit.jsonl"
 ROTATE_BYTES = 5 * 1024 * 1024
 REQUEST, FEEDBACK = "request", "feedback"
 """The two kinds of line (`event`)."""
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "90", "90s", "15m", "1h", "2d" or "1w"; ValueError for anything else."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30m, 1h or 2d")
+    return float(match[1]) * _UNITS[match[2].lower()]
 
 
 def state_home(env: Mapping[str, str]) -> Path:

@@ -153,6 +153,8 @@ class Session:
             cache={"entries": len(app.cache), **app.cache.stats.as_dict()},
             documents=len(self.workspace.documents),
             transports=app.clients.snapshot(),
+            suggestions=self.policy.status(),
+            budgets=dict(app.ledger.budgets.snapshot(list(app.chain.providers))),
         )
 
     def save_status(self) -> None:
