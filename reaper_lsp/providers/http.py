@@ -144,6 +144,7 @@ class HTTPProvider:
             raise
         finally:
             self.ledger.record(sending.finish(usage, failure))
+            failure = None  # the traceback holds this frame: keep it out of a reference cycle
 
     def _model_of(self, body: Mapping[str, object], origin: Origin) -> str:
         model = body.get("model")
