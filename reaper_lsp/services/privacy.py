@@ -139,11 +139,7 @@ class Policy:
     def enabled(self, uri: str, language: str) -> bool:
         """Suggestions are on for `uri` (of `language`): globally, for the language, for its
         workspace."""
-        return (
-            self._global_on()
-            and self._language_on(language)
-            and self.toggles.workspaces.get(self.root_of(uri), True)
-        )
+        return self._global_on() and self._language_on(language) and self._workspace_on(uri)
 
     def _global_on(self) -> bool:
         everything = self.toggles.everything
@@ -158,15 +154,28 @@ class Policy:
             return language in {name.lower() for name in settings.enabled_languages}
         return language not in {name.lower() for name in settings.disabled_languages}
 
-    def root_of(self, uri: str) -> str:
-        """The workspace root `uri` is under (the first root when it is under none, "" when
-        the session has no root)."""
+    def _workspace_on(self, uri: str) -> bool:
+        """Off when the document's workspace, or a folder above it, was switched off."""
+        switched = self.toggles.workspaces
+        path = uri_to_path(uri) if uri and switched else None
+        if path is None:
+            return True
+        for folder in (self.workspace_of(uri), *map(str, path.parents)):
+            if folder in switched:
+                return switched[folder]
+        return True
+
+    def workspace_of(self, uri: str) -> str:
+        """The workspace root `uri` is under; for a file under none (an editor that opened no
+        folder), its folder; without a document, the first root ("" when none)."""
         roots: Sequence[Path] = self.session.workspace.roots
         path = uri_to_path(uri) if uri else None
+        if path is None:
+            return str(roots[0]) if roots else ""
         for root in roots:
-            if path is not None and (path == root or root in path.parents):
+            if path == root or root in path.parents:
                 return str(root)
-        return str(roots[0]) if roots else ""
+        return str(path.parent)
 
     def toggle(self, scope: str, uri: str = "") -> dict[str, object]:
         """Flip suggestions for `scope` ("global", "language" or "workspace" of the document
@@ -179,10 +188,13 @@ class Policy:
             on = self.toggles.languages[language] = not self._language_on(language)
             return {"scope": scope, "enabled": on, "language": language}
         if scope == "workspace":
-            root = self.root_of(uri)
+            root = self.workspace_of(uri)
             if not root:
-                raise InvalidRequest("reaper.toggle workspace: this editor opened no folder")
-            on = self.toggles.workspaces[root] = not self.toggles.workspaces.get(root, True)
+                raise InvalidRequest(
+                    "reaper.toggle workspace needs the textDocument it is about (this editor "
+                    "opened no folder)"
+                )
+            on = self.toggles.workspaces[root] = not self._workspace_on(uri or Path(root).as_uri())
             return {"scope": scope, "enabled": on, "workspace": root}
         raise InvalidRequest(f"reaper.toggle: scope must be one of {', '.join(SCOPES)}")
 

@@ -142,3 +142,17 @@ def test_the_usage_tally_feeds_the_audit_log(app: App) -> None:
     app.ledger.close()
     lines = app.ledger.path.read_text(encoding="utf-8").splitlines()
     assert '"event": "feedback"' in lines[0] and '"kind": "accepted"' in lines[0]
+
+
+def test_without_a_folder_the_workspace_is_the_documents_folder(app: App, tmp_path: Path) -> None:
+    s = Session(app, roots=[], editor="nvim/0.11")
+    a = (tmp_path / "src" / "a.py").as_uri()
+    deeper = (tmp_path / "src" / "pkg" / "b.py").as_uri()
+    elsewhere = (tmp_path / "docs" / "c.py").as_uri()
+    assert s.policy.toggle("workspace", a) == {
+        "scope": "workspace", "enabled": False, "workspace": str(tmp_path / "src")
+    }  # fmt: skip
+    assert not s.policy.enabled(a, "python") and not s.policy.enabled(deeper, "python")
+    assert s.policy.enabled(elsewhere, "python")
+    with pytest.raises(InvalidRequest, match="needs the textDocument"):
+        s.policy.toggle("workspace")
