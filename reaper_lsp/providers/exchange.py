@@ -33,9 +33,8 @@ def admit(provider: str, origin: Origin, ledger: Ledger) -> None:
         raise Withheld(f"not sent: {origin.private}", provider=provider)
     hold = ledger.held(provider)
     if hold is not None:
-        raise Withheld(
-            hold.reason, rest_for=hold.seconds, user_message=hold.reason, provider=provider
-        )
+        message = f"{provider}: {hold.reason}"
+        raise Withheld(hold.reason, rest_for=hold.seconds, user_message=message, provider=provider)
 
 
 def paused_on_quota(error: ProviderError) -> ProviderError:
@@ -86,11 +85,18 @@ class Sending:
         self.started = time.time()
         self._clock = time.perf_counter()
 
-    def finish(self, usage: Mapping[str, int], failure: BaseException | None) -> Exchange:
-        tokens_in, tokens_out = usage.get(INPUT), usage.get(OUTPUT)
-        estimate = (self.sent_bytes // CHARS_PER_TOKEN if tokens_in is None else tokens_in) + (
-            -(-usage.get(CHARS, 0) // CHARS_PER_TOKEN) if tokens_out is None else tokens_out
-        )
+    def finish(self, usage: Mapping[str, int] | None, failure: BaseException | None) -> Exchange:
+        """The record; `usage`: what the decoder noted, None when no answer came (a refused
+        connection, an error status: nothing was spent, so nothing counts for budgets)."""
+        tokens_in = tokens_out = None
+        estimate = 0
+        if usage is not None:
+            tokens_in, tokens_out = usage.get(INPUT), usage.get(OUTPUT)
+            prompt = self.sent_bytes // CHARS_PER_TOKEN if tokens_in is None else tokens_in
+            answer = (
+                -(-usage.get(CHARS, 0) // CHARS_PER_TOKEN) if tokens_out is None else tokens_out
+            )
+            estimate = prompt + answer
         return Exchange(
             provider=self.provider,
             model=self.model,

@@ -119,7 +119,7 @@ class HTTPProvider:
             raise self.explain(from_net_error(self.name, exc)) from None
         sending = Sending(self.name, self._model_of(body, origin), origin, body)
         self._origin_url = url
-        usage: dict[str, int] = {}
+        usage: dict[str, int] | None = None  # set once an answer is coming
         failure: BaseException | None = None
         try:
             async with open_stream(

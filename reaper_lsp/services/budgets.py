@@ -95,8 +95,8 @@ class Budgets:
         if self.used(provider) < limit:
             return None
         reason = (
-            f"{provider}: today's token budget ({limit} tokens, providers.{provider}."
-            "daily_token_budget) is spent; the next provider in the chain answers until midnight"
+            f"today's token budget ({limit} tokens, providers.{provider}.daily_token_budget) "
+            "is spent; the next provider in the chain answers until midnight"
         )
         return Hold(reason, until_midnight(now))
 

@@ -126,11 +126,13 @@ async def test_the_body_is_scrubbed_and_the_request_recorded_with_its_usage(
 async def test_a_held_provider_is_withheld_with_the_rest_the_ledger_asks(
     openai_fake: FakeServer,
 ) -> None:
-    hold = Hold("openai: today's token budget is spent", 120.0)
+    hold = Hold("today's token budget is spent", 120.0)
     provider = openai_provider(openai_fake, Recording({"openai": hold}))
     with pytest.raises(Withheld) as caught:
         await drain(provider.stream_completion(CompletionRequest(CTX)))
-    assert caught.value.rest_for == 120.0 and caught.value.user_message == hold.reason
+    assert caught.value.rest_for == 120.0
+    assert caught.value.user_message == "openai: today's token budget is spent"
+    assert str(caught.value) == "openai: today's token budget is spent"
     assert openai_fake.script.requests == []
 
 
@@ -221,3 +223,14 @@ async def test_llamacpp_usage_from_tokens_evaluated_and_predicted() -> None:
     [exchange] = ledger.exchanges
     assert exchange.tokens_in == app.infills[-1].n_prompt_tokens
     assert exchange.tokens_out is not None and exchange.tokens_out > 0
+
+
+async def test_a_request_that_got_no_answer_spends_nothing() -> None:
+    ledger = Recording()
+    settings = OpenAISettings(base_url="http://127.0.0.1:9/v1")  # discard: nothing listens
+    provider = OpenAIProvider(settings, env={"OPENAI_API_KEY": "sk-test"}, clients=clients(),
+                              metrics=ProviderMetrics())  # fmt: skip
+    with pytest.raises(Exception, match="cannot connect"):
+        await drain(with_ledger(provider, ledger).stream_completion(CompletionRequest(CTX)))
+    [exchange] = ledger.exchanges
+    assert exchange.outcome == "error: Unreachable" and exchange.estimated_tokens == 0
