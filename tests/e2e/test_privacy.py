@@ -6,15 +6,21 @@ chat attachments or code actions; a disabled language or a toggled-off switch se
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lsprotocol import types as lsp
-from pytest_lsp import LanguageClient
 
-from tests.e2e.conftest import Session, openai_options
+from tests.e2e.conftest import (
+    REAPER_LSP,
+    Session,
+    isolated_env,
+    merge_user_config,
+    openai_options,
+)
 from tests.fakes.llamacpp import FakeLlamaServer
 from tests.fakes.runner import FakeServer
 from tests.fakes.script import Reply
@@ -204,5 +210,32 @@ async def test_remote_off_in_the_workspace_file_keeps_every_request_local(
     assert not [r for r in openai_fake.script.requests if r.method == "POST"]
 
 
-def client_messages(client: LanguageClient, text: str) -> list[str]:
-    return [m.message for m in client.messages if text in m.message]
+def test_the_terminal_commands_send_no_excluded_file_either(
+    home: Path, workspace: Path, openai_fake: FakeServer
+) -> None:
+    openai_fake.script.default = Reply(text="remote")
+    merge_user_config(
+        isolated_env(home),
+        {
+            "completion": {"providers": ["openai"]},
+            "chat": {"providers": ["openai"]},
+            "providers": {"openai": {"base_url": openai_fake.base_url + "/v1"}},
+        },
+    )
+    (workspace / ".git").mkdir()
+    env_file = workspace / ".env"
+    env_file.write_text(ENV_FILE + "DATABASE_\n", encoding="utf-8")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [REAPER_LSP, *args], env=isolated_env(home, **KEY), cwd=workspace,
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    completed = run("complete", str(env_file), "--line", "3", "--col", "10")
+    assert "# openai" not in completed.stderr, completed.stderr
+    asked = run("chat", "What is in it?", "--file", str(env_file))
+    assert asked.returncode == 0, asked.stderr
+    [chat] = [r for r in openai_fake.script.requests if r.method == "POST"]
+    assert "No file is attached: .env is excluded" in chat.body["messages"][-1]["content"]
+    assert CANARY.encode() not in everything_sent(openai_fake)
