@@ -396,7 +396,7 @@ class CompletionService:
         never from a document that must stay on this machine."""
         if not SNIPPET_TAKERS.intersection(self.chain.usable(self.settings.providers)):
             return ()
-        shown = [doc for doc in self.workspace.documents if not self.policy.private(doc.uri)]
+        shown = [doc for doc in self.workspace.documents if not self.policy.excluded(doc.uri)]
         found = self._snippets.related(ctx, shown, self.workspace.relative_path)
         return tuple(ContextSnippet(s.filename, s.text) for s in found)
 

@@ -65,6 +65,8 @@ class Policy:
         self.session = session
         self.toggles = toggles
         self.editor = editor
+        self._rules: tuple[Exclusions | None, dict[str, str]] = (None, {})
+        """The rule found for each excluded document, under the exclusions in force."""
 
     # -- what may leave the machine ---------------------------------------------------------
 
@@ -79,6 +81,15 @@ class Policy:
         path = self._rule_path(uri)
         if not exclusions.excludes(path):
             return ""
+        if self._rules[0] is not exclusions:  # the configuration changed
+            self._rules = (exclusions, {})
+        found = self._rules[1].get(uri)
+        if found is None:
+            found = self._rules[1][uri] = self._rule(uri, path, exclusions)
+        return found
+
+    def _rule(self, uri: str, path: str, exclusions: Exclusions) -> str:
+        """Which rule excludes `path` (a search worth doing once per document)."""
         name = self.session.workspace.relative_path(uri)
         if Exclusions((), exclusions.home).excludes(path):
             return f"{name} is a secret store under the home directory, never sent"
