@@ -421,6 +421,8 @@ class CompletionService:
         """Fetch the suggestion for the cursor after `shown`, typed or accepted."""
         if not self.settings.prefetch or shown.provider == LOCAL or not shown.text:
             return
+        if not self.policy.enabled(ctx.uri, ctx.language):
+            return  # switched off since it was shown: nothing more goes upstream
         after = CompletionContext(
             cut_prefix(ctx.prefix + shown.text, self.settings.max_prefix_chars),
             ctx.suffix,

@@ -4,6 +4,7 @@ document local is named, a workspace file only tightens, the switches follow the
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from reaper_lsp.core.document import Position
 from reaper_lsp.net.retry import RetryPolicy
 from reaper_lsp.providers.chain import Chain
 from reaper_lsp.services.app import App
+from reaper_lsp.services.completion import PREFETCH_WAIT_MAX
 from reaper_lsp.services.errors import InvalidRequest
 from reaper_lsp.services.session import Session
 from tests.unit.test_services import Fake
@@ -156,3 +158,19 @@ def test_without_a_folder_the_workspace_is_the_documents_folder(app: App, tmp_pa
     assert s.policy.enabled(elsewhere, "python")
     with pytest.raises(InvalidRequest, match="needs the textDocument"):
         s.policy.toggle("workspace")
+
+
+async def test_switching_off_cancels_the_prefetch_of_a_suggestion_shown(
+    app: App, tmp_path: Path
+) -> None:
+    fake = Fake("openai", "name.upper()", "ahead")
+    app.chain = Chain({"openai": fake}, policy=RetryPolicy(max_retries=0))
+    s = session(app, tmp_path / "p", {"providers": ["openai"], "prefetch": True})
+    uri = (tmp_path / "p" / "a.py").as_uri()
+    s.workspace.documents.open(uri, "python", 1, "def f(name):\n    return \n")
+    shown = await s.completion.complete(uri, Position(1, 11), invoked=True)
+    assert shown is not None and shown.text == "name.upper()"
+    s.policy.toggle("global")  # before the prefetch after it goes out
+    await asyncio.sleep(PREFETCH_WAIT_MAX + 0.2)
+    assert len(fake.requests) == 1
+    await s.close()
