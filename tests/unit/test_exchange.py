@@ -234,3 +234,21 @@ async def test_a_request_that_got_no_answer_spends_nothing() -> None:
         await drain(with_ledger(provider, ledger).stream_completion(CompletionRequest(CTX)))
     [exchange] = ledger.exchanges
     assert exchange.outcome == "error: Unreachable" and exchange.estimated_tokens == 0
+
+
+async def test_a_server_refusing_stream_options_is_asked_again_without_them(
+    openai_fake: FakeServer,
+) -> None:
+    refusal = {"error": {"message": "Unrecognized request argument supplied: stream_options",
+                         "type": "invalid_request_error", "param": None, "code": None}}  # fmt: skip
+    openai_fake.script.queue(Reply(status=400, body=refusal), Reply(text="ok"), Reply(text="ok"))
+    ledger = Recording()
+    chain = Chain({"openai": openai_provider(openai_fake, ledger)},
+                  policy=RetryPolicy(max_retries=1, base_backoff=0.001))  # fmt: skip
+    request = ChatRequest((ChatMessage("user", "hi"),))
+    assert await drain_chat(chain, request) == "ok"
+    assert await drain_chat(chain, request) == "ok"
+    first, second, third = openai_fake.script.requests
+    assert "stream_options" in first.body
+    assert "stream_options" not in second.body and "stream_options" not in third.body
+    assert ledger.exchanges[-1].tokens_in is None  # not reported: estimated for budgets
