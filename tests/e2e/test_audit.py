@@ -9,12 +9,17 @@ import asyncio
 import json
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lsprotocol import types as lsp
 
 from tests.e2e.conftest import REAPER_LSP, Session, isolated_env, openai_options
+from tests.e2e.test_copilot import options as copilot_options
+from tests.e2e.test_copilot import sign_in
+from tests.fakes import github as fake_github
 from tests.fakes.runner import FakeServer
 from tests.fakes.script import Reply
 
@@ -152,3 +157,41 @@ async def test_a_used_up_quota_pauses_the_provider_with_one_message(
     assert len(messages(s, "quota")) == 1 and "the next provider" in told[0].message
     [record] = (await s.command("reaper.audit"))["records"]
     assert record["outcome"] == "error: QuotaExhausted (HTTP 429)"
+
+
+@pytest.fixture
+def github_fake() -> Iterator[FakeServer]:
+    server = FakeServer(fake_github.create_app())
+    server.start()
+    state = server.app.state
+    state.base_url = server.base_url
+    state.device_interval = 0
+    state.slow_down_interval = 0
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_copilot_quota_429_pauses_it_and_its_cost_is_estimated(
+    start_session: Any, github_fake: FakeServer, home: Path
+) -> None:
+    quota = {"error": {"message": "You have exceeded your monthly quota", "code": "rate_limited"}}
+    github_fake.script.queue(Reply(text="ute_total(items)"), Reply(status=429, body=quota))
+    s: Session = await start_session(copilot_options(github_fake))
+    await sign_in(s)
+    uri = s.open("d.py", "total = compute_total(items)\nprint(total)\ntotal = comp\n")
+    assert await s.inline(uri, 2, 12, invoked=True) == ["ute_total(items)"]
+    other = s.open("e.py", "value = \n")
+    for column in (8, 8):
+        await s.inline(other, 0, column, invoked=True)
+        s.type_text(other, 0, column, "x")
+    engines = [r for r in github_fake.script.requests if "/engines/" in r.path]
+    assert len(engines) == 2  # after the quota answer, Copilot rests
+    told = await until(lambda: messages(s, "monthly quota"))
+    assert len(told) == 1
+    first, second = (await s.command("reaper.audit"))["records"]
+    assert first["tokens"] == {"in": None, "out": None}  # Copilot reports none
+    assert second["outcome"] == "error: QuotaExhausted (HTTP 429)"
+    stats = json.loads(run_cli(home, "stats", "--json").stdout)["rows"]
+    assert [(r["provider"], r["requests"], r["failed"]) for r in stats] == [("copilot", 2, 1)]
