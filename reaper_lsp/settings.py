@@ -26,6 +26,13 @@ class CompletionSettings:
     max_suffix_chars: int = 2000
     max_tokens: int = 128
     multiline: Multiline = Multiline.AUTO
+    enabled: bool = True
+    """False: no suggestions at all (`reaper.toggle` turns them back on for every window)."""
+    disabled_languages: tuple[str, ...] = ()
+    """Language ids never completed (e.g. "markdown")."""
+    enabled_languages: tuple[str, ...] = ()
+    """When set, the only language ids completed (an allow-list: `disabled_languages` is then
+    not consulted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,8 @@ class CopilotSettings:
     editor_plugin_version: str = ""
     integration_id: str = "vscode-chat"
     user_agent: str = ""
+    daily_token_budget: int = 0
+    """Tokens a day this provider may spend (0: no limit); spent, it is skipped until midnight."""
 
 
 class _ApiKey:
@@ -83,6 +92,8 @@ class ClaudeSettings(_ApiKey):
     vertex_region: str = "us-east5"
     vertex_base_url: str = ""
     """Empty: derived from `vertex_region`; set only to point tests at a fake."""
+    daily_token_budget: int = 0
+    """Tokens a day this provider may spend (0: no limit); spent, it is skipped until midnight."""
 
     def vertex_api(self) -> str:
         """The Vertex AI endpoint base for `vertex_region` (or `vertex_base_url` when set)."""
@@ -104,6 +115,8 @@ class OpenAISettings(_ApiKey):
     chat_model: str = "gpt-4o"
     fim: bool = False
     fim_model: str = "gpt-3.5-turbo-instruct"
+    daily_token_budget: int = 0
+    """Tokens a day this provider may spend (0: no limit); spent, it is skipped until midnight."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +128,8 @@ class OllamaSettings:
     """How long Ollama keeps the model loaded after a request (a Go duration, "-1" = always)."""
     think: bool = False
     """Let thinking chat models think (shown as "thinking…"); completions never think."""
+    daily_token_budget: int = 0
+    """Tokens a day this provider may spend (0: no limit); spent, it is skipped until midnight."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +140,8 @@ class LlamaCppSettings(_ApiKey):
     model: str = ""
     """Empty: whatever model llama-server was started with."""
     chat_model: str = ""
+    daily_token_budget: int = 0
+    """Tokens a day this provider may spend (0: no limit); spent, it is skipped until midnight."""
 
 
 @dataclass(frozen=True, slots=True)

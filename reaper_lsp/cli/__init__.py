@@ -79,6 +79,14 @@ def _run(command: str, args: object) -> int:
         from reaper_lsp.cli import daemon
 
         return daemon.run(a["action"], as_json=a["json"])
+    if command == "audit":
+        from reaper_lsp.cli.audit import show_audit
+
+        return show_audit(as_json=a["json"], last=a["last"], since=a["since"])
+    if command == "stats":
+        from reaper_lsp.cli.audit import show_stats
+
+        return show_stats(as_json=a["json"])
     raise AssertionError(command)
 
 

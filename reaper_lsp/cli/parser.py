@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from reaper_lsp import __version__
 
@@ -136,4 +137,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     daemon.add_argument("action", nargs="?", choices=("start", "stop", "status", "sessions"))
     daemon.add_argument("--json", action="store_true", help="the daemon's answer, as JSON")
+    _privacy_commands(sub, common)
     return parser
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of records, got {value!r}")
+    return int(value)
+
+
+def _duration(value: str) -> float:
+    from reaper_lsp.services.audit import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _privacy_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    audit = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="what was sent upstream: sizes, files, provider, tokens (never content)",
+        description="List the requests sent to providers, from the local audit log: when, from "
+        "which editor, to which provider and model, for what, about which file, how many bytes "
+        "of code and from which other files, how many credentials were scrubbed, tokens, "
+        "latency and outcome. The log never holds content. Default: the last "
+        "50 requests.",
+    )
+    audit.add_argument("--json", action="store_true", help="the records, as a JSON array")
+    audit.add_argument("--last", type=_count, metavar="N", help="the last N requests")
+    audit.add_argument(
+        "--since", type=_duration, metavar="DURATION", help="requests of the last 30m, 1h, 2d…"
+    )
+    stats = sub.add_parser(
+        "stats",
+        parents=[common],
+        help="requests, tokens, acceptance and latency per provider and language",
+        description="Figures from the local audit log alone (nothing is sent anywhere): per "
+        "provider and language, requests and failures, tokens reported, suggestions shown and "
+        "accepted, latency p50/p90.",
+    )
+    stats.add_argument("--json", action="store_true", help="the figures, as JSON")

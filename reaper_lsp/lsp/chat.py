@@ -134,7 +134,8 @@ async def chat(ls: ReaperServer, args: ChatArgs) -> dict[str, object]:
     lines = Lines.covering(r.start.line, r.end.line, r.end.character) if r else None
     if args.messages:
         history = [(m.role, m.content) for m in args.messages]
-        pieces = service.stream(await service.messages(args.prompt, history, uri=uri, lines=lines))
+        sent = await service.messages(args.prompt, history, uri=uri, lines=lines)
+        pieces = service.stream(sent, uri=uri or "")
     else:
         pieces = service.converse(conversation, args.prompt or "", uri=uri, lines=lines)
     provider, text = await relay(

@@ -14,7 +14,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -155,6 +155,8 @@ class StreamContext:
     started: float
     first_byte: float = 0.0
     received: int = 0
+    usage: dict[str, int] = field(default_factory=dict)
+    """What the provider's decoder read of the answer's cost (tokens, characters of text)."""
     _raw: AsyncIterator[bytes] | None = None
 
     @property

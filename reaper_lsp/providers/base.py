@@ -1,9 +1,10 @@
-"""The Provider protocol, the request types it takes, and what a provider is built from."""
+"""The Provider protocol, the request types it takes (with their `Origin`), and what a provider
+is built from — including the `Ledger` that hears of every upstream request."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from reaper_lsp.core.types import CompletionContext, ContextSnippet
@@ -19,6 +20,30 @@ LOCAL = "local"
 """The offline engine's name: always usable, always last, never rested."""
 Role = Literal["system", "user", "assistant"]
 Kind = Literal["completion", "chat"]
+Purpose = Literal["completion", "chat", "next-edit", "action"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request comes from, set by the service that makes it: what the privacy rules and
+    the audit need to know about it, never its content."""
+
+    purpose: Purpose = "completion"
+    client: str = ""
+    """The editor that asked (`name/version`)."""
+    path: str = ""
+    """The document, relative to its workspace root ("" when none)."""
+    language: str = ""
+    prefix_bytes: int = 0
+    """UTF-8 bytes of the text before the cursor (for a chat: of the question and history)."""
+    suffix_bytes: int = 0
+    context_bytes: int = 0
+    """Bytes of other code that went with it (snippets of other files, an attached file)."""
+    context_files: tuple[str, ...] = ()
+    """The other files that code came from."""
+    private: str = ""
+    """Why this request must not leave the machine ("" when it may): no remote provider sends
+    it, whoever built it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +65,7 @@ class CompletionRequest:
     stop: tuple[str, ...] = ()
     snippets: tuple[ContextSnippet, ...] = ()
     editor: str = ""
+    origin: Origin = Origin()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +73,59 @@ class ChatRequest:
     messages: tuple[ChatMessage, ...]
     max_tokens: int = 2048
     editor: str = ""
+    origin: Origin = Origin(purpose="chat")
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One upstream request once it ended, as the HTTP base reports it to the `Ledger`."""
+
+    provider: str
+    model: str
+    origin: Origin
+    started: float
+    """Wall-clock time (seconds since the epoch) it was sent."""
+    sent_bytes: int
+    scrubbed: int
+    """Credential-shaped strings replaced before it left."""
+    tokens_in: int | None
+    tokens_out: int | None
+    """Tokens as the provider reported them; None when it did not."""
+    estimated_tokens: int
+    """What it cost, for budgets: the reported tokens, else an estimate from characters."""
+    latency_ms: float
+    outcome: str
+    """"ok", "stopped" (read as far as needed), "cancelled", or "error: <kind> (HTTP n)"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Why a provider may not be asked now, and for how many more seconds."""
+
+    reason: str
+    seconds: float
+
+
+class Ledger(Protocol):
+    """What the App keeps of upstream requests: the audit log and the daily token budgets."""
+
+    def held(self, provider: str) -> Hold | None:
+        """Why `provider` may not be asked now (its daily token budget is spent), or None."""
+        ...
+
+    def record(self, exchange: Exchange) -> None:
+        """Keep `exchange` (called once per upstream request, when it has ended)."""
+        ...
+
+
+class Unrecorded:
+    """The ledger of providers built without an App (tests, tools): no limit, no record."""
+
+    def held(self, provider: str) -> Hold | None:
+        return None
+
+    def record(self, exchange: Exchange) -> None:
+        return None
 
 
 @runtime_checkable
@@ -100,3 +179,4 @@ class Parts:
     google: Callable[[], GoogleAuth]
     tell: Callable[[str, str], None]
     """`tell(cause, text)`: tell the user once per cause."""
+    ledger: Ledger = field(default_factory=Unrecorded)

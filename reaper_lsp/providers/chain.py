@@ -125,7 +125,10 @@ class Chain:
             provider = self.providers.get(name)
             if name == LOCAL or provider is None:
                 continue
-            skip = self.health.skip_reason(name, provider.unusable_reason())
+            # What must stay on this machine never goes to a remote provider, whoever asked.
+            skip = request.origin.private or self.health.skip_reason(
+                name, provider.unusable_reason()
+            )
             if skip:
                 result.attempts.append(Attempt(name, f"skipped: {skip}"))
             else:
@@ -236,7 +239,8 @@ class Chain:
             provider = local if name == LOCAL else self.providers.get(name)
             if provider is None:
                 continue
-            skip = self.health.skip_reason(name, provider.unusable_reason())
+            private = request.origin.private if name != LOCAL else ""
+            skip = private or self.health.skip_reason(name, provider.unusable_reason())
             if skip:
                 reasons.append(f"{name}: {skip}")
                 continue

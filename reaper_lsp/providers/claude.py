@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from reaper_lsp.core.prompts import chat_fim_messages
 from reaper_lsp.net.client import StreamContext
-from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Origin, Parts
 from reaper_lsp.providers.errors import NotConfigured, ProtocolError, error_from_stream_payload
+from reaper_lsp.providers.exchange import note_text, note_tokens
 from reaper_lsp.providers.http import HTTPProvider, KeyedProvider, RefreshingBearer
 from reaper_lsp.settings import ClaudeSettings
 
@@ -64,7 +65,7 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
         stops = [s for s in request.stop if s.strip()]
         if stops:
             body["stop_sequences"] = stops
-        async for piece in self._stream(body):
+        async for piece in self._stream(body, request.origin):
             yield piece
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
@@ -81,7 +82,7 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
         }
         if system:
             body["system"] = system
-        async for piece in self._stream(body):
+        async for piece in self._stream(body, request.origin):
             yield piece
 
     async def _google_token(self, fresh: bool) -> str:
@@ -93,7 +94,7 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
         except GoogleSignInRequired as exc:
             raise NotConfigured(str(exc), user_message=str(exc), provider=self.name) from None
 
-    async def _stream(self, body: dict[str, object]) -> AsyncIterator[str]:
+    async def _stream(self, body: dict[str, object], origin: Origin) -> AsyncIterator[str]:
         reason = self.unusable_reason()
         if reason:
             raise NotConfigured(reason, provider=self.name)
@@ -107,11 +108,11 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
                 f"{self._settings.vertex_api()}/projects/{s.vertex_project}/locations/"
                 f"{s.vertex_region}/publishers/anthropic/models/{body['model']}:streamRawPredict"
             )
-            opened = self.open(url, payload, auth=self._bearer)
+            opened = self.open(url, payload, origin=origin, auth=self._bearer)
         else:
             url = self._settings.base_url.rstrip("/") + "/messages"
             headers = {"x-api-key": self._key, "anthropic-version": ANTHROPIC_VERSION}
-            opened = self.open(url, body, headers=headers)
+            opened = self.open(url, body, origin=origin, headers=headers)
         async with opened as stream:
             async for piece in read_message_events(self, stream):
                 yield piece
@@ -132,13 +133,27 @@ async def read_message_events(provider: HTTPProvider, stream: StreamContext) -> 
             raise error_from_stream_payload(provider.name, payload)
         if kind == "message_stop":
             return
+        if kind in ("message_start", "message_delta"):
+            _note_usage(stream, payload)
         if kind == "content_block_delta":
             delta = payload.get("delta")
             if isinstance(delta, dict) and delta.get("type") == "text_delta":
                 text = delta.get("text")
                 if isinstance(text, str) and text:
+                    note_text(stream, text)
                     yield text
     raise ProtocolError("stream ended before message_stop", provider=provider.name)
+
+
+def _note_usage(stream: StreamContext, payload: dict[str, object]) -> None:
+    """`usage` of `message_start` (in `message`: the prompt, cache reads and writes included)
+    and `message_delta` (the answer's running total)."""
+    message = payload.get("message")
+    usage = (message if isinstance(message, dict) else payload).get("usage")
+    if not isinstance(usage, dict):
+        return
+    counts = [v for k, v in usage.items() if k.endswith("input_tokens") and isinstance(v, int)]
+    note_tokens(stream, prompt=sum(counts) if counts else None, output=usage.get("output_tokens"))
 
 
 def build(parts: Parts) -> ClaudeProvider:

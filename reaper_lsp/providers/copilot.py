@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Request = CompletionRequest | ChatRequest
+
 DEFAULT_MODEL = "gpt-41-copilot"
 """The completion model (Copilot's URL calls it the "engine")."""
 DEFAULT_CHAT_MODEL = "gpt-4.1"
@@ -108,7 +110,9 @@ class CopilotProvider(HTTPProvider):
 
     def explain(self, error: ProviderError) -> ProviderError:
         """Copilot's own status codes: 402 quota, 466 outdated client, 429 with a rest."""
-        if error.status == 402 or isinstance(error, QuotaExhausted):
+        # A 429 about the quota is the monthly allowance, not a pace to slow down to.
+        quota_429 = error.status == 429 and "quota" in error.message.lower()
+        if error.status == 402 or quota_429 or isinstance(error, QuotaExhausted):
             message = "Copilot's monthly quota is used up; other providers answer until it resets"
             return QuotaExhausted(
                 message, status=error.status, rest_for=QUOTA_REST, user_message=message,
@@ -131,13 +135,14 @@ class CopilotProvider(HTTPProvider):
         return error
 
     async def _stream(
-        self, path: str, body: dict[str, object], intent: str, editor: str
+        self, path: str, body: dict[str, object], intent: str, request: Request
     ) -> AsyncIterator[str]:
         token = await self._token()
         base = token.proxy_url if intent == "copilot-ghost" else token.api_url
         url = base.rstrip("/") + path
-        headers = self._headers(intent, editor)
-        async with self.open(url, body, headers=headers, auth=self._bearer) as stream:
+        headers = self._headers(intent, request.editor)
+        opened = self.open(url, body, origin=request.origin, headers=headers, auth=self._bearer)
+        async with opened as stream:
             async for piece in read_choices(self, stream):
                 yield piece
 
@@ -162,13 +167,13 @@ class CopilotProvider(HTTPProvider):
             },
         }
         path = f"/v1/engines/{self.model_for('completion')}/completions"
-        async for piece in self._stream(path, body, "copilot-ghost", request.editor):
+        async for piece in self._stream(path, body, "copilot-ghost", request):
             yield piece
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         body = chat_body(self.model_for("chat"), request, n=1)
         chat = "/chat/completions"
-        async for piece in self._stream(chat, body, "conversation-panel", request.editor):
+        async for piece in self._stream(chat, body, "conversation-panel", request):
             yield piece
 
     async def prewarm(self) -> None:

@@ -88,6 +88,11 @@ class QuotaExhausted(ProviderError):
     """Quota, billing or spend cap reached: never retried."""
 
 
+class Withheld(ProviderError):
+    """The request was not sent: what it carries must not leave the machine ([privacy]), or the
+    provider's daily token budget is spent. Nothing reached the network."""
+
+
 class BadRequest(ProviderError):
     """400/404/413/422 and friends: our request cannot succeed as sent."""
 
@@ -113,6 +118,7 @@ _QUOTA_MARKERS = (
     "free_quota_exceeded",
     "overage_limit_reached",
     "billing_not_configured",
+    "credit balance",  # Anthropic: "Your credit balance is too low to access the Anthropic API"
 )
 
 

@@ -1,6 +1,10 @@
 """The one base for providers that speak HTTP: open a streamed POST, decode its events (SSE,
 NDJSON, the OpenAI-style `choices` stream that OpenAI, Copilot and llama-server share), warm and
 keep warm the connection, and map every network failure to the provider error tree in one place.
+It is also where every request leaves the process, so it enforces what may leave (`exchange.py`):
+a request whose origin must stay on the machine, or to a provider whose daily token budget is
+spent, is never sent; every body is scrubbed of credential-shaped strings; and each request is
+recorded in the ledger (the audit log, the budgets) once it ended.
 
 Credentials that expire (Copilot's token, a Google access token) are `RefreshingBearer` auth
 flows: a 401/403 is answered by a fresh token and one more try *before* any of the body is read,
@@ -22,13 +26,20 @@ from reaper_lsp.net.client import Clients, StreamContext, open_stream, prewarm
 from reaper_lsp.net.errors import NetError
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.net.streams import NDJSONDecoder, SSEDecoder, SSEEvent
-from reaper_lsp.providers.base import ChatRequest
+from reaper_lsp.providers.base import ChatRequest, Ledger, Origin, Unrecorded
 from reaper_lsp.providers.errors import (
     AuthError,
     ProtocolError,
     ProviderError,
     error_from_stream_payload,
     from_net_error,
+)
+from reaper_lsp.providers.exchange import (
+    Sending,
+    admit,
+    note_openai_usage,
+    note_text,
+    paused_on_quota,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +82,8 @@ class HTTPProvider:
     `model_for` and the two streams of the `Provider` protocol."""
 
     name = "http"
+    ledger: Ledger = Unrecorded()
+    """Told of every request (the registry gives each provider the App's)."""
 
     def __init__(self, *, clients: Clients, metrics: ProviderMetrics, base_url: str = "") -> None:
         self._clients = clients
@@ -91,28 +104,55 @@ class HTTPProvider:
         url: str,
         body: dict[str, object],
         *,
+        origin: Origin,
         headers: dict[str, str] | None = None,
         accept: str = SSE,
         auth: httpx.Auth | None = None,
     ) -> AsyncIterator[StreamContext]:
-        """The open response of a streamed POST. Network failures — while connecting or in the
-        middle of the stream, as the caller reads it — surface as provider errors."""
+        """The open response of a streamed POST of `body` (scrubbed first) for a request of
+        `origin`. Network failures — while connecting or in the middle of the stream, as the
+        caller reads it — surface as provider errors; `Withheld` when it may not be sent."""
+        admit(self.name, origin, self.ledger)
+        try:
+            client = self._clients.get(self.name)
+        except NetError as exc:
+            raise self.explain(from_net_error(self.name, exc)) from None
+        sending = Sending(self.name, self._model_of(body, origin), origin, body)
         self._origin_url = url
+        usage: dict[str, int] | None = None  # set once an answer is coming
+        failure: BaseException | None = None
         try:
             async with open_stream(
-                self._clients.get(self.name),
+                client,
                 url,
-                body=body,
+                body=sending.body,
                 headers=headers or {},
                 metrics=self._metrics,
                 accept=accept,
                 auth=auth,
             ) as stream:
+                usage = stream.usage
                 yield stream
         except NetError as exc:
-            raise self.explain(from_net_error(self.name, exc)) from None
+            failure = paused_on_quota(self.explain(from_net_error(self.name, exc)))
+            raise failure from None
         except ProviderError as exc:
-            raise self.explain(exc) from None
+            failure = paused_on_quota(self.explain(exc))
+            raise failure from None
+        except BaseException as exc:  # cancelled, or closed early by the reader: recorded
+            failure = exc
+            raise
+        finally:
+            self.ledger.record(sending.finish(usage, failure))
+            failure = None  # the traceback holds this frame: keep it out of a reference cycle
+
+    def _model_of(self, body: Mapping[str, object], origin: Origin) -> str:
+        model = body.get("model")
+        if isinstance(model, str) and model:
+            return model
+        model_for = getattr(self, "model_for", None)  # every concrete provider has one
+        kind = "chat" if origin.purpose in ("chat", "action") else "completion"
+        return str(model_for(kind)) if model_for is not None else ""
 
     async def sse(self, stream: StreamContext) -> AsyncIterator[SSEEvent]:
         decoder = SSEDecoder()
@@ -265,26 +305,33 @@ def choice_text(choice: Mapping[str, object]) -> str:
     return text if isinstance(text, str) else ""
 
 
-def _chunk_text(provider: HTTPProvider, payload: dict[str, object]) -> str:
+def _chunk_text(provider: HTTPProvider, stream: StreamContext, payload: dict[str, object]) -> str:
     if payload.get("error") is not None:
         raise error_from_stream_payload(provider.name, payload)
+    note_openai_usage(stream, payload)
     choices = payload.get("choices")
     if not isinstance(choices, list):
         return ""
     # n > 1 interleaves choices by index; only the first one is used.
-    return "".join(
+    text = "".join(
         choice_text(choice)
         for choice in choices
         if isinstance(choice, dict) and choice.get("index", 0) == 0
     )
+    note_text(stream, text)
+    return text
 
 
 async def stream_choices(
-    provider: HTTPProvider, url: str, body: dict[str, object], headers: dict[str, str]
+    provider: HTTPProvider,
+    url: str,
+    body: dict[str, object],
+    headers: dict[str, str],
+    origin: Origin,
 ) -> AsyncIterator[str]:
     """POST an OpenAI-style streamed request and yield its text (chat on every OpenAI-style
     server: OpenAI, llama-server, LiteLLM, Copilot)."""
-    async with provider.open(url, body, headers=headers) as stream:
+    async with provider.open(url, body, origin=origin, headers=headers) as stream:
         async for piece in read_choices(provider, stream):
             yield piece
 
@@ -295,7 +342,7 @@ async def read_choices(provider: HTTPProvider, stream: StreamContext) -> AsyncIt
     accepted too."""
     if SSE not in stream.content_type:
         raw = b"".join([chunk async for chunk in stream.chunks()])
-        text = _chunk_text(provider, provider.json_object(raw))
+        text = _chunk_text(provider, stream, provider.json_object(raw))
         if text:
             yield text
         return
@@ -303,7 +350,7 @@ async def read_choices(provider: HTTPProvider, stream: StreamContext) -> AsyncIt
         data = event.data.strip()
         if data.startswith("[DONE]"):
             return
-        text = _chunk_text(provider, provider.json_object(data))
+        text = _chunk_text(provider, stream, provider.json_object(data))
         if text:
             yield text
     raise ProtocolError("stream ended without [DONE]", provider=provider.name)

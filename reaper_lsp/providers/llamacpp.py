@@ -17,6 +17,7 @@ from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.providers import errors
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
 from reaper_lsp.providers.errors import BadRequest, ProviderError, Unreachable
+from reaper_lsp.providers.exchange import note_text, note_tokens
 from reaper_lsp.providers.http import SSE, KeyedProvider, chat_body, stream_choices
 from reaper_lsp.settings import LlamaCppSettings
 
@@ -75,7 +76,8 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
         async def send(ctx: CompletionContext) -> AsyncGenerator[str, None]:
             body = self.infill_body(request, ctx)
             url = self._url("/infill")
-            async with self.open(url, body, headers=self._headers()) as stream:
+            opened = self.open(url, body, origin=request.origin, headers=self._headers())
+            async with opened as stream:
                 async for piece in self._read_infill(stream):
                     yield piece
 
@@ -89,7 +91,7 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
         if SSE not in stream.content_type:
             raw = b"".join([chunk async for chunk in stream.chunks()])
             payload = self.json_object(raw)
-            text = self._content(payload)
+            text = self._content(stream, payload)
             if text:
                 yield text
             return
@@ -98,22 +100,33 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
             if not data:
                 continue
             payload = self.json_object(data)
-            text = self._content(payload)
+            text = self._content(stream, payload)
             if text:
                 yield text
             if payload.get("stop") is True:
                 return
         raise errors.ProtocolError("stream ended before stop", provider=self.name)
 
-    def _content(self, payload: dict[str, object]) -> str:
+    def _content(self, stream: StreamContext, payload: dict[str, object]) -> str:
         if payload.get("error") is not None:
             raise errors.error_from_stream_payload(self.name, payload)
+        # Running totals on every event; `timings` (the last event) when they are missing.
+        timings = payload.get("timings")
+        spent = timings if isinstance(timings, dict) else {}
+        note_tokens(
+            stream,
+            prompt=payload.get("tokens_evaluated", spent.get("prompt_n")),
+            output=payload.get("tokens_predicted", spent.get("predicted_n")),
+        )
         content = payload.get("content")
-        return content if isinstance(content, str) else ""
+        text = content if isinstance(content, str) else ""
+        note_text(stream, text)
+        return text
 
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
-        body = chat_body(self.model_for("chat"), request)
-        return stream_choices(self, self._url("/v1/chat/completions"), body, self._headers())
+        body = chat_body(self.model_for("chat"), request, stream_options={"include_usage": True})
+        url = self._url("/v1/chat/completions")
+        return stream_choices(self, url, body, self._headers(), request.origin)
 
     def explain(self, error: ProviderError) -> ProviderError:
         """What llama-server's failures mean and what fixes them."""

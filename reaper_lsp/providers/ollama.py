@@ -19,7 +19,7 @@ from reaper_lsp.core.prompts import fim_parts, path_header, raw_fim_prompt
 from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.net.client import Clients, StreamContext
 from reaper_lsp.net.metrics import ProviderMetrics
-from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
+from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Origin, Parts
 from reaper_lsp.providers.errors import (
     BadRequest,
     ContextTooLong,
@@ -28,6 +28,7 @@ from reaper_lsp.providers.errors import (
     Unreachable,
     error_from_stream_payload,
 )
+from reaper_lsp.providers.exchange import note_text, note_tokens
 from reaper_lsp.providers.http import NDJSON, HTTPProvider
 from reaper_lsp.settings import OllamaSettings
 
@@ -105,7 +106,7 @@ class OllamaProvider(HTTPProvider):
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
         async def send(ctx: CompletionContext) -> AsyncGenerator[str, None]:
             body = generate_body(self._settings, ctx, request, context)
-            async for piece in self._stream("/api/generate", body, "response"):
+            async for piece in self._stream("/api/generate", body, "response", request.origin):
                 yield piece
 
         model = self.model_for("completion")
@@ -134,17 +135,19 @@ class OllamaProvider(HTTPProvider):
             # Only `false` is sent: `true` is refused by models that cannot think, and
             # thinking models think unless told otherwise.
             body["think"] = False
-        async for piece in self._stream("/api/chat", body, "message"):
+        async for piece in self._stream("/api/chat", body, "message", request.origin):
             yield piece
 
     def _context(self, model: str, needed: int) -> int:
         size = self._contexts[model] = max(self._contexts.get(model, 0), needed)
         return size
 
-    async def _stream(self, path: str, body: dict[str, object], field: str) -> AsyncIterator[str]:
+    async def _stream(
+        self, path: str, body: dict[str, object], field: str, origin: Origin
+    ) -> AsyncIterator[str]:
         self._model = str(body["model"])
         url = self._settings.base_url.rstrip("/") + path
-        async with self.open(url, body, accept=NDJSON) as stream:
+        async with self.open(url, body, origin=origin, accept=NDJSON) as stream:
             async for piece in self._read_lines(stream, field):
                 yield piece
 
@@ -187,8 +190,14 @@ class OllamaProvider(HTTPProvider):
                 thinking_shown = True
                 yield THINKING  # the user sees the model is at work, not a stalled answer
             if isinstance(value, str) and value:
+                note_text(stream, value)
                 yield value
             if payload.get("done"):
+                note_tokens(
+                    stream,
+                    prompt=payload.get("prompt_eval_count"),
+                    output=payload.get("eval_count"),
+                )
                 return
         raise ProtocolError("stream ended before done", provider=self.name)
 

@@ -51,6 +51,9 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         self._llamacpp: bool | None = None
         """Whether the server is llama-server (asked once, on warm-up or first FIM request)."""
         self._told_llamacpp = False
+        self._usage: dict[str, object] = {"stream_options": {"include_usage": True}}
+        """Asks for the usage (what a request cost, for budgets and the audit); dropped for a
+        server that refuses the option (Azure OpenAI's older API versions)."""
 
     def unusable_reason(self) -> str | None:
         return self.missing_key()
@@ -91,6 +94,7 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
             "max_tokens": request.max_tokens,
             "temperature": 0,
             "stream": True,
+            **self._usage,
         }
         if request.stop:
             body["stop"] = list(request.stop[:MAX_STOPS])
@@ -104,14 +108,19 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
                 {"role": "user", "content": user},
             ]
             path = "/chat/completions"
-        async for piece in stream_choices(self, self._url(path), body, self._headers()):
+        url, headers = self._url(path), self._headers()
+        async for piece in stream_choices(self, url, body, headers, request.origin):
             yield piece
 
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
-        body = chat_body(self.model_for("chat"), request)
-        return stream_choices(self, self._url("/chat/completions"), body, self._headers())
+        body = chat_body(self.model_for("chat"), request, **self._usage)
+        url = self._url("/chat/completions")
+        return stream_choices(self, url, body, self._headers(), request.origin)
 
     def explain(self, error: ProviderError) -> ProviderError:
+        if isinstance(error, BadRequest) and "stream_options" in error.message and self._usage:
+            self._usage = {}  # asked again at once without it (the usage is then estimated)
+            error.retryable = True
         if isinstance(error, ProviderUnavailable) and "litellm retried" in error.message.lower():
             # The LiteLLM proxy has retried its upstream already (`num_retries`): trying again
             # would spend the user's wait on the same failure instead of showing its cause.

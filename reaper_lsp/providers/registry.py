@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from reaper_lsp.providers import claude, copilot, llamacpp, ollama, openai
 from reaper_lsp.providers.base import Parts, Provider
+from reaper_lsp.providers.http import HTTPProvider
 
 REGISTRY: dict[str, Callable[[Parts], Provider]] = {
     "copilot": copilot.build,
@@ -19,5 +20,10 @@ REGISTRY: dict[str, Callable[[Parts], Provider]] = {
 
 
 def build_all(parts: Parts) -> dict[str, Provider]:
-    """One provider of each registered kind, in registry order."""
-    return {name: build(parts) for name, build in REGISTRY.items()}
+    """One provider of each registered kind, in registry order, each telling the App's ledger
+    of every request it sends."""
+    built = {name: build(parts) for name, build in REGISTRY.items()}
+    for provider in built.values():
+        if isinstance(provider, HTTPProvider):
+            provider.ledger = parts.ledger
+    return built

@@ -29,7 +29,9 @@ from reaper_lsp.net.retry import RetryPolicy
 from reaper_lsp.providers.base import LOCAL, Parts
 from reaper_lsp.providers.chain import Chain
 from reaper_lsp.providers.registry import build_all
+from reaper_lsp.services.audit import AuditLedger, state_home
 from reaper_lsp.services.conversations import Conversations
+from reaper_lsp.services.privacy import Toggles
 from reaper_lsp.services.signin import SignInService
 from reaper_lsp.services.status import StatusEvents
 from reaper_lsp.services.usage import Usage
@@ -65,7 +67,11 @@ class App:
         when one of them uses Copilot)."""
         self.cache = _cache(loaded.user_settings)
         self.conversations = Conversations(loaded.user_settings.chat.history_chars)
-        self.usage = Usage()
+        self.ledger = AuditLedger(state_home(self.env), self.daily_budget)
+        """The audit log and the token budgets: told of every upstream request."""
+        self.usage = Usage(self.ledger.feedback)
+        self.toggles = Toggles()
+        """`reaper.toggle`'s state: every editor window agrees (in memory, not saved)."""
         self.events = StatusEvents(lambda: self.signin.accounts())
         self.signin = SignInService(
             lambda: self.github,
@@ -134,6 +140,7 @@ class App:
             github=lambda: self.github,
             google=lambda: self.google,
             tell=self.events.tell_once,
+            ledger=self.ledger,
         )
         chain = Chain(
             build_all(parts),
@@ -174,6 +181,11 @@ class App:
         if new.cache != old.cache:
             self.cache = _cache(new)
         self.conversations.budget = new.chat.history_chars
+
+    def daily_budget(self, provider: str) -> int:
+        """`[providers.NAME] daily_token_budget` (0: none), from the user's own settings."""
+        return int(getattr(getattr(self.settings.providers, provider, None),
+                           "daily_token_budget", 0))  # fmt: skip
 
     def secrets(self) -> list[str]:
         """Every credential in force, so logging can redact it."""
@@ -246,6 +258,7 @@ class App:
             if auth is not None:
                 await auth.aclose()
         await self.clients.aclose()
+        await asyncio.to_thread(self.ledger.close)  # the audit lines still queued are written
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

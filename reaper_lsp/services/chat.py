@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeGuard
 
 from reaper_lsp.core.actions import attach_file
-from reaper_lsp.providers.base import LOCAL, ChatMessage, ChatRequest, Provider, Role
+from reaper_lsp.providers.base import LOCAL, ChatMessage, ChatRequest, Provider, Purpose, Role
 from reaper_lsp.providers.chain import Chain
 from reaper_lsp.providers.errors import ProviderError
 from reaper_lsp.services.conversations import Conversations
 from reaper_lsp.services.errors import ChatFailed
+from reaper_lsp.services.privacy import Policy, default_policy
 from reaper_lsp.settings import ChatSettings
 from reaper_lsp.workspace import Workspace
 
@@ -68,13 +69,16 @@ class ChatService:
         *,
         timeout: float,
         editor: str = "",
+        policy: Policy | None = None,
     ) -> None:
+        """`policy`: what may leave the machine (the session's)."""
         self.shared = shared
         self.workspace = workspace
         self.local = local
         self.settings = settings
         self.timeout = timeout
         self.editor = editor
+        self.policy = policy or default_policy(workspace, editor)
 
     @property
     def conversations(self) -> Conversations:
@@ -88,9 +92,14 @@ class ChatService:
     ) -> tuple[str, str]:
         """(what to keep in the history, what to send now) for `prompt` about `uri`: the
         selected lines go into both, the whole file only into the message sent now (the next
-        turn attaches the file as it is then)."""
+        turn attaches the file as it is then). A file that must never leave the machine is
+        not attached, and the message says so instead."""
         if not uri:
             return prompt, prompt
+        excluded = self.policy.excluded_by(uri)
+        if excluded:
+            note = f"(No file is attached: {excluded}.)"
+            return f"{prompt}\n\n{note}", f"{prompt}\n\n{note}"
         doc = await self.workspace.document(uri)
         if doc is None:
             return prompt, prompt
@@ -135,7 +144,8 @@ class ChatService:
         budget = self.settings.history_chars
         messages = self.conversations.messages(conversation_id, ChatMessage("user", sent), budget)
         parts: list[str] = []
-        async for piece in self.stream(messages):
+        attached = len(sent.encode()) - len(kept.encode())
+        async for piece in self.stream(messages, uri=uri or "", attached=attached):
             parts.append(piece.text)
             yield piece
         self.conversations.record(conversation_id, kept, "".join(parts), budget)
@@ -144,16 +154,30 @@ class ChatService:
         self,
         messages: Sequence[ChatMessage],
         *,
+        uri: str = "",
+        purpose: Purpose = "chat",
+        attached: int = 0,
         remote_only: bool = False,
         max_tokens: int | None = None,
         timeout: float | None = None,
     ) -> AsyncIterator[ChatPiece]:
         """The answer in pieces, from the chat chain (which decides every fallback);
-        `ChatFailed` when no provider could answer. `remote_only`: without the offline engine,
-        whose help text answers no question a program parses."""
+        `ChatFailed` when no provider could answer, or none may be asked. `uri`: the document
+        the messages are about; `attached`: bytes of it they carry; `remote_only`: without the
+        offline engine, whose help text answers no question a program parses."""
+        refused = self.policy.remote_off()
+        if refused:
+            raise ChatFailed(f"not asked: {refused}; the offline engine cannot chat")
+        prompt = "".join(m.content for m in messages)
+        origin = self.policy.origin(purpose, uri, prefix=prompt)
+        # A chat about an excluded file goes without it (`question` left it out); an action
+        # carries its document, so its origin keeps the rule: no remote provider sends it.
+        private = "" if purpose == "chat" else origin.private
+        origin = replace(origin, context_bytes=attached, private=private)
         request = ChatRequest(
-            tuple(messages), max_tokens=max_tokens or self.settings.max_tokens, editor=self.editor
-        )
+            tuple(messages), max_tokens=max_tokens or self.settings.max_tokens,
+            editor=self.editor, origin=origin,
+        )  # fmt: skip
         order = self.settings.providers
         if remote_only:
             order = tuple(name for name in order if name != LOCAL)
@@ -173,6 +197,8 @@ class ChatService:
         self,
         messages: Sequence[ChatMessage],
         *,
+        uri: str = "",
+        purpose: Purpose = "next-edit",
         remote_only: bool = False,
         max_tokens: int | None = None,
         timeout: float | None = None,
@@ -181,8 +207,9 @@ class ChatService:
         provider is the one that finished it."""
         provider, parts = "", []
         pieces = self.stream(
-            messages, remote_only=remote_only, max_tokens=max_tokens, timeout=timeout
-        )
+            messages, uri=uri, purpose=purpose, remote_only=remote_only, max_tokens=max_tokens,
+            timeout=timeout,
+        )  # fmt: skip
         async for piece in pieces:
             provider = piece.provider
             parts.append(piece.text)

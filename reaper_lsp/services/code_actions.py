@@ -106,6 +106,9 @@ class CodeActionService:
         if request.action not in TITLES:
             raise ActionRefused(f"unknown code action {request.action!r}")
         doc = self._current(request)
+        private = self.chat.policy.private(doc.uri)
+        if private:
+            raise ActionRefused(f"{TITLES[request.action]}: not sent, {private}")
         name = self.workspace.relative_path(doc.uri)
         path = uri_to_path(doc.uri)
         tests, refused = (None, "")
@@ -118,7 +121,7 @@ class CodeActionService:
         return Prepared(request, messages, tests, refused)
 
     def answer(self, prepared: Prepared) -> AsyncIterator[ChatPiece]:
-        return self.chat.stream(prepared.messages)
+        return self.chat.stream(prepared.messages, uri=prepared.request.uri, purpose="action")
 
     async def change(
         self, prepared: Prepared, answer: str, *, creates: bool

@@ -42,6 +42,7 @@ from reaper_lsp.core.types import CompletionContext, ContextSnippet, Suggestion
 from reaper_lsp.providers.base import LOCAL, CompletionRequest, Provider
 from reaper_lsp.providers.chain import Chain
 from reaper_lsp.services.fetch import Fetch, Shaper, rest_of
+from reaper_lsp.services.privacy import Policy, default_policy
 from reaper_lsp.settings import CompletionSettings
 from reaper_lsp.workspace import Workspace
 
@@ -87,8 +88,11 @@ class CompletionService:
         *,
         editor: str = "",
         clock: Callable[[], float] = time.monotonic,
+        policy: Policy | None = None,
     ) -> None:
+        """`policy`: what may leave the machine, whether suggestions are on (the session's)."""
         self.shared = shared
+        self.policy = policy or default_policy(workspace, editor)
         self.workspace = workspace
         self.local = local
         self.settings = settings
@@ -203,6 +207,8 @@ class CompletionService:
         self, ctx: CompletionContext, *, invoked: bool = True
     ) -> Suggestion | None:
         """Cache, then an earlier call that still agrees, then a call of our own."""
+        if not self.policy.enabled(ctx.uri, ctx.language):
+            return None  # suggestions are off here: nothing is asked, nothing is shown
         through = self.cache.typed_through(ctx.prefix, ctx.suffix)
         usable = self.chain.usable(self.settings.providers)
         hit = through or self.cached(ctx, usable)
@@ -342,15 +348,20 @@ class CompletionService:
             return None
 
     def request_for(self, ctx: CompletionContext) -> tuple[CompletionRequest, Shaper]:
-        """The request for `ctx` under this session's settings, and what shapes its answer."""
+        """The request for `ctx` under this session's settings (its origin says whether it may
+        leave the machine), and what shapes its answer."""
         multiline = wants_multiline(ctx, self.settings.multiline)
+        snippets = self._related(ctx)
+        origin = self.policy.origin("completion", ctx.uri, ctx.language, prefix=ctx.prefix,
+                                    suffix=ctx.suffix, context=snippets)  # fmt: skip
         request = CompletionRequest(
             ctx,
             max_tokens=self.settings.max_tokens,
             multiline=multiline,
             stop=stop_sequences(ctx, multiline=multiline),
-            snippets=self._related(ctx),
+            snippets=snippets,
             editor=self.editor,
+            origin=origin,
         )
         return request, Shaper(ctx, multiline)
 
@@ -358,13 +369,16 @@ class CompletionService:
         ctx = fetch.context
         settings = self.settings
         request, shaper = self.request_for(ctx)
+        private = request.origin.private
+        if private and not self.policy.local_allowed:
+            return None  # it stays on this machine, and the offline engine may not answer
 
         def progress(provider: str, partial: str) -> None:
             fetch.partials[provider] = partial
 
         result = await self.chain.complete(
             request,
-            settings.providers,
+            () if private else settings.providers,  # private: the offline engine only
             shaper,
             local=self.local,
             timeout=settings.timeout_ms / 1000,
@@ -385,10 +399,12 @@ class CompletionService:
         return suggestion
 
     def _related(self, ctx: CompletionContext) -> tuple[ContextSnippet, ...]:
-        """Snippets of the other open documents, when a provider that shows them may answer."""
+        """Snippets of the other open documents, when a provider that shows them may answer;
+        never from a document that must stay on this machine."""
         if not SNIPPET_TAKERS.intersection(self.chain.usable(self.settings.providers)):
             return ()
-        found = self._snippets.related(ctx, self.workspace.documents, self.workspace.relative_path)
+        shown = [doc for doc in self.workspace.documents if not self.policy.excluded(doc.uri)]
+        found = self._snippets.related(ctx, shown, self.workspace.relative_path)
         return tuple(ContextSnippet(s.filename, s.text) for s in found)
 
     def _prefetch_soon(
@@ -412,6 +428,8 @@ class CompletionService:
         """Fetch the suggestion for the cursor after `shown`, typed or accepted."""
         if not self.settings.prefetch or shown.provider == LOCAL or not shown.text:
             return
+        if not self.policy.enabled(ctx.uri, ctx.language):
+            return  # switched off since it was shown: nothing more goes upstream
         after = CompletionContext(
             cut_prefix(ctx.prefix + shown.text, self.settings.max_prefix_chars),
             ctx.suffix,

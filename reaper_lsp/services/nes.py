@@ -134,8 +134,9 @@ class NextEditService:
         messages = [ChatMessage("system", system), ChatMessage("user", user)]
         try:
             answer = await self.chat.answer(
-                messages, remote_only=True, max_tokens=NES_MAX_TOKENS, timeout=self.timeout
-            )
+                messages, uri=doc.uri, remote_only=True, max_tokens=NES_MAX_TOKENS,
+                timeout=self.timeout,
+            )  # fmt: skip
         except ChatFailed as exc:
             log.info("next edits: no model answered: %s", exc)
             return Proposed(NextEditProposal(version), LOCAL, doc.language_id)

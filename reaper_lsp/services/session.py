@@ -25,9 +25,10 @@ from reaper_lsp.services.code_actions import CodeActionService
 from reaper_lsp.services.completion import CompletionService
 from reaper_lsp.services.feedback import SuggestionFeedback
 from reaper_lsp.services.nes import NextEditService
+from reaper_lsp.services.privacy import Policy
 from reaper_lsp.services.status import Notice, Status, provider_statuses, save_last_run, uptime
 from reaper_lsp.settings import Settings
-from reaper_lsp.workspace import Workspace, uri_to_path
+from reaper_lsp.workspace import Workspace
 
 _ids = itertools.count(1)
 
@@ -54,19 +55,20 @@ class Session:
         self.client_settings: dict[str, Any] = {}
         self.loaded = app.loaded
         self.local = LocalProvider(self.workspace.documents, workspace_roots=self.workspace.roots)
+        self._exclusions: tuple[LoadedConfig, Exclusions] | None = None
+        self.policy = Policy(self, app.toggles, editor=editor)
         settings = self.settings
         self.completion = CompletionService(
-            app, self.workspace, self.local, settings.completion, editor=editor
+            app, self.workspace, self.local, settings.completion, editor=editor, policy=self.policy
         )
         self.chat = ChatService(
             app, self.workspace, self.local, settings.chat,
-            timeout=settings.http.read_timeout / 1000, editor=editor,
+            timeout=settings.http.read_timeout / 1000, editor=editor, policy=self.policy,
         )  # fmt: skip
         self.actions = CodeActionService(self.workspace, self.chat)
         self.nes = NextEditService(self.workspace, self.chat, may_send=self.may_send)
         self.feedback = SuggestionFeedback(app.usage)
         self._unlisten: Callable[[], None] | None = None
-        self._exclusions: tuple[LoadedConfig, Exclusions] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -86,13 +88,7 @@ class Session:
 
     def excluded(self, uri: str) -> bool:
         """Whether the document at `uri` must never reach a remote provider, in any role."""
-        path = uri_to_path(uri)
-        if path is None:
-            return self.exclusions.excludes(self.workspace.relative_path(uri))
-        for root in self.workspace.roots:
-            if path == root or root in path.parents:
-                return self.exclusions.excludes(path.relative_to(root).as_posix())
-        return self.exclusions.excludes(str(path))
+        return self.policy.excluded(uri)
 
     @property
     def remote_allowed(self) -> bool:
@@ -181,6 +177,8 @@ class Session:
             cache={"entries": len(app.cache), **app.cache.stats.as_dict()},
             documents=len(self.workspace.documents),
             transports=app.clients.snapshot(),
+            suggestions=self.policy.status(),
+            budgets=dict(app.ledger.budgets.snapshot(list(app.chain.providers))),
         )
 
     def save_status(self) -> None:

@@ -112,6 +112,11 @@ class Status:
     cache: dict[str, int]
     documents: int
     transports: dict[str, object] = field(default_factory=dict)
+    suggestions: dict[str, object] = field(default_factory=dict)
+    """Whether suggestions are on (settings and `reaper.toggle`), and whether remote
+    providers may be asked."""
+    budgets: dict[str, object] = field(default_factory=dict)
+    """Daily token budgets: provider → {budget, used} today."""
 
     def to_json(self) -> dict[str, object]:
         """The `reaper.status` answer: camelCase keys, every string redacted."""
@@ -126,6 +131,8 @@ class Status:
                 "cache": self.cache,
                 "documents": self.documents,
                 "transports": self.transports,
+                "suggestions": self.suggestions,
+                "budgets": self.budgets,
             }
         )
 

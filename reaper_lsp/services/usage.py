@@ -1,9 +1,11 @@
 """What happened to the suggestions shown: how many an editor reported shown, accepted (whole or
-in part) and rejected, by provider and language. Kept in memory for the App; the numbers are the
-user's own and go nowhere."""
+in part) and rejected, by provider and language. Kept in memory for the App, and told to a
+listener (the audit log, from which `reaper-lsp stats` computes acceptance); the numbers are the
+user's own and go nowhere else."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,12 +27,15 @@ class Tally:
 class Usage:
     """Feedback on suggestions, by (provider, language)."""
 
-    def __init__(self) -> None:
+    def __init__(self, listener: Callable[[Feedback, str, str], None] | None = None) -> None:
         self.tallies: dict[tuple[str, str], Tally] = {}
+        self._listener = listener
 
     def feedback(self, kind: Feedback, provider: str, language: str) -> None:
         tally = self.tallies.setdefault((provider, language), Tally())
         setattr(tally, kind, getattr(tally, kind) + 1)
+        if self._listener is not None:
+            self._listener(kind, provider, language)
 
     def snapshot(self) -> dict[str, dict[str, dict[str, int]]]:
         """provider → language → counts."""

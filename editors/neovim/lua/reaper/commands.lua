@@ -1,4 +1,4 @@
--- `:Reaper signin|signout|status|chat`: each runs one of the server's workspace commands and
+-- `:Reaper signin|signout|status|chat|toggle`: each runs one of the server's workspace commands and
 -- shows the answer where a user looks (notifications, the clipboard, a scratch buffer).
 local M = {}
 
@@ -242,6 +242,32 @@ function M.chat(prompt)
   end)
 end
 
+local scopes = { global = true, language = true, workspace = true }
+
+--- Turn suggestions off (or on again) everywhere, for this buffer's language, or for its
+--- project; the server keeps the state, so every editor window agrees.
+function M.toggle(scope)
+  scope = scope or 'global'
+  if not scopes[scope] then
+    notify(('toggle what? %q is not one of: global, language, workspace'):format(scope), vim.log.levels.ERROR)
+    return
+  end
+  local args = { scope = scope }
+  local bufnr = vim.api.nvim_get_current_buf()
+  if vim.bo[bufnr].buftype == '' and vim.api.nvim_buf_get_name(bufnr) ~= '' then
+    args.textDocument = { uri = vim.uri_from_bufnr(bufnr) }
+  end
+  run('reaper.toggle', { args }, function(done)
+    local what = 'everywhere'
+    if done.language then
+      what = 'for ' .. done.language
+    elseif done.workspace then
+      what = 'in ' .. done.workspace
+    end
+    notify(('suggestions %s %s'):format(done.enabled and 'on' or 'off', what))
+  end)
+end
+
 M.subcommands = {
   signin = function(arg)
     M.signin(arg)
@@ -255,6 +281,9 @@ M.subcommands = {
   chat = function(arg)
     M.chat(arg)
   end,
+  toggle = function(arg)
+    M.toggle(arg)
+  end,
 }
 
 --- `:Reaper {sub} [args]`; `fargs` as Neovim passes them.
@@ -262,7 +291,7 @@ function M.dispatch(fargs)
   local sub = fargs[1] or 'status'
   local fn = M.subcommands[sub]
   if not fn then
-    notify(('unknown command %q; use one of: signin, signout, status, chat'):format(sub), vim.log.levels.ERROR)
+    notify(('unknown command %q; use one of: signin, signout, status, chat, toggle'):format(sub), vim.log.levels.ERROR)
     return
   end
   local rest = table.concat(vim.list_slice(fargs, 2), ' ')
