@@ -250,14 +250,18 @@ def _is_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _show(value: object) -> str:
+def _show(value: object, dotted: str = "") -> str:
     """A bad value as a message quotes it: a number or a boolean as such (the useful part of a
     range error), anything else only by its kind. A string or a table may be a key pasted in
-    the wrong place (`providers.openai = "sk-…"`), and messages are shown and logged."""
+    the wrong place (`providers.openai = "sk-…"`), and messages are shown and logged; so is a
+    secret key's value of any type (`api_key = 123456789012345` is a key too)."""
+    secret = is_secret(dotted.rpartition(".")[2])
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "a boolean" if secret else "true" if value else "false"
     if isinstance(value, int | float):
         text = json.dumps(value)
+        if secret:
+            return "a number"
         return text if len(text) <= 20 else f"a {len(text)}-digit number"
     kinds = ((str, "a string"), (Mapping, "a table"), (list | tuple, "a list"))
     return next((kind for cls, kind in kinds if isinstance(value, cls)), "another type")
@@ -319,7 +323,7 @@ def _apply(
                     checked = tighten(values.get(dotted, schema.leaves[dotted].default), checked)
                 values[dotted] = checked
             except _Invalid as exc:
-                shown = _show(value)
+                shown = _show(value, dotted)
                 loaded.errors.append(f"{source}: {dotted} must be {exc}, got {shown}")
             else:
                 loaded.sources[dotted] = source
