@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import tomllib
 import typing
@@ -146,12 +147,18 @@ _TIGHTENING: dict[str, Callable[[Any, Any], Any]] = {
     "privacy.remote": lambda old, new: old and new,
     "privacy.excluded_local": lambda old, new: old and new,
 }
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,11}")  # a name, never a key's shape
 # Absurd numbers would overflow later (milliseconds / 1000 as float, timer arithmetic).
 _CAP = 1_000_000_000
 
 
 class _Invalid(Exception):
-    """A value that does not fit its key; the message says what would ("a positive integer")."""
+    """A value that does not fit its key; the message says what would ("a positive integer"),
+    and `problem`, when set, what is wrong with the value in place of quoting it."""
+
+    def __init__(self, expected: str, problem: str = "") -> None:
+        super().__init__(expected)
+        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +226,13 @@ def _check(dotted: str, leaf: _Leaf, value: object) -> object:
             return Multiline(value)
         raise _Invalid(_one_of(choices))
     if hint == tuple[str, ...] and name == "providers":
-        if isinstance(value, list | tuple) and all(v in PROVIDER_NAMES for v in value):
-            return tuple(dict.fromkeys(value))  # a repeated name would only be tried twice
-        raise _Invalid(f"a list of provider names ({', '.join(PROVIDER_NAMES)})")
+        expected = f"a list of provider names ({', '.join(PROVIDER_NAMES)})"
+        if not isinstance(value, list | tuple):
+            raise _Invalid(expected)
+        for number, entry in enumerate(value, 1):
+            if entry not in PROVIDER_NAMES:
+                raise _Invalid(expected, f"but entry {number} ({_entry(entry)}) is not one")
+        return tuple(dict.fromkeys(value))  # a repeated name would only be tried twice
     if hint == tuple[str, ...]:
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(dict.fromkeys(value))
@@ -236,6 +247,14 @@ def _check(dotted: str, leaf: _Leaf, value: object) -> object:
     if name.endswith("_url") and not _is_url(value) and not (value == "" == leaf.default):
         raise _Invalid("an http(s) URL")
     return value
+
+
+def _entry(value: object) -> str:
+    """A list entry as a message may quote it: a short plain word (a misspelt or unknown name)
+    as such; anything else only by its kind, since it may be a key pasted in the wrong place."""
+    if isinstance(value, str) and _WORD.fullmatch(value):
+        return json.dumps(value)
+    return _show(value)
 
 
 def _one_of(choices: tuple[str, ...]) -> str:
@@ -323,8 +342,8 @@ def _apply(
                     checked = tighten(values.get(dotted, schema.leaves[dotted].default), checked)
                 values[dotted] = checked
             except _Invalid as exc:
-                shown = _show(value, dotted)
-                loaded.errors.append(f"{source}: {dotted} must be {exc}, got {shown}")
+                shown = exc.problem or f"got {_show(value, dotted)}"
+                loaded.errors.append(f"{source}: {dotted} must be {exc}, {shown}")
             else:
                 loaded.sources[dotted] = source
 

@@ -487,3 +487,20 @@ def test_a_non_secret_number_is_still_quoted(env: dict[str, str]) -> None:
     user_file(env, "[completion]\ndebounce_ms = 9000\n")
     [error] = load(env=env).errors
     assert error.endswith("got 9000")
+
+
+def test_a_bad_provider_name_is_named_with_its_place(env: dict[str, str]) -> None:
+    options = {"completion": {"providers": ["openai", "offline"]}}
+    [error] = load(env=env, init_options=options).errors
+    assert error.endswith(
+        "completion.providers must be a list of provider names (copilot, claude, openai, "
+        'ollama, llamacpp, local), but entry 2 ("offline") is not one'
+    )
+
+
+@pytest.mark.parametrize("entry", [SECRET, "sk-short", 5, {"name": "openai"}])
+def test_a_bad_provider_entry_that_is_no_word_is_shown_by_its_kind(
+    env: dict[str, str], entry: object
+) -> None:
+    [error] = load(env=env, init_options={"chat": {"providers": ["local", entry]}}).errors
+    assert "but entry 2 (" in error and "sk-" not in error and "openai" not in error.split(")")[-2]
