@@ -11,7 +11,8 @@ local defaults = {
   root_markers = { '.reaper.toml', '.git' },
   -- nil: every buffer. Otherwise a list of filetypes to attach to.
   filetypes = nil,
-  -- Same keys as reaper.toml; these override the user file.
+  -- The [completion], [chat] and [privacy] keys of reaper.toml; these override the user file
+  -- (endpoints and keys: reaper.toml and the environment only).
   init_options = {},
   -- Suggestions as ghost text: true (Neovim's own on 0.12+, the plugin's before), 'plugin' (the
   -- plugin's everywhere) or false.
