@@ -62,7 +62,8 @@ language's own server; list fewer modes to keep it, or use lsp-mode."
 
 (defcustom reaper-lsp-initialization-options nil
   "Sent as `initializationOptions': the completion, chat and privacy keys of
-reaper.toml, as a plist.  Example: (:completion (:providers [\"copilot\" \"ollama\"])).
+reaper.toml, as a plist.
+Example: (:completion (:providers [\"copilot\" \"ollama\"])).
 Endpoints and keys are read from reaper.toml and the environment only."
   :type 'sexp)
 
