@@ -64,6 +64,9 @@ describe('the real server, as the extension talks to it', { skip: SKIP }, () => 
       XDG_STATE_HOME: path.join(home, 'state'),
       XDG_CACHE_HOME: path.join(home, 'cache'),
       LANG: 'C.UTF-8',
+      // Where the daemon the forwarder starts listens: the e2e test's own folder, whose
+      // daemons it stops when it ends.
+      ...(process.env.XDG_RUNTIME_DIR ? { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR } : {}),
     };
     server = spawn(SERVER as string, ['serve', '--stdio'], {
       env,
