@@ -16,13 +16,12 @@ least 2,000 lines under DIR instead. Figures, in milliseconds:
   nothing; `build` indexes at most NEW_LINES such lines, past the first document, per call);
 - first build of a session: a new builder (the current document is indexed, the others wait).
 
-Results go to benchmarks/results/context_builder.json and a table on stdout.
+A table on stdout; with --save, the full figures to benchmarks/results/context_builder.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -31,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.saving import add_save_option, finish
 from reaper_lsp.core.snippets import ContextBuilder, SourceDocument, prompt_lines
 
 RESULTS = Path(__file__).resolve().parent / "results" / "context_builder.json"
@@ -205,12 +205,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.context_builder")
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--real", type=Path, help="take real Python files under this directory")
+    add_save_option(parser, RESULTS.name)
     args = parser.parse_args()
     results = bench(args.quick, args.real)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\n(full figures in {RESULTS.relative_to(RESULTS.parents[2])})")
+    finish(results, RESULTS.name, args.save, table(results))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ a UDP port that swallows every datagram); the real `reaper-lsp` runs in the othe
 `ip netns exec`. Each process gets its API key only after start-up, so no warm-up connection is
 opened before the measured completion: the first completion pays whatever its protocol costs.
 Figures are the server's own first-byte times (`reaper.status`), from the request's start to
-its first body byte. Results go to benchmarks/results/http3.json and a table on stdout.
+its first body byte. A table on stdout; with --save, the figures
+to benchmarks/results/http3.json.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
 from benchmarks.run import isolated_env
+from benchmarks.saving import add_save_option, finish
 
 ROOT = Path(__file__).resolve().parents[1]
 DELAY_LINK = Path(
@@ -392,9 +394,8 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def skip(reason: str) -> int:
+def skip(reason: str) -> None:
     print(f"benchmarks.http3 skipped: {reason}", flush=True)
-    return 0
 
 
 def missing_requirement() -> str | None:
@@ -411,7 +412,8 @@ def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True, **kwargs)
 
 
-async def bench(repeat: int, warm: int) -> int:
+async def bench(repeat: int, warm: int) -> dict[str, Any] | None:
+    """The figures, or None when the benchmark cannot run here (it says why)."""
     if (reason := missing_requirement()) is not None:
         return skip(reason)
     link = spawn(
@@ -443,11 +445,7 @@ async def bench(repeat: int, warm: int) -> int:
                 server.kill()
         link.send_signal(signal.SIGTERM)
         link.wait(10)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(table(results))
-    print(f"\nresults: {RESULTS.relative_to(ROOT)}")
-    return 0
+    return results
 
 
 def main() -> None:
@@ -455,11 +453,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="new processes per cold case")
     parser.add_argument("--warm", type=int, default=10, help="warm completions per process")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    add_save_option(parser, RESULTS.name)
     args = parser.parse_args()
     if args.serve:
         serve()
         return
-    sys.exit(asyncio.run(bench(args.repeat, args.warm)))
+    results = asyncio.run(bench(args.repeat, args.warm))
+    if results is not None:
+        finish(results, RESULTS.name, args.save, table(results))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Everything runs on loopback against the tests' fake providers: the real `reaper-lsp` process
 over stdio, driven by pygls's client, with an isolated home (no real config or credentials).
-Results go to benchmarks/results/latest.json and a table on stdout.
+A table on stdout; with --save, the full figures to benchmarks/results/latest.json.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
 import os
 import platform
 import sys
@@ -24,6 +23,7 @@ import httpx
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
+from benchmarks.saving import add_save_option, finish
 from tests import tomlw
 from tests.e2e.conftest import merge_user_config
 from tests.fakes import ollama as fake_ollama
@@ -394,13 +394,11 @@ def table(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    add_save_option(parser, RESULTS.name)
     args = parser.parse_args()
     results = asyncio.run(bench(args.quick))
     results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\n(full figures in {RESULTS.relative_to(ROOT)})")
+    finish(results, RESULTS.name, args.save, table(results))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.typing_trace [--quick] [--idle SECONDS]`: what the user waits for.
+"""`python -m benchmarks.typing_trace [--quick] [--idle SECONDS] [--save]`: what the user waits for.
 
 A pygls client types lines of code like a person — seeded Gaussian gaps (at least 30 ms) at 40,
 80 and 120 wpm, one didChange plus one automatic `textDocument/inlineCompletion` per keystroke,
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import tempfile
@@ -24,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.run import FLOOR, KEY, REAPER, RESULTS, Session, start, summary, timed
+from benchmarks.run import FLOOR, KEY, REAPER, Session, start, summary, timed
+from benchmarks.saving import add_save_option, finish
 from tests.fakes import openai as fake_openai
 from tests.fakes.runner import FakeServer
 from tests.fakes.script import Reply, Script
@@ -258,12 +258,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.typing_trace")
     parser.add_argument("--quick", action="store_true", help="fewer lines")
     parser.add_argument("--idle", type=float, default=180.0, help="idle seconds (0: skip)")
+    add_save_option(parser, "typing.json")
     args = parser.parse_args()
     results = asyncio.run(bench(args.quick, args.idle))
-    path = RESULTS.with_name("typing.json")
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\n(full figures in {path.relative_to(RESULTS.parents[2])})")
+    finish(results, "typing.json", args.save, table(results))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import tomllib
 import typing
@@ -152,12 +153,18 @@ _TIGHTENING: dict[str, Callable[[Any, Any], Any]] = {
     "privacy.remote": lambda old, new: old and new,
     "privacy.excluded_local": lambda old, new: old and new,
 }
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,11}")  # a name, never a key's shape
 # Absurd numbers would overflow later (milliseconds / 1000 as float, timer arithmetic).
 _CAP = 1_000_000_000
 
 
 class _Invalid(Exception):
-    """A value that does not fit its key; the message says what would ("a positive integer")."""
+    """A value that does not fit its key; the message says what would ("a positive integer"),
+    and `problem`, when set, what is wrong with the value in place of quoting it."""
+
+    def __init__(self, expected: str, problem: str = "") -> None:
+        super().__init__(expected)
+        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +232,13 @@ def _check(dotted: str, leaf: _Leaf, value: object) -> object:
             return Multiline(value)
         raise _Invalid(_one_of(choices))
     if hint == tuple[str, ...] and name == "providers":
-        if isinstance(value, list | tuple) and all(v in PROVIDER_NAMES for v in value):
-            return tuple(dict.fromkeys(value))  # a repeated name would only be tried twice
-        raise _Invalid(f"a list of provider names ({', '.join(PROVIDER_NAMES)})")
+        expected = f"a list of provider names ({', '.join(PROVIDER_NAMES)})"
+        if not isinstance(value, list | tuple):
+            raise _Invalid(expected)
+        for number, entry in enumerate(value, 1):
+            if entry not in PROVIDER_NAMES:
+                raise _Invalid(expected, f"but entry {number} ({_entry(entry)}) is not one")
+        return tuple(dict.fromkeys(value))  # a repeated name would only be tried twice
     if hint == tuple[str, ...]:
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(dict.fromkeys(value))
@@ -244,6 +255,14 @@ def _check(dotted: str, leaf: _Leaf, value: object) -> object:
     return value
 
 
+def _entry(value: object) -> str:
+    """A list entry as a message may quote it: a short plain word (a misspelt or unknown name)
+    as such; anything else only by its kind, since it may be a key pasted in the wrong place."""
+    if isinstance(value, str) and _WORD.fullmatch(value):
+        return json.dumps(value)
+    return _show(value)
+
+
 def _one_of(choices: tuple[str, ...]) -> str:
     return "one of " + ", ".join(json.dumps(c) for c in choices)
 
@@ -256,14 +275,18 @@ def _is_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _show(value: object) -> str:
+def _show(value: object, dotted: str = "") -> str:
     """A bad value as a message quotes it: a number or a boolean as such (the useful part of a
     range error), anything else only by its kind. A string or a table may be a key pasted in
-    the wrong place (`providers.openai = "sk-…"`), and messages are shown and logged."""
+    the wrong place (`providers.openai = "sk-…"`), and messages are shown and logged; so is a
+    secret key's value of any type (`api_key = 123456789012345` is a key too)."""
+    secret = is_secret(dotted.rpartition(".")[2])
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "a boolean" if secret else "true" if value else "false"
     if isinstance(value, int | float):
         text = json.dumps(value)
+        if secret:
+            return "a number"
         return text if len(text) <= 20 else f"a {len(text)}-digit number"
     kinds = ((str, "a string"), (Mapping, "a table"), (list | tuple, "a list"))
     return next((kind for cls, kind in kinds if isinstance(value, cls)), "another type")
@@ -325,8 +348,8 @@ def _apply(
                     checked = tighten(values.get(dotted, schema.leaves[dotted].default), checked)
                 values[dotted] = checked
             except _Invalid as exc:
-                shown = _show(value)
-                loaded.errors.append(f"{source}: {dotted} must be {exc}, got {shown}")
+                shown = exc.problem or f"got {_show(value, dotted)}"
+                loaded.errors.append(f"{source}: {dotted} must be {exc}, {shown}")
             else:
                 loaded.sources[dotted] = source
 

@@ -61,8 +61,10 @@ language's own server; list fewer modes to keep it, or use lsp-mode."
   :type '(repeat symbol))
 
 (defcustom reaper-lsp-initialization-options nil
-  "Sent as `initializationOptions': the same keys as reaper.toml, as a plist.
-Example: (:completion (:providers [\"copilot\" \"ollama\"]))."
+  "Sent as `initializationOptions': the completion, chat and privacy keys of
+reaper.toml, as a plist.
+Example: (:completion (:providers [\"copilot\" \"ollama\"])).
+Endpoints and keys are read from reaper.toml and the environment only."
   :type 'sexp)
 
 (defcustom reaper-lsp-sign-in-provider "copilot"

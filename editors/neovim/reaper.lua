@@ -29,7 +29,8 @@ return {
   cmd = { 'reaper-lsp' },
   -- No `filetypes`: attach to every buffer.
   root_markers = { '.reaper.toml', '.git' },
-  -- Same keys as reaper.toml; these override the user file. Example:
+  -- The [completion], [chat] and [privacy] keys of reaper.toml; these override the user file.
+  -- Endpoints and keys are read from reaper.toml and the environment only. Example:
   -- init_options = { completion = { providers = { 'copilot', 'ollama' } } },
   init_options = {},
 }

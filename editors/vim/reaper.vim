@@ -21,7 +21,8 @@ let g:loaded_reaper_lsp = 1
 let g:reaper_lsp_command = get(g:, 'reaper_lsp_command', ['reaper-lsp'])
 " Files whose nearest ancestor holding one of these is the project root.
 let g:reaper_lsp_root_markers = get(g:, 'reaper_lsp_root_markers', ['.reaper.toml', '.git'])
-" Same keys as reaper.toml; they override the user file.
+" The [completion], [chat] and [privacy] keys of reaper.toml; they override the user file
+" (endpoints and keys: reaper.toml and the environment only).
 let g:reaper_lsp_init_options = get(g:, 'reaper_lsp_init_options', {})
 
 " -- root ---------------------------------------------------------------------------------

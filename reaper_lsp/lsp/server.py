@@ -87,6 +87,20 @@ class ReaperProtocol(CancellableCommands, GuardedProtocol):
         result: lsp.InitializeResult = yield from super().lsp_initialize(params)
         return result
 
+    @lsp_method(lsp.SHUTDOWN)
+    def lsp_shutdown(self, *args: Any) -> Generator[Any, Any, None]:
+        """pygls's shutdown, over a copy of the requests in flight: cancelling a command's
+        future runs its done callback at once, which removes it from the dict pygls is
+        walking (a chat in flight made `shutdown` fail)."""
+        handler = self.fm.features.get(lsp.SHUTDOWN)
+        if handler is not None:
+            yield handler, args, None
+        current = self.msg_id
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current and not future.done():
+                future.cancel()
+        self._shutdown = True
+
     @lsp_method(lsp.EXIT)
     def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
         """Stop serving this connection; whoever serves it closes the session and exits (the

@@ -36,6 +36,7 @@ from reaper_lsp.providers.errors import (
     ProtocolError,
     ProviderError,
     ProviderUnavailable,
+    detail,
 )
 from reaper_lsp.providers.health import HealthBook
 
@@ -202,7 +203,7 @@ class Chain:
                     try:
                         text = task.result()
                     except Exception as exc:  # any failure is a failed attempt: fall through
-                        result.attempts.append(Attempt(name, str(exc) or type(exc).__name__))
+                        result.attempts.append(Attempt(name, detail(exc)))
                         self.health.request_failed(name)
                         continue
                     shaped = shaper.shape(text)

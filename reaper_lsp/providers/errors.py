@@ -52,10 +52,22 @@ class ProviderError(Exception):
         """Set when the user must act (sign in, fix a key, wait for a quota): told once."""
         self.provider = provider
 
-    def __str__(self) -> str:
-        prefix = f"{self.provider}: " if self.provider else ""
+    @property
+    def detail(self) -> str:
+        """The message without the provider's name: for where the name is said already (a
+        provider's row, "ollama: resting: …"), so it is never said twice."""
         status = f" (HTTP {self.status})" if self.status is not None else ""
-        return f"{prefix}{self.message}{status}"
+        return f"{self.message}{status}"
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.detail}" if self.provider else self.detail
+
+
+def detail(error: BaseException) -> str:
+    """What went wrong, without the provider's name (see `ProviderError.detail`)."""
+    if isinstance(error, ProviderError):
+        return error.detail
+    return str(error) or type(error).__name__
 
 
 class NotConfigured(ProviderError):

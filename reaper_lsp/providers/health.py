@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from reaper_lsp.providers.errors import ProviderError, RateLimited, Unreachable
+from reaper_lsp.providers.errors import ProviderError, RateLimited, Unreachable, detail
 
 log = logging.getLogger(__name__)
 
@@ -152,14 +152,15 @@ class HealthBook(dict[str, Health]):
             return
         health.failures += 1
         health.consecutive_failures += 1
-        health.last_error = str(error)
+        # Kept without the provider's name: every reader says whose error it is.
+        health.last_error = detail(error)
         if error.rest_for:
-            self.rest(name, error.rest_for, str(error))
+            self.rest(name, error.rest_for, detail(error))
         elif isinstance(error, RateLimited) and error.retry_after:
             # Asked to wait: skip this provider for that long instead of hammering it.
-            self.rest(name, error.retry_after, f"rate limited: {error}")
+            self.rest(name, error.retry_after, f"rate limited: {detail(error)}")
         elif isinstance(error, Unreachable):
-            self.rest(name, UNREACHABLE_REST, str(error))
+            self.rest(name, UNREACHABLE_REST, detail(error))
         # Nothing listening is routine (a local Ollama not started): the provider rests instead.
         level = logging.INFO if isinstance(error, Unreachable) else logging.WARNING
         log.log(level, "provider %s failed: %s", name, error)

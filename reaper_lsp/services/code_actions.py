@@ -135,22 +135,25 @@ class CodeActionService:
             return DocumentChange(doc.uri, doc.version, (edit,))
         if prepared.refused:
             return None
-        return await self._tests_change(prepared.tests, code_of(answer), creates)
+        return await self._tests_change(prepared, prepared.tests, code_of(answer), creates)
 
     async def _tests_change(
-        self, target: Path, code: str, creates: bool
+        self, prepared: Prepared, target: Path, code: str, creates: bool
     ) -> DocumentChange | NewFile | None:
         """New tests appended to the existing test file, or a new file where the client can
         create one; None when neither can be done (a file there that cannot be read is never
-        taken for a missing one)."""
+        taken for a missing one: creating it would write into it)."""
         uri = target.as_uri()
         existing = await self.workspace.document(uri)
         if existing is not None:
             open_version = existing.version if self.workspace.documents.get(uri) else None
             return DocumentChange(uri, open_version, (append_edit(existing, code),))
-        if not creates or await asyncio.to_thread(os.path.lexists, target):
+        if await asyncio.to_thread(os.path.lexists, target):
+            prepared.refused = (
+                f"{target} exists but cannot be read (not a regular file, or too large)"
+            )
             return None
-        return NewFile(uri, code + "\n")
+        return NewFile(uri, code + "\n") if creates else None
 
     def _current(self, request: ActionRequest) -> Document:
         title = TITLES.get(request.action, "Reaper")

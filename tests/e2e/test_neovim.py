@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -548,3 +550,39 @@ def test_plugin_ghost_text_asks_in_utf16_and_inserts_at_the_cursor_mid_line(
     assert ghost.get("redrawn") == (after if position == "overlay" else None)
     assert result["accepted"] == f"{before}label.upper(){after}"
     assert result["cursor"] == [1, len(f"{before}label.upper()".encode())]
+
+
+@needs_012
+def test_statusline_and_status_say_what_the_servers_status_model_says(
+    tmp_path: Path, home: Path
+) -> None:
+    assert NVIM is not None
+    url = f"http://127.0.0.1:{closed_port()}"
+    source = write_source(tmp_path, "greet.py", "def greet(name):\n    return \n")
+    setup = {
+        "ghost_text": False,
+        "init_options": {
+            "completion": {"providers": ["ollama"], "debounce_ms": 0},
+            "providers": {"ollama": {"base_url": url}},
+        },
+    }
+    result = run_plugin(NVIM, "plugin_status.lua", tmp_path, home, source, setup)
+    assert result["statusline_before"] == "reaper"
+    assert result["statusline"] == "reaper: ollama paused"
+    assert result["statusline_after_status"] == "reaper: ollama paused"
+    lines = result["status"].splitlines()
+    [ollama] = [line for line in lines if line.startswith("  ollama:")]
+    # The summary `reaper-lsp status` prints for it, word for word (services/status.py).
+    assert re.fullmatch(
+        rf"  ollama: paused for \d+ s: Ollama is not running at {re.escape(url)} "
+        r"\(start it with `ollama serve`\)",
+        ollama,
+    ), ollama
+    assert "  not used: llamacpp" in lines
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

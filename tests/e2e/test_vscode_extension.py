@@ -88,7 +88,7 @@ def github_fake() -> Iterator[FakeServer]:
 
 
 def test_extension_builds_passes_its_tests_and_packages_a_complete_vsix(
-    tmp_path: Path, github_fake: FakeServer
+    tmp_path: Path, github_fake: FakeServer, runtime_dir: Path
 ) -> None:
     assert NPM is not None and NODE is not None
     work = tmp_path / "vscode"
@@ -98,12 +98,17 @@ def test_extension_builds_passes_its_tests_and_packages_a_complete_vsix(
         **os.environ,
         "REAPER_LSP": str(SERVER),
         "REAPER_FAKE_GITHUB": github_fake.base_url,
+        "XDG_RUNTIME_DIR": str(runtime_dir),  # the daemons its servers start end with the test
         "npm_config_fund": "false",
         "npm_config_audit": "false",
         "npm_config_update_notifier": "false",
     }
 
     _run([NPM, "ci"], work, env)
+    # As in a fresh clone: nothing built yet, and packaging builds what it needs itself.
+    assert not (work / "out").exists()
+    _run([NPM, "run", "package"], work, env)
+    [vsix] = work.glob("reaper-lsp-*.vsix")
     tests = _run([NPM, "test"], work, env)
     assert "# fail 0" in tests
     # Nothing skipped: the server is installed here and the fake GitHub is up.
@@ -113,17 +118,20 @@ def test_extension_builds_passes_its_tests_and_packages_a_complete_vsix(
         "inline completion answers from the open document",
         "ghost text comes from the inline provider the language client registered",
         "sign-in shows the code, copies it, opens the page once, waits, and names the user",
+        "endpoints and keys in reaper.settings never reach the server; the log says where they go",
+        "a failing provider shows in the server's own words, in the status bar and the report",
+        "the toggle is hidden with a server that lacks reaper.toggle, and says why",
+        "the status bar toggle turns completions off for a language, and on again",
     ):
         assert re.search(rf"^\s*ok \d+ - {re.escape(name)}$", tests, re.M), name
     assert github_fake.app.state.github_tokens, "the sign-in never reached the fake GitHub"
 
-    _run([NPM, "run", "package"], work, env)
-    [vsix] = work.glob("reaper-lsp-*.vsix")
     with zipfile.ZipFile(vsix) as archive:
         names = set(archive.namelist())
         archive.extractall(tmp_path / "unpacked")
     assert "extension/out/extension.js" in names
-    assert "extension/out/logic.js" in names
+    for module in ("logic", "settings", "toggle"):
+        assert f"extension/out/{module}.js" in names
     assert "extension/node_modules/vscode-languageclient/package.json" in names
     assert not any(n.startswith("extension/src/") or "/out/test/" in n for n in names)
     assert not any(n.startswith("extension/node_modules/typescript/") for n in names)

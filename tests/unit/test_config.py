@@ -464,3 +464,43 @@ def test_a_secret_in_place_of_a_table_in_a_file_is_not_echoed(env: dict[str, str
     loaded = load(env=env)
     assert loaded.errors == [f"{path}: providers.openai must be a table, got a string"]
     assert SECRET[8:] not in " ".join(loaded.errors + loaded.warnings)
+
+
+@pytest.mark.parametrize(
+    "line,kind",
+    [
+        ("api_key = 123456789012345", "a number"),
+        ("api_key = 4242", "a number"),
+        ("api_key = 3.25", "a number"),
+        ("api_key = true", "a boolean"),
+    ],
+)
+def test_a_secret_keys_number_or_boolean_is_shown_by_its_kind_only(
+    env: dict[str, str], line: str, kind: str
+) -> None:
+    user_file(env, f"[providers.openai]\n{line}\n")
+    [error] = load(env=env).errors
+    assert error.endswith(f"providers.openai.api_key must be a string, got {kind}")
+
+
+def test_a_non_secret_number_is_still_quoted(env: dict[str, str]) -> None:
+    user_file(env, "[completion]\ndebounce_ms = 9000\n")
+    [error] = load(env=env).errors
+    assert error.endswith("got 9000")
+
+
+def test_a_bad_provider_name_is_named_with_its_place(env: dict[str, str]) -> None:
+    options = {"completion": {"providers": ["openai", "offline"]}}
+    [error] = load(env=env, init_options=options).errors
+    assert error.endswith(
+        "completion.providers must be a list of provider names (copilot, claude, openai, "
+        'ollama, llamacpp, local), but entry 2 ("offline") is not one'
+    )
+
+
+@pytest.mark.parametrize("entry", [SECRET, "sk-short", 5, {"name": "openai"}])
+def test_a_bad_provider_entry_that_is_no_word_is_shown_by_its_kind(
+    env: dict[str, str], entry: object
+) -> None:
+    [error] = load(env=env, init_options={"chat": {"providers": ["local", entry]}}).errors
+    assert "but entry 2 (" in error and "sk-" not in error and "openai" not in error.split(")")[-2]

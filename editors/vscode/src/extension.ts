@@ -1,7 +1,9 @@
 /**
  * The VS Code side of reaper-lsp: starts the server over stdio, lets the language client provide
  * ghost text (`textDocument/inlineCompletion`) and menu completion, and adds the sign-in, sign-out,
- * status and restart commands with a status bar item fed by `reaper/status` notifications.
+ * status, restart and on/off commands, with a status bar item showing the server's status model
+ * (read again whenever a `reaper/status` notification says something changed) and one for the
+ * on/off toggle.
  */
 
 import * as os from 'os';
@@ -18,6 +20,8 @@ import {
 } from 'vscode-languageclient/node';
 
 import * as logic from './logic';
+import { ignoredSettingsWarning, editorSettings, settingsPayload } from './settings';
+import * as toggle from './toggle';
 
 /**
  * The language client, minus its habit of registering every command the server advertises as a
@@ -52,6 +56,13 @@ class Reaper implements vscode.Disposable {
   private client: ReaperClient | undefined;
   private readonly board = new logic.StatusBoard();
   private readonly item: vscode.StatusBarItem;
+  private readonly toggleItem: vscode.StatusBarItem;
+  /** Whether the running server has `reaper.toggle`, and what it last answered. */
+  private toggleSupported = false;
+  private lastToggle: toggle.ToggleResult | undefined;
+  /** A `reaper.status` read in flight, and whether another was asked for meanwhile. */
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
   private readonly log: vscode.LogOutputChannel;
   private readonly report: vscode.OutputChannel;
   /** While our own sign-in prompt is up, the server's request to open the page is ours to do. */
@@ -65,6 +76,13 @@ class Reaper implements vscode.Disposable {
     );
     this.item.name = 'reaper-lsp';
     this.item.command = 'reaper.showStatus';
+    this.toggleItem = vscode.window.createStatusBarItem(
+      'reaper.toggle',
+      vscode.StatusBarAlignment.Right,
+      99,
+    );
+    this.toggleItem.name = 'reaper-lsp completions on/off';
+    this.toggleItem.command = 'reaper.toggle';
     this.log = vscode.window.createOutputChannel('reaper-lsp', { log: true });
     this.report = vscode.window.createOutputChannel('reaper-lsp status');
     this.render();
@@ -82,11 +100,15 @@ class Reaper implements vscode.Disposable {
     const client = new ReaperClient('reaper-lsp', 'reaper-lsp', { command, args }, this.options());
     this.watch(client);
     this.client = client;
+    this.toggleSupported = false; // known once this server has answered `initialize`
     this.board.setServer('starting');
     this.render();
     try {
       await client.start();
     } catch (error) {
+      if (this.client !== client) {
+        return; // replaced while starting: its successor speaks for the server now
+      }
       const message = logic.startFailureMessage(command, error);
       this.board.setServer('failed', message);
       this.render();
@@ -97,17 +119,43 @@ class Reaper implements vscode.Disposable {
       });
       return;
     }
+    if (this.client !== client) {
+      return;
+    }
     this.board.setServer('running');
+    this.toggleSupported = toggle.serverHasCommand(client.initializeResult, toggle.TOGGLE_COMMAND);
+    this.lastToggle = undefined;
     this.render();
     // Fill the status bar now rather than at the first change the server reports.
-    try {
-      for (const status of logic.statusesFromReport(await this.execute('reaper.status'))) {
-        this.board.update(status);
-      }
-      this.render();
-    } catch (error) {
-      this.log.warn(`reaper.status failed: ${logic.errorText(error)}`);
+    await this.refreshStatus();
+  }
+
+  /** Read the status model again (`reaper.status`) and show it; calls while one read is in
+   * flight are folded into one more read after it. */
+  refreshStatus(): Promise<void> {
+    if (this.refreshing !== undefined) {
+      this.refreshAgain = true;
+      return this.refreshing;
     }
+    const read = async (): Promise<void> => {
+      do {
+        this.refreshAgain = false;
+        try {
+          const statuses = logic.statusesFromReport(await this.execute('reaper.status'));
+          for (const status of statuses.filter(logic.isSignInStatus)) {
+            this.board.update(status);
+          }
+          this.board.replaceHealth(statuses.filter((status) => !logic.isSignInStatus(status)));
+          this.render();
+        } catch (error) {
+          this.log.warn(`reaper.status failed: ${logic.errorText(error)}`);
+        }
+      } while (this.refreshAgain);
+    };
+    this.refreshing = read().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
   }
 
   /**
@@ -117,10 +165,9 @@ class Reaper implements vscode.Disposable {
    * rejects or misreads.)
    */
   private options(): LanguageClientOptions {
-    const settings = vscode.workspace.getConfiguration('reaper').get('settings');
     return {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
-      initializationOptions: logic.settingsPayload(settings).reaper,
+      initializationOptions: this.settings().reaper,
       outputChannel: this.log,
       middleware: {
         provideCompletionItem: (document, position, context, token, next) =>
@@ -144,9 +191,18 @@ class Reaper implements vscode.Disposable {
   private watch(client: ReaperClient): void {
     client.onNotification('reaper/status', (params: unknown) => {
       const status = logic.parseStatus(params);
-      if (status !== undefined && this.board.update(status)) {
-        this.render();
+      if (status === undefined) {
+        return;
       }
+      if (logic.isSignInStatus(status)) {
+        if (this.board.update(status)) {
+          this.render();
+        }
+        return;
+      }
+      // A provider's state changed: show it in the server's own words (its status model), the
+      // same as `reaper-lsp status` and "Show Status" say it.
+      void this.refreshStatus();
     });
     // The client restarts a server that crashed by itself; the status bar follows it there too.
     client.onDidChangeState((event) => {
@@ -155,6 +211,7 @@ class Reaper implements vscode.Disposable {
       }
       if (event.newState === State.Stopped) {
         this.board.setServer('stopped', 'the server stopped; see the "reaper-lsp" output');
+        this.toggleSupported = false;
       } else {
         this.board.setServer(event.newState === State.Running ? 'running' : 'starting');
       }
@@ -165,7 +222,15 @@ class Reaper implements vscode.Disposable {
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client !== undefined && client.isRunning()) {
+    if (client === undefined) {
+      return;
+    }
+    if (client.state === State.Starting) {
+      // A restart while this client still starts (two settings changes in a row): the client
+      // cannot be stopped mid-start, and left alone its server would run on, talked to by nobody.
+      await client.start().catch(() => undefined);
+    }
+    if (client.isRunning()) {
       await client.stop();
     }
   }
@@ -181,10 +246,51 @@ class Reaper implements vscode.Disposable {
     if (client === undefined || !client.isRunning()) {
       return;
     }
-    const settings = logic.settingsPayload(
-      vscode.workspace.getConfiguration('reaper').get('settings'),
-    );
+    const settings = this.settings();
     await client.sendNotification(DidChangeConfigurationNotification.type, { settings });
+  }
+
+  /** `reaper.settings` as sent to the server, saying in the log what is left out and why. */
+  private settings(): { reaper: Record<string, unknown> } {
+    const value = vscode.workspace.getConfiguration('reaper').get('settings');
+    const warning = ignoredSettingsWarning(editorSettings(value).ignored);
+    if (warning !== undefined) {
+      this.log.warn(warning);
+    }
+    return settingsPayload(value);
+  }
+
+  /** Turn completions on or off: everywhere, for the active document's language, or in its
+   * workspace (`scope` from a keybinding's argument, else asked). */
+  async toggle(requested?: unknown): Promise<void> {
+    if (!this.toggleSupported) {
+      void vscode.window.showWarningMessage(toggle.TOGGLE_UNSUPPORTED);
+      return;
+    }
+    const document = vscode.window.activeTextEditor?.document;
+    let scope: toggle.ToggleScope | undefined = toggle.isToggleScope(requested)
+      ? requested
+      : undefined;
+    if (scope === undefined) {
+      const picked = await vscode.window.showQuickPick(toggle.toggleChoices(document?.languageId), {
+        placeHolder: 'Turn reaper-lsp completions on or off where?',
+      });
+      scope = picked?.scope;
+    }
+    if (scope === undefined) {
+      return;
+    }
+    try {
+      const argument = toggle.toggleArgument(scope, document?.uri.toString());
+      this.lastToggle = toggle.parseToggleResult(
+        await this.execute(toggle.TOGGLE_COMMAND, argument),
+      );
+    } catch (error) {
+      void vscode.window.showErrorMessage(`reaper-lsp: ${logic.errorText(error)}`);
+      return;
+    }
+    this.render();
+    this.show(toggle.toggleMessage(this.lastToggle));
   }
 
   async signIn(requested?: unknown): Promise<void> {
@@ -259,6 +365,7 @@ class Reaper implements vscode.Disposable {
 
   dispose(): void {
     this.item.dispose();
+    this.toggleItem.dispose();
     this.log.dispose();
     this.report.dispose();
   }
@@ -310,6 +417,14 @@ class Reaper implements vscode.Disposable {
   }
 
   private render(): void {
+    const switchView = toggle.toggleView(this.toggleSupported, this.lastToggle);
+    this.toggleItem.text = switchView.text;
+    this.toggleItem.tooltip = switchView.tooltip;
+    if (switchView.visible) {
+      this.toggleItem.show();
+    } else {
+      this.toggleItem.hide();
+    }
     const view = this.board.view();
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
@@ -337,6 +452,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     ),
     vscode.commands.registerCommand('reaper.showStatus', () => extension.showStatus()),
     vscode.commands.registerCommand('reaper.restart', () => extension.restart()),
+    vscode.commands.registerCommand('reaper.toggle', (scope?: unknown) => extension.toggle(scope)),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (
         event.affectsConfiguration('reaper.serverPath') ||

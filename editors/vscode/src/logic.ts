@@ -7,12 +7,15 @@
 
 export type Severity = 'ok' | 'info' | 'warning' | 'error';
 
-/** One `reaper/status` notification: `{provider, state, message?, user?}`. */
+/** One `reaper/status` notification: `{provider, state, message?, user?}`; or one provider of
+ * the server's status model (`reaper.status`: `state` and `summary`, the words every front end
+ * shows). */
 export interface ProviderStatus {
   provider: string;
   state: string;
   message?: string;
   user?: string;
+  summary?: string;
 }
 
 export interface StatusBarView {
@@ -74,15 +77,31 @@ const STATES: Record<string, { label: string; severity: Severity }> = {
   open: { label: 'skipped after repeated errors', severity: 'error' },
 };
 
+/** The server's status model (services/status.py): the state of each provider as `reaper-lsp
+ * status`, `:Reaper status` and this extension all show it. */
+const MODEL_SEVERITY: Record<string, Severity> = {
+  ready: 'ok',
+  unconfigured: 'info',
+  paused: 'warning',
+  failing: 'warning',
+  down: 'error',
+};
+
 const SIGN_IN_STATES = new Set(['signedIn', 'signedOut']);
+
+/** Whether a `reaper/status` notification is about an account (else about a provider's health,
+ * which the extension reads again from the status model). */
+export function isSignInStatus(status: ProviderStatus): boolean {
+  return SIGN_IN_STATES.has(status.state);
+}
 
 const RANK: Record<Severity, number> = { ok: 0, info: 1, warning: 2, error: 3 };
 
-function text(value: unknown): string | undefined {
+export function text(value: unknown): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value : undefined;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -101,6 +120,10 @@ export function parseStatus(params: unknown): ProviderStatus | undefined {
 
 /** One tooltip line and how worried it should make the user. */
 export function describeStatus(status: ProviderStatus): { line: string; severity: Severity } {
+  if (status.summary !== undefined) {
+    const severity = MODEL_SEVERITY[status.state] ?? 'info';
+    return { line: `${providerLabel(status.provider)}: ${status.summary}`, severity };
+  }
   const known = STATES[status.state] ?? { label: status.state, severity: 'info' as Severity };
   let label = known.label;
   let severity = known.severity;
@@ -129,6 +152,21 @@ export class StatusBoard {
     const before = this.entries.get(key);
     this.entries.set(key, status);
     return JSON.stringify(before) !== JSON.stringify(status);
+  }
+
+  /** The providers' states from a `reaper.status` report: they replace every health entry
+   * (a provider the report leaves out has nothing to say). Says whether anything changed. */
+  replaceHealth(statuses: ProviderStatus[]): boolean {
+    const before = this.view().tooltip;
+    for (const key of [...this.entries.keys()]) {
+      if (key.endsWith('/health')) {
+        this.entries.delete(key);
+      }
+    }
+    for (const status of statuses) {
+      this.update(status);
+    }
+    return this.view().tooltip !== before;
   }
 
   setServer(state: ServerState, problem = ''): void {
@@ -313,15 +351,6 @@ export function startFailureMessage(serverPath: string, error: unknown): string 
   return `reaper-lsp could not start (${serverPath}): ${errorText(error)}`;
 }
 
-/**
- * The `workspace/didChangeConfiguration` settings for the `reaper.settings` object. The server
- * reads the `reaper` section in the nesting of reaper.toml, so the editor-only settings
- * (serverPath, serverArgs) must not travel with it.
- */
-export function settingsPayload(settings: unknown): { reaper: Record<string, unknown> } {
-  return { reaper: isObject(settings) ? settings : {} };
-}
-
 /** Statuses a `reaper.status` report implies, to fill the status bar before any notification. */
 export function statusesFromReport(report: unknown): ProviderStatus[] {
   const out: ProviderStatus[] = [];
@@ -342,17 +371,37 @@ export function statusesFromReport(report: unknown): ProviderStatus[] {
   }
   if (isObject(report.providers)) {
     for (const [provider, info] of Object.entries(report.providers)) {
-      if (!isObject(info) || info.configured === false) {
-        continue; // an unconfigured provider is a choice, not a problem to flag
-      }
-      const health = isObject(info.health) ? info.health : {};
-      const state = text(health.state);
-      if (state !== undefined && state !== 'unknown') {
-        out.push({ provider, state, message: text(health.lastError) });
+      const status = isObject(info) ? providerStatus(provider, info) : undefined;
+      if (status !== undefined) {
+        out.push(status);
       }
     }
   }
   return out;
+}
+
+/** One provider of a report as the status bar shows it: the model's `state` and `summary`
+ * (an older server without them: its health); undefined for one nobody asked for. */
+function providerStatus(
+  provider: string,
+  info: Record<string, unknown>,
+): ProviderStatus | undefined {
+  const state = text(info.state);
+  const summary = text(info.summary);
+  if (state !== undefined && summary !== undefined) {
+    // A provider in no chain, or one nobody set up, is a choice, not something to flag.
+    return state === 'unused' || state === 'unconfigured'
+      ? undefined
+      : { provider, state, summary };
+  }
+  if (info.configured === false) {
+    return undefined;
+  }
+  const health = isObject(info.health) ? info.health : {};
+  const old = text(health.state);
+  return old !== undefined && old !== 'unknown'
+    ? { provider, state: old, message: text(health.lastError) }
+    : undefined;
 }
 
 /** `reaper.status` for the output channel: a short summary, then the whole report. */
@@ -380,6 +429,11 @@ export function formatStatusReport(report: unknown): string {
     if (isObject(report.providers)) {
       for (const [provider, info] of Object.entries(report.providers)) {
         if (!isObject(info)) {
+          continue;
+        }
+        const summary = text(info.summary);
+        if (summary !== undefined) {
+          lines.push(`${providerLabel(provider)}: ${summary}`); // as \`reaper-lsp status\` says it
           continue;
         }
         if (info.configured === false) {

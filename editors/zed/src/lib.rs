@@ -1,5 +1,12 @@
 //! Registers the `reaper-lsp` binary found on PATH as a Zed language server.
-use zed_extension_api::{self as zed, settings::LspSettings, LanguageServerId, Result};
+//!
+//! It reads no Zed settings of its own. The extension API offers only the settings merged for a
+//! worktree (`LspSettings::for_worktree`), which include a project's `.zed/settings.json`: a
+//! cloned repository could write them. Endpoints and keys come from the user's `reaper.toml`
+//! and environment, which the server reads itself. (Zed still sends
+//! `lsp.reaper-lsp.initialization_options` as initializationOptions; the server takes only the
+//! completion, chat and privacy sections from it.)
+use zed_extension_api::{self as zed, LanguageServerId, Result};
 
 struct ReaperLsp;
 
@@ -21,16 +28,6 @@ impl zed::Extension for ReaperLsp {
             args: vec!["serve".into(), "--stdio".into()],
             env: Default::default(),
         })
-    }
-
-    fn language_server_initialization_options(
-        &mut self,
-        id: &LanguageServerId,
-        worktree: &zed::Worktree,
-    ) -> Result<Option<zed::serde_json::Value>> {
-        Ok(LspSettings::for_worktree(id.as_ref(), worktree)
-            .ok()
-            .and_then(|settings| settings.initialization_options))
     }
 }
 

@@ -88,6 +88,14 @@ local function provider_line(name, info)
   if type(info) ~= 'table' then
     return '  ' .. name
   end
+  -- The server's own reading (its status model), word for word what `reaper-lsp status` says.
+  if type(info.summary) == 'string' and info.summary ~= '' then
+    local model = info.completionModel
+    if info.state == 'ready' and type(model) == 'string' and model ~= '' then
+      return ('  %s: %s (%s)'):format(name, info.summary, model)
+    end
+    return ('  %s: %s'):format(name, info.summary)
+  end
   if info.configured == false then
     local reason = info.reason ~= '' and info.reason or 'not configured'
     return ('  %s: off — %s'):format(name, reason)
@@ -124,15 +132,17 @@ function M.summary(status)
   local unused = {}
   for _, name in ipairs(names) do
     local info = providers[name]
-    -- A provider nobody set up and the chain does not name is one word, not a line.
-    if type(info) == 'table' and info.configured == false and not vim.tbl_contains(chain, name) then
+    -- A provider no chain names is one word, not a line.
+    local idle = type(info) == 'table'
+      and (info.state == 'unused' or (info.state == nil and info.configured == false and not vim.tbl_contains(chain, name)))
+    if idle then
       table.insert(unused, name)
     else
       table.insert(lines, provider_line(name, info))
     end
   end
   if #unused > 0 then
-    table.insert(lines, '  not set up: ' .. table.concat(unused, ', '))
+    table.insert(lines, '  not used: ' .. table.concat(unused, ', '))
   end
   if type(status.signIn) == 'table' then
     local accounts = {}
@@ -157,6 +167,7 @@ end
 
 function M.status()
   run('reaper.status', {}, function(status)
+    reaper.read_status(status) -- the statusline and this summary read the same answer
     notify(table.concat(M.summary(status), '\n'))
   end)
 end

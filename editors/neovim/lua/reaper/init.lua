@@ -1,5 +1,6 @@
 -- reaper-lsp for Neovim: starts the server, turns on ghost text and the completion menu, maps
--- the ghost-text keys, and keeps the statusline state fed by `reaper/status` notifications.
+-- the ghost-text keys, and keeps the statusline state: the server's status model (`reaper.status`,
+-- read again when a `reaper/status` notification says a provider changed) and the sign-ins.
 -- Ghost text is Neovim's own on 0.12+ (vim.lsp.inline_completion), reaper.ghost's before.
 -- The `:Reaper` commands live in reaper.commands; Neovim < 0.11 starts the server through
 -- reaper.legacy.
@@ -10,7 +11,8 @@ local defaults = {
   root_markers = { '.reaper.toml', '.git' },
   -- nil: every buffer. Otherwise a list of filetypes to attach to.
   filetypes = nil,
-  -- Same keys as reaper.toml; these override the user file.
+  -- The [completion], [chat] and [privacy] keys of reaper.toml; these override the user file
+  -- (endpoints and keys: reaper.toml and the environment only).
   init_options = {},
   -- Suggestions as ghost text: true (Neovim's own on 0.12+, the plugin's before), 'plugin' (the
   -- plugin's everywhere) or false.
@@ -31,8 +33,12 @@ local defaults = {
 
 M.config = vim.deepcopy(defaults)
 
--- provider name -> { state = 'healthy'|'failing'|'signedIn'|..., message?, user? }
-M.state = {}
+-- provider name -> { state, summary, answered }: the server's status model (services/status.py),
+-- `state` one of 'ready', 'unused', 'unconfigured', 'paused', 'down', 'failing' — the words
+-- `reaper-lsp status` and `:Reaper status` use.
+M.providers = {}
+-- account's provider name -> { state = 'signedIn'|'signedOut', message?, user? }
+M.accounts = {}
 
 local NAME = 'reaper'
 
@@ -60,19 +66,80 @@ function M.client(bufnr)
   return running
 end
 
-local function on_status(_, params)
-  if type(params) ~= 'table' or type(params.provider) ~= 'string' then
-    return
-  end
-  M.state[params.provider] = {
-    state = params.state,
-    message = params.message ~= '' and params.message or nil,
-    user = params.user,
-  }
+local function changed()
   vim.schedule(function()
     vim.cmd('redrawstatus')
     vim.api.nvim_exec_autocmds('User', { pattern = 'ReaperStatus', modeline = false })
   end)
+end
+
+--- Take the providers of a `reaper.status` result as the statusline's state.
+function M.read_status(status)
+  local providers = type(status) == 'table' and status.providers
+  if type(providers) ~= 'table' then
+    return
+  end
+  M.providers = {}
+  for name, info in pairs(providers) do
+    if type(info) == 'table' and type(info.state) == 'string' then
+      local health = type(info.health) == 'table' and info.health or {}
+      M.providers[name] = {
+        state = info.state,
+        summary = info.summary,
+        answered = (tonumber(health.successes) or 0) > 0,
+      }
+    end
+  end
+  changed()
+end
+
+local refreshing, again = false, false
+
+--- Ask the server for its status model again (one request at a time; a call meanwhile asks
+--- once more after it).
+function M.refresh(client)
+  if refreshing then
+    again = true
+    return
+  end
+  refreshing = true
+  local params = { command = 'reaper.status', arguments = {} }
+  local function done(err, result)
+    refreshing = false
+    if not err then
+      M.read_status(result)
+    end
+    if again then
+      again = false
+      M.refresh(client)
+    end
+  end
+  if vim.fn.has('nvim-0.11') == 1 then
+    client:request('workspace/executeCommand', params, done)
+  else
+    client.request('workspace/executeCommand', params, done)
+  end
+end
+
+local function on_status(err, params, ctx)
+  if type(params) ~= 'table' or type(params.provider) ~= 'string' then
+    return
+  end
+  if params.state == 'signedIn' or params.state == 'signedOut' then
+    M.accounts[params.provider] = {
+      state = params.state,
+      message = params.message ~= '' and params.message or nil,
+      user = params.user,
+    }
+    changed()
+    return
+  end
+  -- A provider's health changed: read it in the server's own words (its status model), the
+  -- same `:Reaper status` and `reaper-lsp status` show.
+  local client = ctx and ctx.client_id and vim.lsp.get_client_by_id(ctx.client_id) or M.client()
+  if client then
+    M.refresh(client)
+  end
 end
 
 --- Notification handlers given to the client (both Neovim generations).
@@ -85,30 +152,37 @@ function M.handlers()
   }
 end
 
-local GOOD = { healthy = true, signedIn = true, unknown = true }
-local WORDS = {
-  signedOut = 'signed out',
-  failing = 'failing',
-  paused = 'paused',
-  open = 'down',
-  ['half-open'] = 'retrying',
-}
+-- The states of the status model that need the user's attention.
+local TROUBLE = { paused = true, down = true, failing = true }
+
+local function sorted(t)
+  local names = vim.tbl_keys(t)
+  table.sort(names)
+  return names
+end
 
 --- A short statusline string: '' when no reaper-lsp client runs; otherwise the first provider
---- (by name) that needs attention, else one that answered, else just 'reaper'.
+--- (by name) the server reads as paused, down or failing, in its word for it; else a signed-out
+--- account; else one that answered; else just 'reaper'.
 function M.statusline()
   if not M.client() then
     return ''
   end
-  local names = vim.tbl_keys(M.state)
-  table.sort(names)
-  local working
-  for _, name in ipairs(names) do
-    local s = M.state[name]
-    if not GOOD[s.state] then
-      return ('reaper: %s %s'):format(name, WORDS[s.state] or tostring(s.state))
+  for _, name in ipairs(sorted(M.providers)) do
+    if TROUBLE[M.providers[name].state] then
+      return ('reaper: %s %s'):format(name, M.providers[name].state)
     end
-    if s.state ~= 'unknown' then
+  end
+  local working
+  for _, name in ipairs(sorted(M.accounts)) do
+    if M.accounts[name].state == 'signedOut' then
+      return ('reaper: %s signed out'):format(name)
+    end
+    working = working or name
+  end
+  for _, name in ipairs(sorted(M.providers)) do
+    local p = M.providers[name]
+    if p.state == 'ready' and p.answered then
       working = working or name
     end
   end

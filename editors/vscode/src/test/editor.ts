@@ -220,6 +220,8 @@ export class Editor {
   readonly completionProviders: { selector: unknown; provider: any }[] = [];
   readonly documents: TextDocument[] = [];
   clipboard = '';
+  /** The editor with focus (`window.activeTextEditor`), if any. */
+  activeEditor: { document: TextDocument } | undefined;
   /** Answers a message or quick pick: the item to choose, or undefined to dismiss it. */
   answer: (prompt: string, items: string[]) => string | undefined = () => undefined;
   /** Settles once a message matching the pattern has been shown. */
@@ -370,7 +372,9 @@ export class Editor {
       ),
       window: new Proxy(
         {
-          activeTextEditor: undefined,
+          get activeTextEditor() {
+            return editor.activeEditor;
+          },
           visibleTextEditors: [],
           tabGroups: { all: [], onDidChangeTabs: inert() },
           showInformationMessage: show('info'),

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import * as logic from '../logic';
+import { editorSettings, ignoredSettingsWarning, settingsPayload } from '../settings';
+import * as toggle from '../toggle';
 
 describe('parseStatus', () => {
   test('takes the documented fields and drops empty ones', () => {
@@ -221,10 +223,37 @@ describe('server start and settings', () => {
   });
 
   test('settings travel under `reaper`, without the editor-only keys', () => {
-    const settings = { completion: { providers: ['openai', 'offline'] } };
-    assert.deepEqual(logic.settingsPayload(settings), { reaper: settings });
-    assert.deepEqual(logic.settingsPayload(undefined), { reaper: {} });
-    assert.deepEqual(logic.settingsPayload(['x']), { reaper: {} });
+    const settings = { completion: { providers: ['openai', 'local'] }, chat: { max_tokens: 9 } };
+    assert.deepEqual(settingsPayload(settings), { reaper: settings });
+    assert.deepEqual(settingsPayload(undefined), { reaper: {} });
+    assert.deepEqual(settingsPayload(['x']), { reaper: {} });
+  });
+
+  test('endpoints, keys and sign-in settings never leave the editor, and the log says where they go', () => {
+    const settings = {
+      completion: { providers: ['openai'], api_key: 'sk-in-the-wrong-place' },
+      providers: { openai: { base_url: 'https://evil.example/v1', api_key: 'sk-secret' } },
+      auth: { google: { client_secret: 'shh' } },
+      http: { tls: { verify_certificates: false } },
+      privacy: { exclude_extra: ['*.secret'] },
+    };
+    assert.deepEqual(settingsPayload(settings), {
+      reaper: { completion: { providers: ['openai'] }, privacy: { exclude_extra: ['*.secret'] } },
+    });
+    const { ignored } = editorSettings(settings);
+    assert.deepEqual(ignored, [
+      'completion.api_key',
+      'providers.openai.base_url',
+      'providers.openai.api_key',
+      'auth.google.client_secret',
+      'http.tls.verify_certificates',
+    ]);
+    const warning = ignoredSettingsWarning(ignored) ?? '';
+    assert.match(warning, /providers\.openai\.base_url/);
+    assert.match(warning, /reaper\.toml/);
+    assert.match(warning, /OPENAI_API_KEY/);
+    assert.doesNotMatch(warning, /sk-|evil|shh/);
+    assert.equal(ignoredSettingsWarning([]), undefined);
   });
 
   test('~ in the server path is expanded, other paths are left alone', () => {
@@ -275,7 +304,128 @@ describe('status report', () => {
     assert.deepEqual(JSON.parse(json), report);
   });
 
+  // The server's status model: each provider's `state` and `summary`, as `reaper-lsp status`
+  // and `:Reaper status` show them.
+  const model = {
+    signIn: { github: { signedIn: false, source: '' } },
+    providers: {
+      ollama: {
+        configured: true,
+        used: true,
+        state: 'paused',
+        summary: 'paused for 9 s: Ollama is not running at http://localhost:11434',
+        health: { state: 'paused', lastError: 'Ollama is not running at http://localhost:11434' },
+      },
+      openai: { configured: true, used: true, state: 'ready', summary: 'ready', health: {} },
+      claude: {
+        configured: false,
+        used: true,
+        state: 'unconfigured',
+        summary: 'not configured: no API key',
+        health: {},
+      },
+      llamacpp: { configured: true, used: false, state: 'unused', summary: 'not used', health: {} },
+      copilot: {
+        configured: true,
+        used: true,
+        state: 'down',
+        summary: 'skipped for 30 s',
+        health: {},
+      },
+    },
+  };
+
+  test("the status bar shows each provider in the server's words, and its state decides the icon", () => {
+    const statuses = logic.statusesFromReport(model);
+    assert.deepEqual(
+      statuses.filter((s) => !logic.isSignInStatus(s)).map((s) => [s.provider, s.state]),
+      [
+        ['ollama', 'paused'],
+        ['openai', 'ready'],
+        ['copilot', 'down'],
+      ],
+    );
+    const board = new logic.StatusBoard();
+    board.setServer('running');
+    board.replaceHealth(statuses.filter((s) => !logic.isSignInStatus(s)));
+    const view = board.view();
+    assert.equal(view.severity, 'error');
+    assert.match(
+      view.tooltip,
+      /^Ollama: paused for 9 s: Ollama is not running at http:\/\/localhost:11434$/m,
+    );
+    assert.match(view.tooltip, /^OpenAI: ready$/m);
+    assert.doesNotMatch(view.tooltip, /working|on\b/);
+    // The next reading replaces the last one whole: a recovered provider reads ready again.
+    board.replaceHealth([{ provider: 'ollama', state: 'ready', summary: 'ready' }]);
+    assert.equal(board.view().severity, 'ok');
+    assert.doesNotMatch(board.view().tooltip, /paused|Copilot: skipped/);
+  });
+
+  test("Show Status says each provider's summary, as reaper-lsp status does", () => {
+    const [summary] = logic.formatStatusReport(model).split('\n\n');
+    assert.match(
+      summary,
+      /^Ollama: paused for 9 s: Ollama is not running at http:\/\/localhost:11434$/m,
+    );
+    assert.match(summary, /^Claude: not configured: no API key$/m);
+    assert.match(summary, /^llamacpp: not used$/m);
+    assert.doesNotMatch(summary, /Ollama: (on|working|paused \(rate limited\))/);
+  });
+
   test('an unexpected report is still shown whole', () => {
     assert.equal(logic.formatStatusReport([1, 2]), '[\n  1,\n  2\n]\n');
+  });
+});
+
+describe('the completions toggle', () => {
+  test('offers the language and workspace only with a document to take them from', () => {
+    assert.deepEqual(
+      toggle.toggleChoices().map((c) => c.scope),
+      ['global'],
+    );
+    assert.deepEqual(
+      toggle.toggleChoices('python').map((c) => [c.scope, c.label]),
+      [
+        ['global', 'Everywhere'],
+        ['language', 'For python files'],
+        ['workspace', 'In this workspace'],
+      ],
+    );
+  });
+
+  test('asks the server with the scope and the document', () => {
+    assert.deepEqual(toggle.toggleArgument('global'), { scope: 'global' });
+    assert.deepEqual(toggle.toggleArgument('language', 'file:///p/a.py'), {
+      scope: 'language',
+      textDocument: { uri: 'file:///p/a.py' },
+    });
+    assert.equal(toggle.isToggleScope('workspace'), true);
+    assert.equal(toggle.isToggleScope('everything'), false);
+  });
+
+  test('shows what the server answered, and where', () => {
+    const off = toggle.parseToggleResult({ scope: 'language', enabled: false, language: 'python' });
+    assert.deepEqual(toggle.toggleMessage(off), {
+      level: 'info',
+      text: 'reaper-lsp completions are off for python files.',
+    });
+    const view = toggle.toggleView(true, off);
+    assert.deepEqual([view.visible, view.text], [true, '$(circle-slash) AI']);
+    assert.match(view.tooltip, /off for python files/);
+    const on = toggle.parseToggleResult({ scope: 'global', enabled: true });
+    assert.equal(toggle.toggleMessage(on).text, 'reaper-lsp completions are on.');
+    assert.equal(toggle.toggleView(true, on).text, '$(check) AI');
+    assert.throws(() => toggle.parseToggleResult({ scope: 'global' }), /no "enabled"/);
+  });
+
+  test('is hidden, and explains itself, with a server that lacks reaper.toggle', () => {
+    const without = { capabilities: { executeCommandProvider: { commands: ['reaper.status'] } } };
+    const with_ = { capabilities: { executeCommandProvider: { commands: ['reaper.toggle'] } } };
+    assert.equal(toggle.serverHasCommand(without, 'reaper.toggle'), false);
+    assert.equal(toggle.serverHasCommand(with_, 'reaper.toggle'), true);
+    assert.equal(toggle.serverHasCommand(undefined, 'reaper.toggle'), false);
+    assert.equal(toggle.toggleView(false).visible, false);
+    assert.match(toggle.TOGGLE_UNSUPPORTED, /update the server/);
   });
 });

@@ -17,7 +17,13 @@ test('VS Code loads the compiled entry point after start-up, not on demand of a 
 
 test('the palette lists exactly the commands the extension registers', () => {
   const ids = manifest.contributes.commands.map((c: { command: string }) => c.command);
-  assert.deepEqual(ids, ['reaper.signIn', 'reaper.signOut', 'reaper.showStatus', 'reaper.restart']);
+  assert.deepEqual(ids, [
+    'reaper.signIn',
+    'reaper.signOut',
+    'reaper.showStatus',
+    'reaper.restart',
+    'reaper.toggle',
+  ]);
   const source = fs.readFileSync(path.join(ROOT, 'out', 'extension.js'), 'utf8');
   for (const id of ids) {
     assert.ok(source.includes(`registerCommand('${id}'`), `${id} is never registered`);
@@ -36,4 +42,9 @@ test('the defaults start the server the way editors are told to', () => {
   assert.equal(settings['reaper.serverPath'].default, 'reaper-lsp');
   assert.deepEqual(settings['reaper.serverArgs'].default, ['serve', '--stdio']);
   assert.deepEqual(settings['reaper.settings'].default, {});
+});
+
+test('a fresh clone packages: vsce builds the entry point itself', () => {
+  // `npm ci && npm run package` with no out/ yet: vsce runs vscode:prepublish first.
+  assert.equal(manifest.scripts['vscode:prepublish'], 'npm run build');
 });

@@ -31,6 +31,7 @@ import {
 } from 'vscode-languageserver-protocol/node';
 
 import * as logic from '../logic';
+import { settingsPayload } from '../settings';
 
 function findServer(): string | undefined {
   const candidates = [
@@ -63,6 +64,9 @@ describe('the real server, as the extension talks to it', { skip: SKIP }, () => 
       XDG_STATE_HOME: path.join(home, 'state'),
       XDG_CACHE_HOME: path.join(home, 'cache'),
       LANG: 'C.UTF-8',
+      // Where the daemon the forwarder starts listens: the e2e test's own folder, whose
+      // daemons it stops when it ends.
+      ...(process.env.XDG_RUNTIME_DIR ? { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR } : {}),
     };
     server = spawn(SERVER as string, ['serve', '--stdio'], {
       env,
@@ -93,8 +97,7 @@ describe('the real server, as the extension talks to it', { skip: SKIP }, () => 
       rootUri: pathToFileURL(path.join(home, 'project')).href,
       workspaceFolders: [{ uri: pathToFileURL(path.join(home, 'project')).href, name: 'project' }],
       capabilities: { textDocument: { inlineCompletion: { dynamicRegistration: true } } },
-      initializationOptions: logic.settingsPayload({ completion: { providers: ['copilot'] } })
-        .reaper,
+      initializationOptions: settingsPayload({ completion: { providers: ['copilot'] } }).reaper,
     });
     initialized = await Promise.race([initializing, died]);
     await connection.sendNotification(InitializedNotification.type, {});
@@ -162,6 +165,12 @@ describe('the real server, as the extension talks to it', { skip: SKIP }, () => 
       { provider: 'copilot', state: 'signedOut', user: undefined },
     );
     assert.match(logic.formatStatusReport(report), /GitHub Copilot: signed out/);
+    // Every provider in the server's own words (its status model), as `reaper-lsp status`.
+    const providers = (report as { providers: Record<string, { summary: string }> }).providers;
+    for (const [name, info] of Object.entries(providers)) {
+      const line = `${logic.providerLabel(name)}: ${info.summary}`;
+      assert.ok(logic.formatStatusReport(report).split('\n').includes(line), line);
+    }
   });
 
   test('sign-out is answered and reported as a status; an unknown account is refused', async () => {
