@@ -12,7 +12,6 @@ earlier layer stays and the server keeps working with it.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -20,11 +19,10 @@ import os
 import re
 import sys
 import tomllib
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -43,6 +41,7 @@ from reaper_lsp.settings import (
     CopilotSettings,
     GoogleAuthSettings,
     HttpSettings,
+    Leaf,
     LlamaCppSettings,
     OllamaSettings,
     OpenAISettings,
@@ -51,8 +50,10 @@ from reaper_lsp.settings import (
     QuicSettings,
     Settings,
     TlsSettings,
+    build,
     is_secret,
     mask,
+    schema,
 )
 
 __all__ = [
@@ -103,7 +104,7 @@ class LoadedConfig:
     def describe(self) -> list[tuple[str, str, str]]:
         """(dotted key, display value with secrets masked, source) for every key."""
         rows = []
-        for dotted in _schema().leaves:
+        for dotted in schema().leaves:
             value = functools.reduce(getattr, dotted.split("."), self.settings)
             rows.append((dotted, _display(dotted, value), self.sources.get(dotted, DEFAULT)))
         return rows
@@ -167,38 +168,6 @@ class _Invalid(Exception):
         self.problem = problem
 
 
-@dataclass(frozen=True, slots=True)
-class _Leaf:
-    hint: object
-    default: object
-
-
-@dataclass(frozen=True, slots=True)
-class _Schema:
-    leaves: dict[str, _Leaf]
-    sections: dict[str, type[Any]]
-
-
-@functools.cache
-def _schema() -> _Schema:
-    """Every settable key of `Settings`, found by walking the dataclass tree."""
-    schema = _Schema({}, {})
-
-    def walk(cls: type[Any], prefix: str) -> None:
-        hints = typing.get_type_hints(cls)
-        default = cls()
-        for f in dataclasses.fields(cls):
-            dotted, hint = prefix + f.name, hints[f.name]
-            if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-                schema.sections[dotted] = hint
-                walk(hint, dotted + ".")
-            else:
-                schema.leaves[dotted] = _Leaf(hint, getattr(default, f.name))
-
-    walk(Settings, "")
-    return schema
-
-
 def _number(name: str, hint: object, value: object) -> int | float:
     high = _MAXIMUM.get(name, _CAP)
     kind = "integer" if hint is int else "number"
@@ -217,7 +186,7 @@ def _number(name: str, hint: object, value: object) -> int | float:
     return float(value) if hint is float else value
 
 
-def _check(dotted: str, leaf: _Leaf, value: object) -> object:
+def _check(dotted: str, leaf: Leaf, value: object) -> object:
     """`value` converted to the key's type, or `_Invalid` saying what was expected."""
     name, hint = dotted.rpartition(".")[2], leaf.hint
     if hint is bool:
@@ -322,12 +291,12 @@ def _apply(
 ) -> None:
     """Validate one layer's `table` and lay its good values over `values`. `restricted`: the
     layer may set only the session's own sections (the words say what the layer is)."""
-    schema = _schema()
+    known = schema()
     for key, value in table.items():
         dotted = prefix + _key_name(key)
         if value is None:
             continue  # JSON null is how editors say "not set", not a value
-        if dotted not in schema.leaves and dotted not in schema.sections:
+        if dotted not in known.leaves and dotted not in known.sections:
             loaded.warnings.append(f"{source}: unknown key {dotted} (ignored)")
         elif restricted and dotted.split(".")[0] not in _SESSION_SECTIONS:
             for leaf in _leaf_keys(dotted, value):
@@ -335,17 +304,17 @@ def _apply(
                     f"{source}: {leaf} cannot be set from {restricted} (ignored); "
                     f"set it in your user config file {loaded.user_file or ''}".rstrip()
                 )
-        elif dotted in schema.sections:
+        elif dotted in known.sections:
             if isinstance(value, Mapping):
                 _apply(loaded, values, value, source, restricted=restricted, prefix=dotted + ".")
             else:
                 loaded.errors.append(f"{source}: {dotted} must be a table, got {_show(value)}")
         else:
             try:
-                checked = _check(dotted, schema.leaves[dotted], value)
+                checked = _check(dotted, known.leaves[dotted], value)
                 tighten = _TIGHTENING.get(dotted)
                 if tighten is not None:
-                    checked = tighten(values.get(dotted, schema.leaves[dotted].default), checked)
+                    checked = tighten(values.get(dotted, known.leaves[dotted].default), checked)
                 values[dotted] = checked
             except _Invalid as exc:
                 shown = exc.problem or f"got {_show(value, dotted)}"
@@ -414,21 +383,6 @@ def user_config_path(env: Mapping[str, str] | None = None) -> tuple[Path, bool]:
     return Path(platformdirs.user_config_dir("reaper-lsp")) / "reaper.toml", False
 
 
-_T = TypeVar("_T")
-
-
-def _build(cls: type[_T], values: Mapping[str, object], prefix: str = "") -> _T:
-    sections = _schema().sections
-    kwargs: dict[str, object] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        dotted = prefix + f.name
-        if dotted in sections:
-            kwargs[f.name] = _build(sections[dotted], values, dotted + ".")
-        elif dotted in values:
-            kwargs[f.name] = values[dotted]
-    return cls(**kwargs)
-
-
 def load(
     *,
     env: Mapping[str, str] | None = None,
@@ -447,7 +401,7 @@ def load(
     table = _read_toml(loaded, user_file)
     if table is not None:
         _apply(loaded, values, table, str(user_file))
-    loaded.user_settings = _build(Settings, values)
+    loaded.user_settings = build(Settings, values)
     if workspace_root is not None:
         path = workspace_root / ".reaper.toml"
         table = _read_toml(loaded, path)
@@ -457,5 +411,5 @@ def load(
     for source, options in ((INIT_OPTIONS, init_options), (CLIENT_SETTINGS, client_settings)):
         _apply(loaded, values, _unwrap(loaded, options, source), source, restricted=editor)
 
-    loaded.settings = _build(Settings, values)
+    loaded.settings = build(Settings, values)
     return loaded

@@ -3,8 +3,12 @@ merging and validating them is `config.py`'s job."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from reaper_lsp.core.scrub import DEFAULT_EXCLUDE
 from reaper_lsp.core.types import Multiline
@@ -254,3 +258,56 @@ def is_secret(name: str) -> bool:
     """Whether a key (last dotted part) holds a credential."""
     # `token_url` names an endpoint, not a token; everything else with "token" is treated as one.
     return name in ("api_key", "client_secret") or ("token" in name and not name.endswith("_url"))
+
+
+# -- the shape of the settings, for loading them (config.py) ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One settable key: its type hint and built-in default."""
+
+    hint: object
+    default: object
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    leaves: dict[str, Leaf]
+    sections: dict[str, type[Any]]
+
+
+@functools.cache
+def schema() -> Schema:
+    """Every settable key of `Settings`, found by walking the dataclass tree."""
+    schema = Schema({}, {})
+
+    def walk(cls: type[Any], prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        default = cls()
+        for f in dataclasses.fields(cls):
+            dotted, hint = prefix + f.name, hints[f.name]
+            if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+                schema.sections[dotted] = hint
+                walk(hint, dotted + ".")
+            else:
+                schema.leaves[dotted] = Leaf(hint, getattr(default, f.name))
+
+    walk(Settings, "")
+    return schema
+
+
+T = TypeVar("T")
+
+
+def build(cls: type[T], values: Mapping[str, object], prefix: str = "") -> T:
+    """`cls` (a settings section) from dotted values; unset keys keep their defaults."""
+    sections = schema().sections
+    kwargs: dict[str, object] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        dotted = prefix + f.name
+        if dotted in sections:
+            kwargs[f.name] = build(sections[dotted], values, dotted + ".")
+        elif dotted in values:
+            kwargs[f.name] = values[dotted]
+    return cls(**kwargs)

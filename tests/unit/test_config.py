@@ -378,7 +378,7 @@ def test_describe_covers_every_settings_field() -> None:
 
 # Real key names make the garbage reach deep into the schema instead of bouncing off the top.
 KEYS = sorted(
-    {part for key in config._schema().leaves for part in key.split(".")} | {"reaper", "editorInfo"}
+    {part for key in config.schema().leaves for part in key.split(".")} | {"reaper", "editorInfo"}
 )
 scalars = (
     st.none()
@@ -410,7 +410,7 @@ def test_garbage_json_never_raises(env: dict[str, str], options: Any, change: An
 
 def test_schema_matches_the_dataclasses() -> None:
     # The generic walker must find every nested table, else their keys would read as unknown.
-    assert set(config._schema().sections) == {
+    assert set(config.schema().sections) == {
         "completion", "chat", "cache", "providers", "providers.copilot", "providers.claude",
         "providers.openai", "providers.ollama", "providers.llamacpp", "auth", "auth.google",
         "http", "http.pool", "http.quic", "http.tls", "daemon", "privacy",
