@@ -9,6 +9,7 @@ import pytest
 from reaper_lsp.core.document import Change, Document, DocumentStore, Position
 from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.providers import local as local_module
+from reaper_lsp.providers import local_scan
 from reaper_lsp.providers.base import (
     ChatMessage,
     ChatRequest,
@@ -197,7 +198,7 @@ async def test_workspace_files_are_indexed_and_ignored_folders_skipped(tmp_path:
             ".gitignore": "logs/\ngenerated_*.py\n",
             "image.png": b"\x89PNG\r\n\x1a\n\x00\x00zzz_png_only",
             "data.bin.py": b"zzz_binary_only = 1\x00\x00\x00",
-            "huge.py": "zzz_huge_only = 1\n" * (local_module.MAX_FILE_BYTES // 10),
+            "huge.py": "zzz_huge_only = 1\n" * (local_scan.MAX_FILE_BYTES // 10),
         },
     )
     docs = DocumentStore()
@@ -236,7 +237,7 @@ async def test_an_open_document_is_fresher_than_the_disk(tmp_path: Path) -> None
 
 
 async def test_scan_limits_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local_module, "MAX_FILES", 3)
+    monkeypatch.setattr(local_scan, "MAX_FILES", 3)
     root = workspace(tmp_path, {f"f{i}.py": f"name_{i}_here = {i}\n" for i in range(10)})
     local = LocalProvider(DocumentStore(), workspace_roots=[root, tmp_path / "missing"])
     await local.start_workspace_scan()
