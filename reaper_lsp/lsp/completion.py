@@ -13,15 +13,16 @@ from reaper_lsp.lsp.server import ReaperServer
 async def inline_completion(
     ls: ReaperServer, params: lsp.InlineCompletionParams
 ) -> lsp.InlineCompletionList:
-    invoked = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked
-    found = await ls.session.completion.complete(
-        params.text_document.uri, _position(params.position), kind="inline", invoked=invoked
-    )
-    if found is None:
-        return lsp.InlineCompletionList(items=[])
+    service = ls.session.completion
+    uri, position = params.text_document.uri, _position(params.position)
+    if params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked:
+        found = await service.alternatives(uri, position)  # the user asked: a few to cycle
+    else:
+        one = await service.complete(uri, position, kind="inline")
+        found = [one] if one is not None else []
     # No `range`: the text is inserted at the cursor. (With a range, Neovim 0.12 draws the item
     # as an overlay that hides the text after the cursor.)
-    return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(insert_text=found.text)])
+    return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(s.text) for s in found])
 
 
 async def completion(ls: ReaperServer, params: lsp.CompletionParams) -> lsp.CompletionList:

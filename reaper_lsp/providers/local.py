@@ -2,6 +2,9 @@
 account and no network. Always last in the chain, so something useful shows up even when no
 provider is configured or every one is down.
 
+A request's snippets (imported files, parts of files the workspace scan has not reached) are
+indexed too, as extra sources, so the offline engine draws on the same context as the models.
+
 Open documents are re-indexed lazily, when their version changed since the last request: small
 ones at once (a few milliseconds), large ones in a worker thread while this request uses the
 previous index. The workspace is read in a background task, in batches prepared in a worker
@@ -22,7 +25,7 @@ from urllib.request import url2pathname
 
 from reaper_lsp.core.document import Document, DocumentStore
 from reaper_lsp.core.offline import MAX_LINES_PER_SOURCE, OfflineIndex, prepare
-from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.core.types import CompletionContext, ContextSnippet
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest
 from reaper_lsp.providers.local_scan import Scanner
 
@@ -38,6 +41,9 @@ SYNC_BUDGET = 4_000
 """Lines re-indexed synchronously per request, all documents together."""
 LOCATE_SCAN = 50_000
 """Lines searched for the cursor when the context's prefix was cut."""
+CONTEXT_SOURCES = 32
+"""Snippets kept indexed as extra sources (the oldest go first)."""
+CONTEXT_PREFIX = "context:"
 
 CHAT_HELP = (
     "The offline engine completes code but cannot chat. Configure a chat provider and list it "
@@ -72,6 +78,8 @@ class LocalProvider:
         self._last_line: dict[str, int] = {}
         """Where the cursor was last found, by source id (a start for the next search)."""
         self._scan: asyncio.Task[None] | None = None
+        self._context: dict[str, str] = {}
+        """Snippets indexed as extra sources: source id → text, oldest first."""
 
     def unusable_reason(self) -> str | None:
         return None
@@ -82,6 +90,17 @@ class LocalProvider:
     # -- completion -------------------------------------------------------------------------
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
+        for text in self._candidates(request, 1):
+            yield text
+
+    async def stream_alternatives(
+        self, request: CompletionRequest
+    ) -> AsyncIterator[tuple[int, str]]:
+        """The engine's best `request.n` candidates, one whole text each."""
+        for index, text in enumerate(self._candidates(request, request.n)):
+            yield index, text
+
+    def _candidates(self, request: CompletionRequest, limit: int) -> list[str]:
         context = request.context
         doc = self._documents.get(context.uri) if context.uri else None
         if doc is not None and 0 <= context.line < len(doc.lines):
@@ -93,15 +112,33 @@ class LocalProvider:
         if current is not None and line is not None:
             self._last_line[current] = line
         self._refresh(doc, line)
+        self._index_snippets(request.snippets)
         found = self.index.suggest(
             context,
+            limit=limit,
             current_source=current,
             current_line=line,
             multiline=request.multiline,
         )
-        text = _cut_at_stops(found[0], request.stop) if found else ""
-        if text.strip():
-            yield text
+        texts = [_cut_at_stops(text, request.stop) for text in found]
+        return [text for text in dict.fromkeys(texts) if text.strip()]
+
+    def _index_snippets(self, snippets: Sequence[ContextSnippet]) -> None:
+        """Index the snippets of files not indexed already (an imported file the workspace scan
+        did not reach, or a workspace the editor opened without a root)."""
+        for snippet in snippets:
+            if any(str(root / snippet.filename) in self.index for root in self._roots):
+                continue
+            sid = CONTEXT_PREFIX + snippet.filename
+            if self._context.get(sid) == snippet.text and sid in self.index:
+                continue
+            self._context.pop(sid, None)
+            self._context[sid] = snippet.text
+            self.index.update(sid, snippet.text)
+            while len(self._context) > CONTEXT_SOURCES:
+                oldest = next(iter(self._context))
+                self.index.remove(oldest)
+                del self._context[oldest]
 
     def _document_for(self, context: CompletionContext) -> Document | None:
         """The open document a context without a URI was cut from, found by its path."""

@@ -7,9 +7,8 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from reaper_lsp.core.budget import PromptBudgets
+from reaper_lsp.core.budget import Prompt, PromptBudgets
 from reaper_lsp.core.prompts import chat_fim_messages, fim_parts
-from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
 from reaper_lsp.providers.errors import (
     BadRequest,
@@ -18,7 +17,13 @@ from reaper_lsp.providers.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from reaper_lsp.providers.http import KeyedProvider, chat_body, stream_choices
+from reaper_lsp.providers.http import (
+    KeyedProvider,
+    chat_body,
+    read_indexed_choices,
+    stream_choices,
+    temperature_for,
+)
 from reaper_lsp.settings import OpenAISettings
 
 log = logging.getLogger(__name__)
@@ -69,43 +74,54 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         return self._settings.base_url.rstrip("/") + path
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
+        async for index, piece in self.stream_alternatives(request):
+            if index == 0:
+                yield piece
+
+    async def stream_alternatives(
+        self, request: CompletionRequest
+    ) -> AsyncIterator[tuple[int, str]]:
+        """(choice index, text piece) of `request.n` choices, interleaved as they arrive."""
         if self._settings.fim and self._llamacpp is None:
             await self._probe()
         if self._settings.fim and self._llamacpp and not self._told_llamacpp:
             self._told_llamacpp = True
             raise self._llamacpp_fim()
 
-        async def send(ctx: CompletionContext) -> AsyncGenerator[str, None]:
-            async for piece in self._complete(request, ctx):
-                yield piece
+        async def send(prompt: Prompt) -> AsyncGenerator[tuple[int, str], None]:
+            url, body = self._completion_body(request, prompt)
+            async with self.open(url, body, headers=self._headers()) as stream:
+                async for found in read_indexed_choices(self, stream):
+                    yield found
 
         model = self.model_for("completion")
-        async for piece in self.budgets.stream(model, request.context, send, ContextTooLong):
-            yield piece
+        prompt = Prompt(request.context, request.snippets)
+        async for found in self.budgets.stream(model, prompt, send, ContextTooLong):
+            yield found
 
-    async def _complete(
-        self, request: CompletionRequest, ctx: CompletionContext
-    ) -> AsyncIterator[str]:
+    def _completion_body(
+        self, request: CompletionRequest, prompt: Prompt
+    ) -> tuple[str, dict[str, object]]:
+        ctx = prompt.context
         body: dict[str, object] = {
             "model": self.model_for("completion"),
             "max_tokens": request.max_tokens,
-            "temperature": 0,
+            "temperature": temperature_for(request.n),
             "stream": True,
         }
+        if request.n > 1:
+            body["n"] = request.n
         if request.stop:
             body["stop"] = list(request.stop[:MAX_STOPS])
         if self._fim():
-            body["prompt"], body["suffix"] = fim_parts(ctx)
-            path = "/completions"
-        else:
-            system, user = chat_fim_messages(ctx, multiline=request.multiline)
-            body["messages"] = [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user},
-            ]
-            path = "/chat/completions"
-        async for piece in stream_choices(self, self._url(path), body, self._headers()):
-            yield piece
+            body["prompt"], body["suffix"] = fim_parts(ctx, prompt.snippets)
+            return self._url("/completions"), body
+        system, user = chat_fim_messages(ctx, multiline=request.multiline, snippets=prompt.snippets)
+        body["messages"] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]
+        return self._url("/chat/completions"), body
 
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         body = chat_body(self.model_for("chat"), request)

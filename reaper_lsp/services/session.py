@@ -53,8 +53,9 @@ class Session:
         self.local = LocalProvider(self.workspace.documents, workspace_roots=self.workspace.roots)
         settings = self.settings
         self.completion = CompletionService(
-            app, self.workspace, self.local, settings.completion, editor=editor
-        )
+            app, self.workspace, self.local, settings.completion, editor=editor,
+            excluded=self.excluded,
+        )  # fmt: skip
         self.chat = ChatService(
             app, self.workspace, self.local, settings.chat,
             timeout=settings.http.read_timeout / 1000, editor=editor,

@@ -208,7 +208,7 @@ async def test_the_next_suggestion_is_fetched_when_one_is_served(tmp_path: Path)
     assert first is not None and first.text == "name.upper()"
     for _ in range(100):  # the prefetch for the cursor after the suggestion
         await asyncio.sleep(0.01)
-        if len(ai.requests) == 2 and not svc._fetches:
+        if len(ai.requests) == 2 and not svc.in_flight:
             break
     request = ai.requests[1]
     assert isinstance(request, CompletionRequest)
