@@ -378,9 +378,14 @@ def _all_complete(shaper: Shaper, parts: dict[int, list[str]], wanted: int) -> b
 
 
 def _distinct(shaper: Shaper, texts: Sequence[str]) -> list[str]:
-    """The alternatives worth showing, in order, without repeats."""
-    shaped = (shaper.shape(text) for text in texts)
-    return list(dict.fromkeys(text for text in shaped if text))
+    """The alternatives worth showing, in order: no repeat, and none that is the start of one
+    kept already (accepting part of that one gives it)."""
+    kept: list[str] = []
+    for text in texts:
+        shaped = shaper.shape(text)
+        if shaped and not any(k.startswith(shaped) for k in kept):
+            kept.append(shaped)
+    return kept
 
 
 async def _first_piece(provider: Provider, request: ChatRequest) -> tuple[str, AsyncIterator[str]]:

@@ -293,7 +293,7 @@ class Several(Scripted):
 
 
 async def test_several_alternatives_come_from_one_call_distinct_and_best_first() -> None:
-    a = Several("a", "alpha()", "beta()", "alpha()", "gamma()")
+    a = Several("a", "alpha()", "alpha", "beta()", "gamma()")
     c = chain(a, Scripted("local"))
     asked = CompletionRequest(REQUEST.context, n=3)
     result = await c.complete(asked, ("a",), Identity(), timeout=1)
