@@ -8,7 +8,9 @@ found by driving a real client:
   `$` and `}` escaped) whenever the client says it supports them, plain text otherwise.
 - Snippet engines (Neovim's `vim.snippet`, VS Code, yasnippet) re-indent every line after the
   first by the cursor line's indentation, so a snippet carries its lines relative to it and
-  stops before a line that leaves the cursor's block (it could not be expressed).
+  stops before a line that leaves the cursor's block (it could not be expressed). A
+  suggestion that leaves the closers after the cursor on a line of their own keeps that
+  line break (core/postprocess.py never repeats what follows the cursor).
 - The edit replaces the word before the cursor with word + suggestion, and the label and filter
   text start with that word, so a client filtering by what was typed keeps the item.
 - Emacs's JSON parser rejects NUL, so no string carries a control character other than the
@@ -62,7 +64,9 @@ def clean(text: str) -> str:
 
 def relative_lines(text: str, indent: str) -> str:
     """`text` (inserted after the cursor, on a line indented by `indent`) with `indent` taken
-    off every later line, ending before the first non-blank line indented less than that."""
+    off every later line, ending before the first non-blank line indented less than that. A
+    text ending with a line break and indentation only keeps that line break: the rest of
+    the cursor's line (closers the editor inserted) goes on a line of its own there."""
     first, *rest = text.split("\n")
     kept = [first]
     for line in rest:
@@ -72,8 +76,11 @@ def relative_lines(text: str, indent: str) -> str:
             kept.append(line[len(indent) :])
         else:
             break
+    room_for_the_rest = len(kept) == len(rest) + 1 and len(kept) > 1 and not kept[-1]
     while len(kept) > 1 and not kept[-1]:
         kept.pop()
+    if room_for_the_rest:
+        kept.append("")
     return "\n".join(kept)
 
 

@@ -237,3 +237,25 @@ def _strings(value: object) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
+
+
+def applied(line: str, character: int, found: lsp.CompletionItem, *, snippets: bool) -> str:
+    """The cursor's line once the client applied the item: the edit's text (a snippet's lines
+    re-indented by the cursor line's indentation) in place of its range."""
+    new = edit(found).new_text
+    if snippets:
+        indent = line[: len(line) - len(line.lstrip())]
+        first, *rest = parse_snippet_text(new).split("\n")
+        new = "\n".join([first, *((indent + r) if r else indent for r in rest)])
+    start = edit(found).range.start.character
+    return line[:start] + new + line[character:]
+
+
+@pytest.mark.parametrize("snippets", [True, False])
+def test_the_closers_after_the_cursor_stay_single_and_on_their_own_line(snippets: bool) -> None:
+    line = "    total = sum()"
+    text = "\n        price * count\n        for price, count in items\n    "
+    found = item(line, 16, text, snippets=snippets)
+    assert applied(line, 16, found, snippets=snippets) == (
+        "    total = sum(\n        price * count\n        for price, count in items\n    )"
+    )
