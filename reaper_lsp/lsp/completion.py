@@ -45,6 +45,7 @@ async def completion(ls: ReaperServer, params: lsp.CompletionParams) -> lsp.Comp
             found.provider,
             found.model,
             snippets=menu.snippet_support(ls.client_capabilities),
+            rest_after_parenthesis=menu.cuts_at_parenthesis(ls.client_capabilities, ls.editor),
         )
     return lsp.CompletionList(is_incomplete=True, items=[item] if item else [])
 
