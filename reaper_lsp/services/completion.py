@@ -104,8 +104,9 @@ class CompletionService:
         self.rhythm = TypingRhythm(settings.debounce_ms / 1000)
         self._requests: dict[tuple[str, str], asyncio.Task[Any]] = {}
         self.in_flight = InFlight(MAX_FETCHES)
-        self._prefetched: dict[tuple[str, str, str], float] = {}
-        """When a prefetch for (uri, prefix, suffix) last went out: one per cursor per TTL."""
+        self._prefetched: dict[tuple[str, str, str], tuple[float, str]] = {}
+        """When a prefetch for (uri, prefix, suffix) last went out (one per cursor per TTL),
+        and the digest of the snippets it showed."""
         self._pending_prefetch: dict[str, asyncio.TimerHandle] = {}
         self._asked_alternatives = 0
 
@@ -156,10 +157,7 @@ class CompletionService:
         """The suggestion at `position`. A newer request of the same kind for the same document
         answers this one with None (the upstream call it was waiting for goes on while it may
         still serve the newer one). `invoked`: the user asked, so no debounce."""
-        found: Suggestion | None = await self._latest(
-            (uri, kind), self._request(uri, position, invoked)
-        )
-        return found
+        return await self._latest((uri, kind), self._request(uri, position, invoked))
 
     async def alternatives(
         self, uri: str, position: Position, *, count: int = ALTERNATIVES
@@ -250,14 +248,25 @@ class CompletionService:
         hit = None if exact else self.cache.typed_through(ctx.prefix, ctx.suffix)
         if hit is not None:
             return hit
+        digests = self._digests(ctx, related)
         for name in self.chain.usable(self.settings.providers) if usable is None else usable:
             if name == LOCAL:
                 continue  # the offline engine's answers are not cached
             model = self.chain.providers[name].model_for("completion")
-            found = self.cache.get((name, model, ctx.prefix, ctx.suffix, related.digest))
-            if found is not None:
-                return found
+            for digest in digests:
+                found = self.cache.get((name, model, ctx.prefix, ctx.suffix, digest))
+                if found is not None:
+                    return found
         return None
+
+    def _digests(self, ctx: CompletionContext, related: Related) -> tuple[str, ...]:
+        """The snippets an exact hit may have been made with: this request's, and those of a
+        prefetch made for exactly this cursor after a suggestion was taken — the snippets of
+        the moment before, which only what was taken has moved."""
+        prefetched = self._prefetched.get((ctx.uri, ctx.prefix, ctx.suffix))
+        if prefetched is None or self._clock() - prefetched[0] >= PREFETCH_TTL:
+            return (related.digest,)
+        return tuple(dict.fromkeys((related.digest, prefetched[1])))
 
     async def complete_context(
         self, ctx: CompletionContext, *, invoked: bool = True, related: Related = NOTHING
@@ -429,11 +438,11 @@ class CompletionService:
         now = self._clock()
         if (
             self.cache.knows(after.prefix, after.suffix)
-            or now - self._prefetched.get(key, -PREFETCH_TTL) < PREFETCH_TTL
+            or now - self._prefetched.get(key, (-PREFETCH_TTL, ""))[0] < PREFETCH_TTL
         ):
             return  # answered already, or asked recently (perhaps with nothing to suggest)
         if len(self._prefetched) >= 64:
             self._prefetched.pop(next(iter(self._prefetched)))
-        self._prefetched[key] = now
+        self._prefetched[key] = (now, related.digest)
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to prefetch into
             self._start(after, related, speculative=True)
