@@ -12,6 +12,8 @@ with a line break and indentation, where the rest of the line is to go.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from reaper_lsp.core.document import indentation
 from reaper_lsp.core.prompts import CURSOR
 from reaper_lsp.core.types import CompletionContext, Multiline
@@ -214,6 +216,16 @@ def postprocess(raw: str, ctx: CompletionContext, *, multiline: bool) -> str | N
     if first_line and first_line == _previous_nonblank(ctx.prefix).strip():
         return None
     return text
+
+
+def distinct(texts: Iterable[str]) -> list[str]:
+    """Alternatives worth offering, in order: no repeat, and none that is the start of one
+    kept already (accepting part of that one gives it)."""
+    kept: list[str] = []
+    for text in texts:
+        if text and not any(k.startswith(text) for k in kept):
+            kept.append(text)
+    return kept
 
 
 def is_complete(partial: str, ctx: CompletionContext, *, multiline: bool) -> bool:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
+from reaper_lsp.core.postprocess import distinct
 from reaper_lsp.core.prompts import CONTINUE
 from reaper_lsp.core.types import Suggestion
 from reaper_lsp.net.retry import RetryPolicy
@@ -378,14 +379,8 @@ def _all_complete(shaper: Shaper, parts: dict[int, list[str]], wanted: int) -> b
 
 
 def _distinct(shaper: Shaper, texts: Sequence[str]) -> list[str]:
-    """The alternatives worth showing, in order: no repeat, and none that is the start of one
-    kept already (accepting part of that one gives it)."""
-    kept: list[str] = []
-    for text in texts:
-        shaped = shaper.shape(text)
-        if shaped and not any(k.startswith(shaped) for k in kept):
-            kept.append(shaped)
-    return kept
+    """The shaped alternatives worth showing (`core.postprocess.distinct`)."""
+    return distinct(shaper.shape(text) or "" for text in texts)
 
 
 async def _first_piece(provider: Provider, request: ChatRequest) -> tuple[str, AsyncIterator[str]]:

@@ -42,7 +42,7 @@ from reaper_lsp.core.prompts import stop_sequences
 from reaper_lsp.core.types import CompletionContext, Suggestion
 from reaper_lsp.providers.base import CompletionRequest, Provider
 from reaper_lsp.providers.chain import LOCAL, Chain, ChainResult
-from reaper_lsp.services.fetch import Fetch, InFlight, Shaper, rest_of
+from reaper_lsp.services.fetch import Fetch, InFlight, Shaper, distinct_suggestions, rest_of
 from reaper_lsp.services.related import NOTHING, Related, RelatedCode
 from reaper_lsp.settings import CompletionSettings
 from reaper_lsp.workspace import Workspace
@@ -183,14 +183,17 @@ class CompletionService:
             self.cache.miss()
             self._asked_alternatives += 1
             found = (await self._call(ctx, related, n=count)).alternatives
+        through = self.cache.typed_through(ctx.prefix, ctx.suffix)  # stays the first
+        if through is not None:
+            found = [Suggestion(through.text, through.provider, through.model), *found]
+        found = distinct_suggestions(found)
         if found:
             self._prefetch_soon(ctx, found[0], related)
         return found[:count]
 
     async def _latest(self, key: tuple[str, str], work: Coroutine[Any, Any, T]) -> T | None:
         """`work`'s answer, or None when a newer request under `key` came first."""
-        uri = key[0]
-        pending = self._pending_prefetch.pop(uri, None)
+        pending = self._pending_prefetch.pop(key[0], None)
         if pending is not None:
             pending.cancel()  # a keystroke: the suggestion shown was not simply taken
         older = self._requests.get(key)
@@ -397,10 +400,8 @@ class CompletionService:
                 CachedSuggestion(found.text, found.provider, found.model, others),
             )
         if found is None:
-            log.info(
-                "no suggestion: %s",
-                "; ".join(f"{a.provider}: {a.outcome}" for a in result.attempts),
-            )
+            why = "; ".join(f"{a.provider}: {a.outcome}" for a in result.attempts)
+            log.info("no suggestion: %s", why)
         return result
 
     def _prefetch_soon(

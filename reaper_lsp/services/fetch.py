@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reaper_lsp.core.inflight import agrees, relation, remainder
-from reaper_lsp.core.postprocess import is_complete, postprocess
+from reaper_lsp.core.postprocess import distinct, is_complete, postprocess
 from reaper_lsp.core.sanitize import sanitize_suggestion
 from reaper_lsp.core.types import CompletionContext, Suggestion
 from reaper_lsp.services.related import NOTHING, Related
@@ -159,6 +159,12 @@ class InFlight:
                 del self._by_uri[fetch.context.uri]
         if fetch.linger is not None:
             fetch.linger.cancel()
+
+
+def distinct_suggestions(found: list[Suggestion]) -> list[Suggestion]:
+    """`found` without repeats or starts of earlier ones (`core.postprocess.distinct`)."""
+    first = {s.text: s for s in reversed(found)}
+    return [first[text] for text in distinct(s.text for s in found)]
 
 
 def rest_of(answer: Suggestion, typed: str) -> Suggestion | None:

@@ -333,3 +333,18 @@ async def test_the_prefetch_serves_the_cursor_after_a_taken_suggestion_whose_sni
     found = await svc.complete(uri, Position(1, 29))
     assert found is not None and found.text == "  # per zone"
     assert len(ai.requests) == 2  # served by the prefetch
+
+
+async def test_alternatives_keep_the_suggestion_being_typed_through_first(tmp_path: Path) -> None:
+    ai = Fake("ai", "name.upper()", "me.lower()")
+    svc, ws = service(tmp_path, ai, prefetch=False)
+    uri = (tmp_path / "a.py").as_uri()
+    ws.documents.open(uri, "python", 1, "def f(name):\n    return \n")
+    first = await svc.complete(uri, Position(1, 11))
+    assert first is not None and first.text == "name.upper()"
+    typed(ws, uri, 1, 11, "na")
+    found = await svc.alternatives(uri, Position(1, 13))
+    # The rest of the one being typed, then what the new call gave.
+    assert [s.text for s in found] == ["me.upper()", "me.lower()"]
+    request = ai.requests[-1]
+    assert isinstance(request, CompletionRequest) and request.n == 3
