@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from reaper_lsp.core.budget import Prompt, PromptBudgets
@@ -37,6 +38,11 @@ LLAMACPP_FIM = (
 )
 
 
+def _refuses_choices(error: ProviderError) -> bool:
+    """Whether a request for several choices failed for asking for several."""
+    return isinstance(error, BadRequest) or "choice" in error.message.lower()
+
+
 def is_llamacpp(models: object) -> bool:
     """Whether a `GET /v1/models` answer comes from llama-server (`owned_by: "llamacpp"`)."""
     if not isinstance(models, dict) or not isinstance(models.get("data"), list):
@@ -56,6 +62,8 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         self._llamacpp: bool | None = None
         """Whether the server is llama-server (asked once, on warm-up or first FIM request)."""
         self._told_llamacpp = False
+        self._one_choice = False
+        """The server refused `n` > 1: alternatives are asked for one at a time."""
 
     def unusable_reason(self) -> str | None:
         return self.missing_key()
@@ -81,7 +89,25 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
     async def stream_alternatives(
         self, request: CompletionRequest
     ) -> AsyncIterator[tuple[int, str]]:
-        """(choice index, text piece) of `request.n` choices, interleaved as they arrive."""
+        """(choice index, text piece) of `request.n` choices, interleaved as they arrive. A
+        server that refuses several choices a request (llama-server: "Only one completion
+        choice is allowed") is asked again at once for one, and from then on only for one."""
+        n = 1 if self._one_choice else request.n
+        started = False
+        try:
+            async for found in self._choices(replace(request, n=n)):
+                started = True
+                yield found
+        except ProviderError as exc:
+            if started or n == 1 or not _refuses_choices(exc):
+                raise
+            async for found in self._choices(replace(request, n=1)):
+                if not self._one_choice:  # one choice works where several did not
+                    self._one_choice = True
+                    log.info("openai: %s takes one choice a request", self._settings.base_url)
+                yield found
+
+    async def _choices(self, request: CompletionRequest) -> AsyncIterator[tuple[int, str]]:
         if self._settings.fim and self._llamacpp is None:
             await self._probe()
         if self._settings.fim and self._llamacpp and not self._told_llamacpp:

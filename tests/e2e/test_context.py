@@ -230,3 +230,20 @@ async def test_a_provider_with_one_answer_gives_one_when_invoked(
     assert await s.inline(uri, LINE, COLUMN, invoked=True) == [ANSWER]
     [sent] = completion_posts(ollama_fake)
     assert "n" not in sent.body and "n" not in sent.body["options"]
+
+
+async def test_a_server_refusing_several_choices_is_asked_for_one(
+    start_session: Any, llama: FakeServer
+) -> None:
+    """llama-server's OpenAI-style API answers `n` > 1 with a 400: the invoked request still
+    gets its answer, at once, and later ones ask for one choice only."""
+    llama.script.default = Reply(text=ANSWER)
+    options = openai_options(llama)
+    options["providers"]["openai"]["base_url"] = llama.base_url + "/v1"
+    s: Session = await start_session(options, {"OPENAI_API_KEY": "sk-local"})
+    uri = s.open("main.py", BODY + "\n")
+    assert await s.inline(uri, LINE, COLUMN, invoked=True) == [ANSWER]
+    other = s.open("other.py", BODY + "\n")
+    assert await s.inline(other, LINE, COLUMN, invoked=True) == [ANSWER]
+    asked = [r.body.get("n", 1) for r in completion_posts(llama)]
+    assert asked == [3, 1, 1]
