@@ -75,33 +75,34 @@ def completion_posts(fake: FakeServer) -> list[Recorded]:
     ]
 
 
-def shown(provider: str, sent: Recorded) -> str:
-    """Where each provider's prompt shows the snippets, checked to have that provider's shape;
-    the text of the snippet of taxes.py."""
+def shown(provider: str, sent: Recorded, name: str = "taxes.py", prefix: str = BODY) -> str:
+    """Where each provider's prompt shows the snippets, checked to have that provider's shape
+    (`prefix`: main.py's text before the cursor); the text of the snippet of `name`."""
     body = sent.body
     if provider in ("openai", "claude"):
         user = body["messages"][-1]["content"]
         assert user.startswith("Code from other files of the project, for reference only:\n")
-        assert user.index("File: taxes.py\n<code>\n") < user.index("File: main.py (python)")
-        return str(user.split("File: taxes.py\n<code>\n")[1].split("\n</code>")[0])
+        assert user.index(f"File: {name}\n<code>\n") < user.index("File: main.py (python)")
+        assert f"File: main.py (python)\n<code>\n{prefix}<cursor>" in user
+        return str(user.split(f"File: {name}\n<code>\n")[1].split("\n</code>")[0])
     if provider in ("openai-fim", "copilot"):
         prompt = body["prompt"]
-        assert prompt.startswith("# Path: taxes.py\n")
-        assert prompt.endswith("# Path: main.py\n" + BODY)
+        assert prompt.startswith(f"# Path: {name}\n")
+        assert prompt.endswith("# Path: main.py\n" + prefix)
         head = prompt.split("# Path: main.py\n")[0].split("\n")[1:]
         return "\n".join(row.removeprefix("# ").removeprefix("#") for row in head)
     if provider == "ollama":  # qwen2.5-coder: its repository-level tokens, sent raw
         assert body["raw"] is True and "suffix" not in body
         prompt = body["prompt"]
-        assert prompt.startswith("<|repo_name|>workspace\n<|file_sep|>taxes.py\n")
+        assert prompt.startswith(f"<|repo_name|>workspace\n<|file_sep|>{name}\n")
         assert prompt.endswith(
-            f"<|file_sep|>main.py\n<|fim_prefix|>{BODY}<|fim_suffix|>\n<|fim_middle|>"
+            f"<|file_sep|>main.py\n<|fim_prefix|>{prefix}<|fim_suffix|>\n<|fim_middle|>"
         )
-        return str(prompt.split("<|file_sep|>taxes.py\n")[1].split("<|file_sep|>")[0])
+        return str(prompt.split(f"<|file_sep|>{name}\n")[1].split("<|file_sep|>")[0])
     assert provider == "llamacpp"
     extra = {e["filename"]: e["text"] for e in body["input_extra"]}
-    assert body["input_prefix"] == BODY
-    return str(extra["taxes.py"])
+    assert body["input_prefix"] == prefix
+    return str(extra[name])
 
 
 PROVIDERS = ["openai", "openai-fim", "ollama", "llamacpp", "claude", "copilot"]
@@ -152,13 +153,13 @@ async def test_the_definition_in_an_imported_workspace_file_reaches_the_provider
     (workspace / "billing").mkdir()
     (workspace / "billing" / "taxes.py").write_text(TAXES, encoding="utf-8")
     s = await start(start_session, provider, fake)
-    text = "from billing.taxes import compute_tax_rate\n\n" + BODY + "\n"
-    uri = s.open("main.py", text)
+    head = "from billing.taxes import compute_tax_rate\n\n"
+    uri = s.open("main.py", head + BODY + "\n")
     assert await s.inline(uri, LINE + 2, COLUMN) == [ANSWER]
     [sent] = completion_posts(fake)
-    dumped = json.dumps(sent.body)
-    assert "billing/taxes.py" in dumped and DEFINITION in dumped
-    assert dumped.count("billing/taxes.py") == 1  # one section for the file
+    snippet = shown(provider, sent, "billing/taxes.py", head + BODY)
+    assert DEFINITION in snippet and "base * (1 + 0.01" in snippet
+    assert json.dumps(sent.body).count("billing/taxes.py") == 1  # one section for the file
 
 
 @pytest.mark.parametrize("fake", ["openai", "ollama", "copilot"], indirect=True)
