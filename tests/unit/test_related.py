@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reaper_lsp.core.document import Document
+from reaper_lsp.core.context import build_context
+from reaper_lsp.core.document import Document, Position
 from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.services import imported
 from reaper_lsp.services.imported import ImportedFiles
@@ -175,3 +176,26 @@ async def test_the_service_shows_imported_definitions_and_keys_its_cache_by_them
     assert [s.filename for s in with_import.snippets] == ["taxes.py"]
     other = open_doc(ws, tmp_path / "other.py", f"x = 1\n{CURSOR}")
     assert (await gather(related, other)).digest != with_import.digest
+
+
+async def test_a_distant_part_of_the_current_file_is_shown_unless_it_is_in_the_prompt(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace([tmp_path])
+    related = RelatedCode(ws, excluding())
+    filler = "".join(f"value_{i} = {i}\n" for i in range(800))
+    doc = open_doc(ws, tmp_path / "main.py", TAXES + filler + CURSOR)
+    last = len(doc.lines) - 1
+    cut = build_context(
+        doc, Position(last, len(CURSOR)), max_prefix_chars=8000, max_suffix_chars=2000,
+        path="main.py",
+    )  # fmt: skip
+    found = await related.gather(doc, cut, len(CURSOR), 4000)
+    assert [s.filename for s in found.snippets] == ["main.py"]
+    assert "def compute_tax_rate(region, year):" in found.snippets[0].text
+    # With the whole file in the prompt, nothing of it is repeated.
+    whole = build_context(
+        doc, Position(last, len(CURSOR)), max_prefix_chars=10**6, max_suffix_chars=2000,
+        path="main.py",
+    )  # fmt: skip
+    assert (await related.gather(doc, whole, len(CURSOR), 4000)).snippets == ()
