@@ -55,6 +55,8 @@ class _Shown:
     suffix: str
     suggestion: CachedSuggestion
     expires: float
+    digest: str
+    """Of the snippets the prompt showed."""
 
 
 @dataclass(slots=True)
@@ -131,7 +133,8 @@ class CompletionCache:
         prefix, suffix = key[2], key[3]
         self._entries[key] = suggestion
         self.stats.stores += 1
-        self._recent.append(_Shown(prefix, suffix, suggestion, self._clock() + self._ttl))
+        shown = _Shown(prefix, suffix, suggestion, self._clock() + self._ttl, key[4])
+        self._recent.append(shown)
 
     def typed_through(self, prefix: str, suffix: str) -> CachedSuggestion | None:
         """The unshown rest of a recent suggestion the user has been typing, if any.
@@ -151,11 +154,16 @@ class CompletionCache:
                 return CachedSuggestion(rest, shown.suggestion.provider, shown.suggestion.model)
         return None
 
-    def knows(self, prefix: str, suffix: str) -> bool:
-        """Whether a live suggestion was stored for exactly this cursor (no statistics)."""
+    def knows(self, prefix: str, suffix: str, digest: str | None = None) -> bool:
+        """Whether a live suggestion was stored for exactly this cursor (no statistics) — made
+        with the snippets of `digest`, when given."""
         now = self._clock()
         return any(
-            s.prefix == prefix and s.suffix == suffix and s.expires > now for s in self._recent
+            s.prefix == prefix
+            and s.suffix == suffix
+            and s.expires > now
+            and digest in (None, s.digest)
+            for s in self._recent
         )
 
     def miss(self) -> None:

@@ -438,7 +438,7 @@ class CompletionService:
         key = (after.uri, after.prefix, after.suffix)
         now = self._clock()
         if (
-            self.cache.knows(after.prefix, after.suffix)
+            self.cache.knows(after.prefix, after.suffix, related.digest)
             or now - self._prefetched.get(key, (-PREFETCH_TTL, ""))[0] < PREFETCH_TTL
         ):
             return  # answered already, or asked recently (perhaps with nothing to suggest)

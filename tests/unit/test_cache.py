@@ -133,3 +133,10 @@ def test_typed_through_returns_exactly_the_untyped_rest(
     found = cache.typed_through(prefix + suggestion[:cut], suffix)
     assert found is not None
     assert prefix + suggestion[:cut] + found.text == prefix + suggestion
+
+
+def test_knowing_a_cursor_means_knowing_it_with_the_same_snippets() -> None:
+    cache, _ = make()
+    cache.put(("openai", "m", "x = ", "\n", ""), hit("1"))
+    assert cache.knows("x = ", "\n") and cache.knows("x = ", "\n", "")
+    assert not cache.knows("x = ", "\n", "digest-of-other-snippets")
