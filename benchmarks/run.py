@@ -24,6 +24,7 @@ import httpx
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
+from tests import tomlw
 from tests.fakes import ollama as fake_ollama
 from tests.fakes import openai as fake_openai
 from tests.fakes.runner import FakeServer
@@ -120,10 +121,15 @@ def isolated_env(home: Path, **extra: str) -> dict[str, str]:
 async def start(
     cmd: list[str], home: Path, options: dict[str, Any] | None = None, **env: str
 ) -> tuple[Session, float]:
-    """A session and the seconds from spawn to the initialize result."""
+    """A session and the seconds from spawn to the initialize result. What only the user's
+    config file may set (endpoints, keys, HTTP) goes there: the server ignores it in
+    `initializationOptions`, so the fakes would never be asked."""
     client = LanguageClient("bench", "1")
     workdir = home / "project"
     workdir.mkdir(exist_ok=True)
+    options, user = tomlw.split(options or {})
+    if user:
+        tomlw.write_user_config(home, user)
     began = time.perf_counter()
     await client.start_io(cmd[0], *cmd[1:], env=isolated_env(home, **env))
     await client.initialize_async(
