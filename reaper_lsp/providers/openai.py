@@ -92,6 +92,11 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         """(choice index, text piece) of `request.n` choices, interleaved as they arrive. A
         server that refuses several choices a request (llama-server: "Only one completion
         choice is allowed") is asked again at once for one, and from then on only for one."""
+        if self._settings.fim and self._llamacpp is None:
+            await self._probe()
+        if self._settings.fim and self._llamacpp and not self._told_llamacpp:
+            self._told_llamacpp = True
+            raise self._llamacpp_fim()  # told once, not taken for a refusal of `n`
         n = 1 if self._one_choice else request.n
         started = False
         try:
@@ -108,12 +113,6 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
                 yield found
 
     async def _choices(self, request: CompletionRequest) -> AsyncIterator[tuple[int, str]]:
-        if self._settings.fim and self._llamacpp is None:
-            await self._probe()
-        if self._settings.fim and self._llamacpp and not self._told_llamacpp:
-            self._told_llamacpp = True
-            raise self._llamacpp_fim()
-
         async def send(prompt: Prompt) -> AsyncGenerator[tuple[int, str], None]:
             url, body = self._completion_body(request, prompt)
             async with self.open(url, body, headers=self._headers()) as stream:
