@@ -16,12 +16,19 @@ least 2,000 lines under DIR instead. Figures, in milliseconds:
   nothing; `build` indexes at most NEW_LINES such lines, past the first document, per call);
 - first build of a session: a new builder (the current document is indexed, the others wait).
 
+And what finding them adds to a real completion request: `CompletionService.related_at` over
+a session's documents (the same twenty-one, in its document store), with the default privacy
+exclusions checked, the current file's imports looked up (served from memory after the
+first request) and the snippets turned into the request's — warm, and at each keystroke (an
+edit of the cursor's line through the document store, as `didChange` applies it).
+
 A table on stdout; with --save, the full figures to benchmarks/results/context_builder.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import random
@@ -31,7 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.saving import add_save_option, finish
+from reaper_lsp.core.context import build_context
+from reaper_lsp.core.document import Change, Position
+from reaper_lsp.core.scrub import Exclusions
 from reaper_lsp.core.snippets import ContextBuilder, SourceDocument, prompt_lines
+from reaper_lsp.services.related import RelatedCode
+from reaper_lsp.workspace import Workspace
 
 RESULTS = Path(__file__).resolve().parent / "results" / "context_builder.json"
 DOCUMENTS = 20
@@ -150,8 +162,50 @@ class Scenario:
         self.build()
 
 
+async def in_request(texts: list[list[str]], quick: bool) -> dict[str, dict[str, float]]:
+    """What `CompletionService.related_at` costs in a request, warm and while typing."""
+    root = Path("/w")
+    ws = Workspace([root])
+    for i, text in enumerate(texts[:DOCUMENTS]):
+        ws.documents.open((root / f"pkg/m{i}.py").as_uri(), "python", 1, "".join(text))
+    uri = (root / "main.py").as_uri()
+    doc = ws.documents.open(uri, "python", 1, "".join(texts[-1]))
+    rules = Exclusions.of(())
+    related = RelatedCode(ws, lambda u: rules.excludes(ws.relative_path(u)))
+    n = 50 if quick else 300
+
+    async def request() -> float:
+        """Milliseconds the snippets took (the context is cut before, as in a request)."""
+        position = Position(CURSOR, len(doc.line_text(CURSOR)))
+        ctx = build_context(
+            doc, position, max_prefix_chars=8_000, max_suffix_chars=2_000, path="main.py"
+        )
+        t = time.perf_counter()
+        await related.gather(doc, ctx, position.character, 4_000)
+        return (time.perf_counter() - t) * 1000
+
+    async def timed_async(edit: bool) -> list[float]:
+        out = []
+        for i in range(n):
+            if edit:
+                end = Position(CURSOR, len(doc.line_text(CURSOR)))
+                ws.documents.change(
+                    uri, doc.version + 1, [Change(f"{i % 10}", Position(CURSOR, 4), end)]
+                )
+            out.append(await request())
+        return out
+
+    for _ in range(DOCUMENTS + 2):  # past the first requests, which index and read
+        await request()
+    warm = await timed_async(edit=False)
+    typing = await timed_async(edit=True)
+    return {"request_warm_ms": figures(warm), "request_typing_ms": figures(typing)}
+
+
 def bench(quick: bool, real: Path | None) -> dict[str, Any]:
-    s = Scenario(corpus(real), quick)
+    texts = corpus(real)
+    request = asyncio.run(in_request([list(t) for t in texts], quick))
+    s = Scenario(texts, quick)
     first = timed(s.build, 1)
     for _ in range(DOCUMENTS + 1):  # each build indexes at least one document it has not seen
         s.build()
@@ -171,6 +225,7 @@ def bench(quick: bool, real: Path | None) -> dict[str, Any]:
         "other_document_changed_build_ms": figures(changed),
         "document_opened_build_ms": figures(opened),
         "first_build_ms": figures(first),
+        **request,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
     }
 
@@ -182,6 +237,8 @@ def table(r: dict[str, Any]) -> str:
         ("another document changed (one line)", r["other_document_changed_build_ms"], "—"),
         ("a document opened (indexed from nothing)", r["document_opened_build_ms"], "—"),
         ("first build of a session", r["first_build_ms"], "—"),
+        ("in a request (related_at): warm", r["request_warm_ms"], "—"),
+        ("in a request (related_at): typing", r["request_typing_ms"], "—"),
     ]
     lines = [
         f"{r['documents']} open documents × {r['lines_per_document']} lines ({r['corpus']}), "

@@ -123,7 +123,9 @@ def isolated_env(home: Path, **extra: str) -> dict[str, str]:
 async def start(
     cmd: list[str], home: Path, options: dict[str, Any] | None = None, **env: str
 ) -> tuple[Session, float]:
-    """A session and the seconds from spawn to the initialize result."""
+    """A session and the seconds from spawn to the initialize result. What only the user's
+    config file may set (endpoints, keys, HTTP) goes there: the server ignores it in
+    `initializationOptions`, so the fakes would never be asked."""
     client = LanguageClient("bench", "1")
     workdir = home / "project"
     workdir.mkdir(exist_ok=True)

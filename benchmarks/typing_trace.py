@@ -63,7 +63,8 @@ class PerfectModel(Script):
             return Reply(text=UNRELATED, first_byte_delay=self.delay)
         body = self.requests[-1].body or {}
         prompt = str(body.get("messages", [{}])[-1].get("content", ""))
-        code = prompt.split("<code>\n", 1)[-1].rsplit("\n</code>", 1)[0]
+        # The file's own block comes last, after any snippets of other files.
+        code = prompt.rsplit("<code>\n", 1)[-1].rsplit("\n</code>", 1)[0]
         prefix = code.split("<cursor>", 1)[0]
         text = ""
         if TARGET.startswith(prefix):

@@ -28,6 +28,9 @@ class CompletionSettings:
     hedge_ms: int = 0
     max_prefix_chars: int = 8000
     max_suffix_chars: int = 2000
+    max_context_chars: int = 4000
+    """Snippets of other open files, imported definitions and distant parts of the current
+    file shown with the prompt, after the prefix and suffix budgets (0: none)."""
     max_tokens: int = 128
     multiline: Multiline = Multiline.AUTO
     enabled: bool = True

@@ -1,12 +1,15 @@
 """How much prompt a provider's model takes: a budget in characters that shrinks when the server
 says the prompt exceeds its context, and grows back slowly while prompts fit.
 
-The context is cut to `max_prefix_chars`/`max_suffix_chars` once, for every provider; a small
-local model (llama-server started with `--ctx-size 2048`, an Ollama model with a short context)
-may still refuse it on every keystroke. Each provider keeps one `PromptBudget` per model:
+The context is cut to `max_prefix_chars`/`max_suffix_chars` once, for every provider, and
+snippets of other files are added within `max_context_chars`; a small local model
+(llama-server started with `--ctx-size 2048`, an Ollama model with a short context) may still
+refuse the prompt on every keystroke. Each provider keeps one `PromptBudget` per model:
 
 - a context-exceeded answer halves the budget (from the size that failed) and the request is
-  tried again at once with the shorter prompt;
+  tried again at once with the shorter prompt. Snippets go first: the code around the cursor
+  matters more than code from elsewhere, so they are dropped (worst first) before the prefix
+  and suffix are cut;
 - the working size is remembered while the server runs, and after `GROW_EVERY` answers that fit
   it grows by a quarter, never back to a size known to fail, until `FORGET_AFTER` answers have
   fit (the server may have been restarted with a larger context by then).
@@ -19,8 +22,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
-from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.core.types import CompletionContext, ContextSnippet
 
 MIN_CHARS = 256
 """Below this a prompt says too little to be worth sending: the budget stops shrinking."""
@@ -28,12 +32,31 @@ GROW_EVERY = 20
 """Answers that fit before the budget grows by a quarter."""
 FORGET_AFTER = 200
 """Answers that fit before the size that failed is forgotten and growth may reach it again."""
+T = TypeVar("T")
 SUFFIX_SHARE = 4
 """The suffix gets at most 1/SUFFIX_SHARE of a tight budget: the prefix matters more."""
 
 
 def prompt_size(ctx: CompletionContext) -> int:
     return len(ctx.prefix) + len(ctx.suffix)
+
+
+def snippet_size(snippet: ContextSnippet) -> int:
+    """What a snippet adds to a prompt: its text and the line naming its file."""
+    return len(snippet.filename) + len(snippet.text) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What a provider's prompt is built from: the code around the cursor and snippets of
+    code from elsewhere (best first)."""
+
+    context: CompletionContext
+    snippets: tuple[ContextSnippet, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return prompt_size(self.context) + sum(map(snippet_size, self.snippets))
 
 
 def trim(ctx: CompletionContext, limit: int) -> CompletionContext:
@@ -62,15 +85,28 @@ class PromptBudget:
     """The prompt size one provider+model is known to take."""
 
     limit: int | None = None
-    """Characters of prefix+suffix to send at most; None until the server refused one."""
+    """Characters of prompt (prefix, suffix and snippets) to send at most; None until the
+    server refused one."""
     too_long: int | None = None
     """The smallest size the server refused (growth stays below it)."""
     fits: int = 0
     """Answers that fit since the budget last changed."""
     fits_since_failure: int = 0
 
-    def fit(self, ctx: CompletionContext) -> CompletionContext:
-        return ctx if self.limit is None else trim(ctx, self.limit)
+    def fit(self, prompt: Prompt) -> Prompt:
+        """`prompt` within the budget: the best snippets that fit beside the whole context,
+        or the context alone cut to the budget."""
+        if self.limit is None or prompt.size <= self.limit:
+            return prompt
+        room = self.limit - prompt_size(prompt.context)
+        if room <= 0:
+            return Prompt(trim(prompt.context, self.limit))
+        kept = []
+        for snippet in prompt.snippets:
+            if snippet_size(snippet) <= room:
+                kept.append(snippet)
+                room -= snippet_size(snippet)
+        return Prompt(prompt.context, tuple(kept))
 
     def exceeded(self, size: int) -> bool:
         """The server refused a prompt of `size` characters: halve the budget. False when it
@@ -114,14 +150,14 @@ class PromptBudgets:
     async def stream(
         self,
         model: str,
-        ctx: CompletionContext,
-        send: Callable[[CompletionContext], AsyncGenerator[str, None]],
+        prompt: Prompt,
+        send: Callable[[Prompt], AsyncGenerator[T, None]],
         too_long: type[BaseException],
-    ) -> AsyncIterator[str]:
-        """Stream `send(ctx cut to the budget)`; when it fails with `too_long` before any text,
-        halve the budget and send once more at once. A second refusal is raised."""
+    ) -> AsyncIterator[T]:
+        """Stream `send(prompt fitted to the budget)`; when it fails with `too_long` before any
+        text, halve the budget and send once more at once. A second refusal is raised."""
         budget = self.of(model)
-        fitted = budget.fit(ctx)
+        fitted = budget.fit(prompt)
         started = False
         try:
             # aclosing: a caller that stops reading early closes the upstream stream at once.
@@ -132,10 +168,10 @@ class PromptBudgets:
             budget.succeeded()
             return
         except too_long:
-            if started or not budget.exceeded(prompt_size(fitted)):
+            if started or not budget.exceeded(fitted.size):
                 raise
         self._tell(model, budget)
-        async with aclosing(send(budget.fit(ctx))) as pieces:
+        async with aclosing(send(budget.fit(prompt))) as pieces:
             async for piece in pieces:
                 yield piece
         budget.succeeded()

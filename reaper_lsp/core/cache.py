@@ -1,4 +1,10 @@
-"""Completion cache: exact hits by (provider, model, prefix, suffix), and typed-through reuse.
+"""Completion cache: exact hits by (provider, model, prefix, suffix, context digest), and
+typed-through reuse.
+
+The context digest names the snippets of other files the prompt showed: a suggestion made
+while `taxes.py` was open may be wrong once it is closed, so it is an exact hit only for the
+same snippets. Typed-through reuse ignores it: what the user types agrees with the suggestion
+whatever the model was shown.
 
 Typed-through: when the user types characters that match the start of a suggestion shown a
 moment ago, the rest of that suggestion is still right, so it is served from memory instead of
@@ -9,14 +15,29 @@ is cheaper than hashing every candidate split of a long prefix.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cachetools import TLRUCache
 
-CacheKey = tuple[str, str, str, str]
-"""(provider, model, prefix, suffix)."""
+from reaper_lsp.core.types import ContextSnippet
+
+CacheKey = tuple[str, str, str, str, str]
+"""(provider, model, prefix, suffix, context digest)."""
+
+
+def context_digest(snippets: Iterable[ContextSnippet]) -> str:
+    """A short digest of the snippets a prompt shows ("" for none)."""
+    h = hashlib.blake2b(digest_size=12)
+    empty = True
+    for snippet in snippets:
+        empty = False
+        for part in (snippet.filename, snippet.text):
+            data = part.encode("utf-8", "surrogatepass")
+            h.update(len(data).to_bytes(8, "little") + data)
+    return "" if empty else h.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +45,8 @@ class CachedSuggestion:
     text: str
     provider: str
     model: str
+    others: tuple[str, ...] | None = None
+    """The other alternatives of a request that asked for several (None: it asked for one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +55,8 @@ class _Shown:
     suffix: str
     suggestion: CachedSuggestion
     expires: float
+    digest: str
+    """Of the snippets the prompt showed."""
 
 
 @dataclass(slots=True)
@@ -105,11 +130,11 @@ class CompletionCache:
         return found
 
     def put(self, key: CacheKey, suggestion: CachedSuggestion) -> None:
-        provider, model, prefix, suffix = key
-        del provider, model
+        prefix, suffix = key[2], key[3]
         self._entries[key] = suggestion
         self.stats.stores += 1
-        self._recent.append(_Shown(prefix, suffix, suggestion, self._clock() + self._ttl))
+        shown = _Shown(prefix, suffix, suggestion, self._clock() + self._ttl, key[4])
+        self._recent.append(shown)
 
     def typed_through(self, prefix: str, suffix: str) -> CachedSuggestion | None:
         """The unshown rest of a recent suggestion the user has been typing, if any.
@@ -129,11 +154,16 @@ class CompletionCache:
                 return CachedSuggestion(rest, shown.suggestion.provider, shown.suggestion.model)
         return None
 
-    def knows(self, prefix: str, suffix: str) -> bool:
-        """Whether a live suggestion was stored for exactly this cursor (no statistics)."""
+    def knows(self, prefix: str, suffix: str, digest: str | None = None) -> bool:
+        """Whether a live suggestion was stored for exactly this cursor (no statistics) — made
+        with the snippets of `digest`, when given."""
         now = self._clock()
         return any(
-            s.prefix == prefix and s.suffix == suffix and s.expires > now for s in self._recent
+            s.prefix == prefix
+            and s.suffix == suffix
+            and s.expires > now
+            and digest in (None, s.digest)
+            for s in self._recent
         )
 
     def miss(self) -> None:

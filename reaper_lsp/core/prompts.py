@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from reaper_lsp.core.types import CompletionContext
 
 if TYPE_CHECKING:
-    from reaper_lsp.core.snippets import Snippet
+    pass
 
 CURSOR = "<cursor>"
+
+
+class SnippetLike(Protocol):
+    """Code from elsewhere a prompt shows (`core.snippets.Snippet`, `core.types.ContextSnippet`)."""
+
+    @property
+    def filename(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
 
 _HASH_COMMENT = {
     "python", "ruby", "perl", "r", "shellscript", "sh", "bash", "zsh", "fish", "yaml", "toml",
@@ -63,9 +74,10 @@ def path_header(ctx: CompletionContext) -> str:
     return comment_line(ctx.language, f"Path: {ctx.path}") + "\n"
 
 
-def fim_parts(ctx: CompletionContext) -> tuple[str, str]:
-    """(prompt, suffix) for APIs with a native `suffix` parameter."""
-    return path_header(ctx) + ctx.prefix, ctx.suffix
+def fim_parts(ctx: CompletionContext, snippets: Sequence[SnippetLike] = ()) -> tuple[str, str]:
+    """(prompt, suffix) for APIs with a native `suffix` parameter: the snippets as comments,
+    the file's `Path:` line, the prefix."""
+    return context_comment(snippets, ctx.language) + path_header(ctx) + ctx.prefix, ctx.suffix
 
 
 _FIM_TEMPLATES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -103,7 +115,7 @@ def raw_fim_prompt(model: str, prefix: str, suffix: str) -> str | None:
     return "".join(fill.get(part, part) for part in parts)
 
 
-def context_comment(snippets: Sequence[Snippet], language: str) -> str:
+def context_comment(snippets: Sequence[SnippetLike], language: str) -> str:
     """The snippets as comments in the current file's language, each headed `Path: <file>`, as
     Copilot's neighbouring-tab prompts write them; goes before `path_header` and the prefix.
     Best last: a base model weighs what is nearest the code most."""
@@ -129,7 +141,7 @@ _STARCODER2_REPO = ("<repo_name>", "<file_sep>", "<fim_prefix>", "<fim_suffix>",
 def repo_fim_prompt(
     model: str,
     current_path: str,
-    snippets: Sequence[Snippet],
+    snippets: Sequence[SnippetLike],
     prefix: str,
     suffix: str,
     *,
@@ -158,7 +170,7 @@ def repo_fim_prompt(
     return "".join(parts)
 
 
-def chat_context(snippets: Sequence[Snippet]) -> str:
+def chat_context(snippets: Sequence[SnippetLike]) -> str:
     """Snippets for a chat model's user message, ahead of the file being completed: each under
     its path in the same `<code>` blocks as that file, best first (a reader's order)."""
     if not snippets:
@@ -167,8 +179,12 @@ def chat_context(snippets: Sequence[Snippet]) -> str:
     return "Code from other files of the project, for reference only:\n" + "".join(blocks) + "\n"
 
 
-def chat_fim_messages(ctx: CompletionContext, *, multiline: bool) -> tuple[str, str]:
-    """(system, user) messages asking a chat model for the text at the cursor."""
+def chat_fim_messages(
+    ctx: CompletionContext, *, multiline: bool, snippets: Sequence[SnippetLike] = ()
+) -> tuple[str, str]:
+    """(system, user) messages asking a chat model for the text at the cursor; `snippets`
+    come ahead of the file, in the user message (the system message stays the same for every
+    request, so a provider's prompt cache keeps it)."""
     scope = (
         "Complete the current block; several lines are fine."
         if multiline
@@ -177,6 +193,7 @@ def chat_fim_messages(ctx: CompletionContext, *, multiline: bool) -> tuple[str, 
     language = f" ({ctx.language})" if ctx.language else ""
     name = ctx.path or "untitled"
     user = (
+        f"{chat_context(snippets)}"
         f"File: {name}{language}\n"
         "<code>\n"
         f"{ctx.prefix}{CURSOR}{ctx.suffix}\n"

@@ -13,20 +13,21 @@ from reaper_lsp.lsp.server import ReaperServer
 async def inline_completion(
     ls: ReaperServer, params: lsp.InlineCompletionParams
 ) -> lsp.InlineCompletionList:
-    invoked = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked
-    found = await ls.session.completion.complete(
-        params.text_document.uri, _position(params.position), kind="inline", invoked=invoked
-    )
-    if found is None:
-        return lsp.InlineCompletionList(items=[])
+    service = ls.session.completion
+    uri, position = params.text_document.uri, _position(params.position)
+    if params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked:
+        found = await service.alternatives(uri, position)  # the user asked: a few to cycle
+    else:
+        one = await service.complete(uri, position, kind="inline")
+        found = [one] if one is not None else []
     if copilot_completions.is_copilot_vim(ls):
-        doc = ls.session.workspace.documents.get(params.text_document.uri)
+        doc = ls.session.workspace.documents.get(uri)
         if doc is not None:
-            item = copilot_completions.inline_item(ls, doc, _position(params.position), found)
-            return lsp.InlineCompletionList(items=[item])
+            items = [copilot_completions.inline_item(ls, doc, position, s) for s in found]
+            return lsp.InlineCompletionList(items=items)
     # No `range`: the text is inserted at the cursor. (With a range, Neovim 0.12 draws the item
     # as an overlay that hides the text after the cursor.)
-    return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(insert_text=found.text)])
+    return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(s.text) for s in found])
 
 
 async def completion(ls: ReaperServer, params: lsp.CompletionParams) -> lsp.CompletionList:
@@ -49,6 +50,7 @@ async def completion(ls: ReaperServer, params: lsp.CompletionParams) -> lsp.Comp
             found.provider,
             found.model,
             snippets=menu.snippet_support(ls.client_capabilities),
+            rest_after_parenthesis=menu.cuts_at_parenthesis(ls.client_capabilities, ls.editor),
         )
     return lsp.CompletionList(is_incomplete=True, items=[item] if item else [])
 

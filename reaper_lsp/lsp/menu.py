@@ -8,11 +8,20 @@ found by driving a real client:
   `$` and `}` escaped) whenever the client says it supports them, plain text otherwise.
 - Snippet engines (Neovim's `vim.snippet`, VS Code, yasnippet) re-indent every line after the
   first by the cursor line's indentation, so a snippet carries its lines relative to it and
-  stops before a line that leaves the cursor's block (it could not be expressed).
+  stops before a line that leaves the cursor's block (it could not be expressed). A
+  suggestion that leaves the closers after the cursor on a line of their own keeps that
+  line break (core/postprocess.py never repeats what follows the cursor).
 - The edit replaces the word before the cursor with word + suggestion, and the label and filter
   text start with that word, so a client filtering by what was typed keeps the item.
 - Emacs's JSON parser rejects NUL, so no string carries a control character other than the
   suggestion's own tabs and newlines.
+- ALE (Vim) inserts an item's text only up to its first `(` — its
+  `ale#completion#ParseLSPCompletions` takes what follows for a function's arguments — and
+  Vim keeps the line breaks of a completed text inside the cursor's line, as NULs. But ALE
+  applies the item's `additionalTextEdits` once it is inserted (as it does auto-imports), to
+  the buffer as it is then, in byte columns, making real lines. For ALE the item inserts the
+  text up to its first `(` or line break and carries the rest as an additional edit right
+  after it, so the whole suggestion lands, line by line.
 """
 
 from __future__ import annotations
@@ -39,6 +48,25 @@ _SNIPPET_SPECIAL = re.compile(r"[\\$}]")
 _LEADING_SPACE = re.compile(r"[ \t]*")
 
 
+def cuts_at_parenthesis(capabilities: lsp.ClientCapabilities | None, editor: str) -> bool:
+    """Whether the client is ALE. It sends no `clientInfo` (`editor` is empty) and is told by
+    what its `initialize` alone declares together: no `workspace/applyEdit`, completion
+    documentation in plain text only, and `contextSupport` explicitly false."""
+    document = capabilities.text_document if capabilities else None
+    completion = document.completion if document else None
+    item = completion.completion_item if completion else None
+    workspace = capabilities.workspace if capabilities else None
+    return (
+        not editor
+        and completion is not None
+        and completion.context_support is False
+        and item is not None
+        and list(item.documentation_format or ()) == [lsp.MarkupKind.PlainText]
+        and workspace is not None
+        and workspace.apply_edit is False
+    )
+
+
 def snippet_support(capabilities: lsp.ClientCapabilities | None) -> bool:
     """Whether the client declared `completionItem.snippetSupport`."""
     document = capabilities.text_document if capabilities else None
@@ -62,7 +90,9 @@ def clean(text: str) -> str:
 
 def relative_lines(text: str, indent: str) -> str:
     """`text` (inserted after the cursor, on a line indented by `indent`) with `indent` taken
-    off every later line, ending before the first non-blank line indented less than that."""
+    off every later line, ending before the first non-blank line indented less than that. A
+    text ending with a line break and indentation only keeps that line break: the rest of
+    the cursor's line (closers the editor inserted) goes on a line of its own there."""
     first, *rest = text.split("\n")
     kept = [first]
     for line in rest:
@@ -72,8 +102,11 @@ def relative_lines(text: str, indent: str) -> str:
             kept.append(line[len(indent) :])
         else:
             break
+    room_for_the_rest = len(kept) == len(rest) + 1 and len(kept) > 1 and not kept[-1]
     while len(kept) > 1 and not kept[-1]:
         kept.pop()
+    if room_for_the_rest:
+        kept.append("")
     return "\n".join(kept)
 
 
@@ -85,9 +118,12 @@ def completion_item(
     model: str = "",
     *,
     snippets: bool,
+    rest_after_parenthesis: bool = False,
 ) -> lsp.CompletionItem | None:
     """The menu item inserting suggestion `text` at `position` (UTF-16) of `line` (the cursor
-    line's text, without its terminator); None when nothing is left to insert."""
+    line's text, without its terminator); None when nothing is left to insert.
+    `rest_after_parenthesis`: for ALE (`cuts_at_parenthesis`), what follows the first `(`
+    goes in an additional edit."""
     line = clean(line)
     cursor = utf16_to_index(line, position.character)
     typed = _word_before(line, cursor)
@@ -102,6 +138,11 @@ def completion_item(
     first_line = full.split("\n", 1)[0]
     label = first_line.strip() or next(part.strip() for part in full.split("\n") if part.strip())
     detail = clean(f"reaper-lsp · {provider}" + (f" ({model})" if model else ""))
+    inserted, rest = full, None
+    cut = _ale_cut(full) if rest_after_parenthesis and not snippets else 0
+    if cut:
+        inserted = full[:cut]
+        rest = _after(line[: cursor - len(typed)], inserted, position.line, full[cut:])
     return lsp.CompletionItem(
         label=label[:LABEL_WIDTH],
         kind=lsp.CompletionItemKind.Snippet if snippets else lsp.CompletionItemKind.Text,
@@ -117,9 +158,27 @@ def completion_item(
             lsp.InsertTextMode.AdjustIndentation if snippets else lsp.InsertTextMode.AsIs
         ),
         text_edit=lsp.TextEdit(
-            lsp.Range(start, position), escape_snippet(full) if snippets else full
+            lsp.Range(start, position), escape_snippet(full) if snippets else inserted
         ),
+        additional_text_edits=[rest] if rest is not None else None,
     )
+
+
+def _ale_cut(text: str) -> int:
+    """Where ALE's part of `text` ends (0: ALE takes it whole): before the first `(`, which ALE
+    would cut at, or before the first line break, which Vim would keep inside the cursor's
+    line as a NUL until the buffer is written (ALE's additional edit makes real lines)."""
+    cuts = [at for at in (text.find("("), text.find("\n")) if at > 0]
+    return min(cuts, default=0)
+
+
+def _after(before: str, inserted: str, line: int, rest: str) -> lsp.TextEdit:
+    """An edit putting `rest` right after `inserted` (inserted after `before` on line `line`),
+    in the buffer as it is once ALE inserted it, in ALE's byte columns. Vim keeps the line
+    breaks of a completed text inside the cursor's line (as NULs, written out as line breaks),
+    so the column counts through them."""
+    at = lsp.Position(line, len((before + inserted).encode("utf-8", "surrogatepass")))
+    return lsp.TextEdit(lsp.Range(at, at), rest)
 
 
 def _word_before(line: str, cursor: int) -> str:

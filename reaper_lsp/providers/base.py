@@ -56,8 +56,10 @@ class ChatMessage:
 class CompletionRequest:
     """One completion to produce at the cursor described by `context` (which knows its document
     and line). `stop` comes from `core.prompts.stop_sequences` and is sent to every provider that
-    accepts stop sequences; `snippets` are code from elsewhere the prompt may show; `editor` is
-    the asking editor's `name/version` (Copilot sends it as a header)."""
+    accepts stop sequences; `snippets` are code from other files (and distant parts of this
+    one) the prompt shows, best first, each provider in its own way; `editor` is the asking
+    editor's `name/version` (Copilot sends it as a header); `n`: how many alternatives the
+    user asked for (providers that can give several implement `SeveralChoices`)."""
 
     context: CompletionContext
     max_tokens: int = 128
@@ -66,6 +68,7 @@ class CompletionRequest:
     snippets: tuple[ContextSnippet, ...] = ()
     editor: str = ""
     origin: Origin = Origin()
+    n: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,16 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class SeveralChoices(Protocol):
+    """A provider that can answer one completion request with several alternatives."""
+
+    def stream_alternatives(self, request: CompletionRequest) -> AsyncIterator[tuple[int, str]]:
+        """Yield (alternative index, text piece) for up to `request.n` alternatives, index 0
+        the provider's best, pieces of different alternatives interleaved as they arrive."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
+from reaper_lsp.core.postprocess import distinct
 from reaper_lsp.core.prompts import CONTINUE
 from reaper_lsp.core.types import Suggestion
 from reaper_lsp.net.retry import RetryPolicy
@@ -30,6 +31,7 @@ from reaper_lsp.providers.base import (
     ChatRequest,
     CompletionRequest,
     Provider,
+    SeveralChoices,
 )
 from reaper_lsp.providers.errors import (
     NotConfigured,
@@ -65,6 +67,13 @@ class Attempt:
 class ChainResult:
     suggestion: Suggestion | None
     attempts: list[Attempt] = field(default_factory=list)
+    alternatives: list[Suggestion] = field(default_factory=list)
+    """Distinct suggestions of the provider that answered, best (`suggestion`) first: several
+    when the request asked for several (`n`) and the provider could give them."""
+
+    def answered(self, name: str, model: str, shaped: list[str]) -> None:
+        self.alternatives = [Suggestion(text, name, model) for text in shaped]
+        self.suggestion = self.alternatives[0] if shaped else None
 
 
 class AllProvidersFailed(ProviderError):
@@ -139,14 +148,13 @@ class Chain:
         if result.suggestion is None and local is not None:
             # The offline engine is instant and always allowed to answer, even past the budget.
             try:
-                text = await self._collect(local, request, shaper, asyncio.Event())
+                texts = await self._collect(local, request, shaper, asyncio.Event())
             except Exception as exc:  # the offline engine must never take the answer down
                 log.warning("the offline engine failed: %s", type(exc).__name__, exc_info=exc)
-                text = ""
-            shaped = shaper.shape(text)
+                texts = []
+            shaped = _distinct(shaper, texts)
             result.attempts.append(Attempt(LOCAL, "ok" if shaped else "empty"))
-            if shaped:
-                result.suggestion = Suggestion(shaped, LOCAL, local.model_for("completion"))
+            result.answered(LOCAL, local.model_for("completion"), shaped)
         return result
 
     async def _race(
@@ -159,7 +167,7 @@ class Chain:
         result: ChainResult,
         progress: Callable[[str, str], None] | None = None,
     ) -> None:
-        running: dict[asyncio.Task[str], str] = {}
+        running: dict[asyncio.Task[list[str]], str] = {}
         first_piece: dict[str, asyncio.Event] = {}
         latest = ("", 0.0)  # the provider started last, and when
 
@@ -201,16 +209,15 @@ class Chain:
                     name = running.pop(task)
                     self.health[name].probing = False
                     try:
-                        text = task.result()
+                        texts = task.result()
                     except Exception as exc:  # any failure is a failed attempt: fall through
                         result.attempts.append(Attempt(name, detail(exc)))
                         self.health.request_failed(name)
                         continue
-                    shaped = shaper.shape(text)
+                    shaped = _distinct(shaper, texts)
                     result.attempts.append(Attempt(name, "ok" if shaped else "empty"))
                     if shaped:
-                        model = self.providers[name].model_for("completion")
-                        result.suggestion = Suggestion(shaped, name, model)
+                        result.answered(name, self.providers[name].model_for("completion"), shaped)
                         return
                     if not running:
                         return  # an empty answer is an answer: nothing sensible to insert
@@ -311,24 +318,30 @@ class Chain:
         shaper: Shaper,
         first_piece: asyncio.Event,
         progress: Callable[[str, str], None] | None = None,
-    ) -> str:
-        """Read the stream until it ends or the suggestion is known to be complete; leaving the
-        loop early closes the upstream stream."""
-        parts: list[str] = []
-        stream = provider.stream_completion(request)
+    ) -> list[str]:
+        """The raw text of each alternative (one unless the request asks for several and the
+        provider can give them), read until the stream ends or every alternative is known to
+        be complete; leaving the loop early closes the upstream stream."""
+        if request.n > 1 and isinstance(provider, SeveralChoices):
+            stream = provider.stream_alternatives(request)
+        else:
+            stream = _first_only(provider.stream_completion(request))
+        parts: dict[int, list[str]] = {}
         try:
-            async for piece in stream:
+            async for index, piece in stream:
+                if index >= request.n:
+                    continue  # more than was asked for
                 first_piece.set()
-                parts.append(piece)
-                if progress is not None:
-                    progress(provider.name, "".join(parts))
-                if "\n" in piece and shaper.is_complete("".join(parts)):
+                parts.setdefault(index, []).append(piece)
+                if progress is not None and index == 0:
+                    progress(provider.name, "".join(parts[0]))
+                if "\n" in piece and _all_complete(shaper, parts, request.n):
                     break
         finally:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
-        return "".join(parts)
+        return ["".join(parts[index]) for index in sorted(parts)]
 
     def _retry_delay(self, error: ProviderError, attempt: int, deadline: float) -> float | None:
         if not self.policy.should_retry(error, attempt):
@@ -350,6 +363,28 @@ def as_provider_error(name: str, exc: BaseException) -> ProviderError:
         return exc
     log.warning("provider %s raised %s", name, type(exc).__name__, exc_info=exc)
     return ProtocolError(f"unexpected {type(exc).__name__}", provider=name)
+
+
+async def _first_only(stream: AsyncIterator[str]) -> AsyncIterator[tuple[int, str]]:
+    """A one-answer stream as alternative 0."""
+    try:
+        async for piece in stream:
+            yield 0, piece
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _all_complete(shaper: Shaper, parts: dict[int, list[str]], wanted: int) -> bool:
+    if len(parts) < wanted:
+        return False
+    return all(shaper.is_complete("".join(pieces)) for pieces in parts.values())
+
+
+def _distinct(shaper: Shaper, texts: Sequence[str]) -> list[str]:
+    """The shaped alternatives worth showing (`core.postprocess.distinct`)."""
+    return distinct(shaper.shape(text) or "" for text in texts)
 
 
 async def _first_piece(provider: Provider, request: ChatRequest) -> tuple[str, AsyncIterator[str]]:

@@ -52,7 +52,9 @@ class ClaudeProvider(KeyedProvider[ClaudeSettings]):
         return self._settings.chat_model if kind == "chat" else self._settings.model
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
-        system, user = chat_fim_messages(request.context, multiline=request.multiline)
+        system, user = chat_fim_messages(
+            request.context, multiline=request.multiline, snippets=request.snippets
+        )
         body: dict[str, object] = {
             "model": self.model_for("completion"),
             "max_tokens": request.max_tokens,

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from reaper_lsp import __version__
-from reaper_lsp.core.prompts import path_header
+from reaper_lsp.core.prompts import fim_parts
 from reaper_lsp.net.client import Clients
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
@@ -27,7 +27,13 @@ from reaper_lsp.providers.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from reaper_lsp.providers.http import HTTPProvider, RefreshingBearer, chat_body, read_choices
+from reaper_lsp.providers.http import (
+    HTTPProvider,
+    RefreshingBearer,
+    chat_body,
+    read_indexed_choices,
+    temperature_for,
+)
 from reaper_lsp.settings import CopilotSettings
 
 if TYPE_CHECKING:
@@ -137,25 +143,42 @@ class CopilotProvider(HTTPProvider):
     async def _stream(
         self, path: str, body: dict[str, object], intent: str, request: Request
     ) -> AsyncIterator[str]:
+        async for index, piece in self._stream_indexed(path, body, intent, request):
+            if index == 0:
+                yield piece
+
+    async def _stream_indexed(
+        self, path: str, body: dict[str, object], intent: str, request: Request
+    ) -> AsyncIterator[tuple[int, str]]:
         token = await self._token()
         base = token.proxy_url if intent == "copilot-ghost" else token.api_url
         url = base.rstrip("/") + path
         headers = self._headers(intent, request.editor)
         opened = self.open(url, body, origin=request.origin, headers=headers, auth=self._bearer)
         async with opened as stream:
-            async for piece in read_choices(self, stream):
-                yield piece
+            async for found in read_indexed_choices(self, stream):
+                yield found
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
+        async for index, piece in self.stream_alternatives(request):
+            if index == 0:
+                yield piece
+
+    async def stream_alternatives(
+        self, request: CompletionRequest
+    ) -> AsyncIterator[tuple[int, str]]:
+        """Ghost text, `request.n` choices at once (interleaved by index)."""
         ctx = request.context
-        prompt = path_header(ctx) + ctx.prefix
+        # Other files as `# Path:` comment sections ahead of the file's own, as GitHub's
+        # language server writes its neighbouring tabs.
+        prompt, suffix = fim_parts(ctx, request.snippets)
         body: dict[str, object] = {
             "prompt": prompt,
-            "suffix": ctx.suffix,
+            "suffix": suffix,
             "max_tokens": request.max_tokens,
-            "temperature": 0,
+            "temperature": temperature_for(request.n),
             "top_p": 1,
-            "n": 1,
+            "n": request.n,
             "stop": list(request.stop),
             "stream": True,
             "extra": {
@@ -163,12 +186,12 @@ class CopilotProvider(HTTPProvider):
                 "next_indent": _next_indent(ctx.suffix),
                 "trim_by_indentation": True,
                 "prompt_tokens": len(prompt) // 4,
-                "suffix_tokens": len(ctx.suffix) // 4,
+                "suffix_tokens": len(suffix) // 4,
             },
         }
         path = f"/v1/engines/{self.model_for('completion')}/completions"
-        async for piece in self._stream(path, body, "copilot-ghost", request):
-            yield piece
+        async for found in self._stream_indexed(path, body, "copilot-ghost", request):
+            yield found
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         body = chat_body(self.model_for("chat"), request, n=1)

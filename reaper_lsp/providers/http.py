@@ -305,21 +305,32 @@ def choice_text(choice: Mapping[str, object]) -> str:
     return text if isinstance(text, str) else ""
 
 
-def _chunk_text(provider: HTTPProvider, stream: StreamContext, payload: dict[str, object]) -> str:
+def temperature_for(n: int) -> float:
+    """Several choices from one request differ only when sampled: 0 for one (the likeliest
+    text), a little above for alternatives (what Copilot's own client sends for n < 10)."""
+    return 0.0 if n <= 1 else 0.2
+
+
+def _chunk_texts(
+    provider: HTTPProvider, stream: StreamContext, payload: dict[str, object]
+) -> list[tuple[int, str]]:
+    """(choice index, text) of one streamed chunk; n > 1 interleaves choices by index. The
+    usage and the text are noted on `stream` for the ledger."""
     if payload.get("error") is not None:
         raise error_from_stream_payload(provider.name, payload)
     note_openai_usage(stream, payload)
     choices = payload.get("choices")
     if not isinstance(choices, list):
-        return ""
-    # n > 1 interleaves choices by index; only the first one is used.
-    text = "".join(
-        choice_text(choice)
-        for choice in choices
-        if isinstance(choice, dict) and choice.get("index", 0) == 0
-    )
-    note_text(stream, text)
-    return text
+        return []
+    out = []
+    for choice in choices:
+        if isinstance(choice, dict):
+            index = choice.get("index", 0)
+            text = choice_text(choice)
+            if isinstance(index, int) and not isinstance(index, bool) and index >= 0 and text:
+                out.append((index, text))
+    note_text(stream, "".join(text for _, text in out))
+    return out
 
 
 async def stream_choices(
@@ -337,20 +348,27 @@ async def stream_choices(
 
 
 async def read_choices(provider: HTTPProvider, stream: StreamContext) -> AsyncIterator[str]:
-    """Decode a data-only SSE stream (OpenAI, Copilot, compatible servers) into text pieces
-    until `[DONE]`. A server that ignored `stream: true` and answered one JSON object is
-    accepted too."""
+    """The text of the first choice of a data-only SSE stream (see `read_indexed_choices`)."""
+    async for index, text in read_indexed_choices(provider, stream):
+        if index == 0:
+            yield text
+
+
+async def read_indexed_choices(
+    provider: HTTPProvider, stream: StreamContext
+) -> AsyncIterator[tuple[int, str]]:
+    """Decode a data-only SSE stream (OpenAI, Copilot, compatible servers) into (choice index,
+    text piece) until `[DONE]`. A server that ignored `stream: true` and answered one JSON
+    object is accepted too."""
     if SSE not in stream.content_type:
         raw = b"".join([chunk async for chunk in stream.chunks()])
-        text = _chunk_text(provider, stream, provider.json_object(raw))
-        if text:
-            yield text
+        for found in _chunk_texts(provider, stream, provider.json_object(raw)):
+            yield found
         return
     async for event in provider.sse(stream):
         data = event.data.strip()
         if data.startswith("[DONE]"):
             return
-        text = _chunk_text(provider, stream, provider.json_object(data))
-        if text:
-            yield text
+        for found in _chunk_texts(provider, stream, provider.json_object(data)):
+            yield found
     raise ProtocolError("stream ended without [DONE]", provider=provider.name)

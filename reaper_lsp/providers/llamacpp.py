@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
-from reaper_lsp.core.budget import PromptBudgets
-from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.core.budget import Prompt, PromptBudgets
 from reaper_lsp.net.client import Clients, StreamContext
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.providers import errors
@@ -56,11 +55,14 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._key}"} if self._key else {}
 
-    def infill_body(self, request: CompletionRequest, ctx: CompletionContext) -> dict[str, object]:
+    def infill_body(self, request: CompletionRequest, prompt: Prompt) -> dict[str, object]:
+        """The `/infill` body: llama-server lays `input_extra` out in the model's own
+        repository-level format (`<|file_sep|>` for Qwen2.5-Coder) ahead of the prefix."""
+        ctx = prompt.context
         body: dict[str, object] = {
             "input_prefix": ctx.prefix,
             "input_suffix": ctx.suffix,
-            "input_extra": [{"filename": s.filename, "text": s.text} for s in request.snippets],
+            "input_extra": [{"filename": s.filename, "text": s.text} for s in prompt.snippets],
             "prompt": "",
             "n_predict": request.max_tokens,
             "stop": list(request.stop[:MAX_STOPS]),
@@ -73,8 +75,8 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
         return body
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
-        async def send(ctx: CompletionContext) -> AsyncGenerator[str, None]:
-            body = self.infill_body(request, ctx)
+        async def send(prompt: Prompt) -> AsyncGenerator[str, None]:
+            body = self.infill_body(request, prompt)
             url = self._url("/infill")
             opened = self.open(url, body, origin=request.origin, headers=self._headers())
             async with opened as stream:
@@ -82,7 +84,8 @@ class LlamaCppProvider(KeyedProvider[LlamaCppSettings]):
                     yield piece
 
         model = self.model_for("completion")
-        async for piece in self.budgets.stream(model, request.context, send, errors.ContextTooLong):
+        prompt = Prompt(request.context, request.snippets)
+        async for piece in self.budgets.stream(model, prompt, send, errors.ContextTooLong):
             yield piece
 
     async def _read_infill(self, stream: StreamContext) -> AsyncIterator[str]:

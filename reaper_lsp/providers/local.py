@@ -2,6 +2,9 @@
 account and no network. Always last in the chain, so something useful shows up even when no
 provider is configured or every one is down.
 
+A request's snippets (imported files, parts of files the workspace scan has not reached) are
+indexed too, as extra sources, so the offline engine draws on the same context as the models.
+
 Open documents are re-indexed lazily, when their version changed since the last request: small
 ones at once (a few milliseconds), large ones in a worker thread while this request uses the
 previous index. The workspace is read in a background task, in batches prepared in a worker
@@ -11,36 +14,23 @@ thread, within file-count and byte budgets.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import os
-import re
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from reaper_lsp.core.document import Document, DocumentStore
-from reaper_lsp.core.offline import MAX_LINES_PER_SOURCE, OfflineIndex, Source, prepare
-from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.core.offline import MAX_LINES_PER_SOURCE, OfflineIndex, prepare
+from reaper_lsp.core.types import CompletionContext, ContextSnippet
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest
-from reaper_lsp.workspace import read_regular_file, read_text_file
+from reaper_lsp.providers.local_scan import Scanner
 
 log = logging.getLogger(__name__)
 
-MAX_FILES = 2000
-MAX_FILE_BYTES = 512 * 1024
-MAX_SCAN_BYTES = 20 * 1024 * 1024
-MAX_UNKNOWN_BYTES = 64 * 1024
-"""Files with an unfamiliar extension (or none: Makefile, Dockerfile) are read up to this size."""
-MAX_ENTRIES = 100_000
-"""Directory entries looked at, at most: a root like $HOME must not make the scan endless."""
-MAX_SCAN_SECONDS = 10.0
-"""The scan stops after this long, whatever it has read by then stays indexed."""
 BATCH_FILES = 64
 RESERVED_LINES = 50_000
 """Index room the scan leaves for open documents."""
@@ -51,30 +41,9 @@ SYNC_BUDGET = 4_000
 """Lines re-indexed synchronously per request, all documents together."""
 LOCATE_SCAN = 50_000
 """Lines searched for the cursor when the context's prefix was cut."""
-
-SKIP_DIRS = {
-    "node_modules", "venv", "__pycache__", "dist", "build", "target", "out", "vendor",
-    "bower_components", "site-packages", "coverage", "htmlcov",
-}  # fmt: skip
-SOURCE_SUFFIXES = {
-    ".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".rs", ".go", ".c", ".h", ".cc",
-    ".cpp", ".cxx", ".hpp", ".hh", ".m", ".mm", ".java", ".kt", ".kts", ".rb", ".lua", ".sh",
-    ".bash", ".zsh", ".fish", ".php", ".cs", ".fs", ".swift", ".scala", ".ex", ".exs", ".erl",
-    ".hs", ".ml", ".mli", ".zig", ".nim", ".dart", ".vue", ".svelte", ".sql", ".toml", ".yaml",
-    ".yml", ".json", ".md", ".rst", ".txt", ".html", ".css", ".scss", ".less", ".el", ".vim",
-    ".clj", ".cljs", ".r", ".jl", ".pl", ".pm", ".tf", ".proto", ".graphql", ".gradle", ".cmake",
-    ".ini", ".cfg", ".xml", ".tex", ".groovy", ".ps1", ".bat", ".v", ".sv", ".vhd", ".cu",
-}  # fmt: skip
-SKIP_SUFFIXES = {
-    ".png", ".jpg", ".jpeg", ".gif", ".ico", ".bmp", ".tiff", ".webp", ".psd", ".svg", ".pdf",
-    ".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".whl", ".egg", ".jar", ".war",
-    ".so", ".dylib", ".dll", ".exe", ".bin", ".o", ".a", ".lib", ".obj", ".pyc", ".pyo", ".class",
-    ".woff", ".woff2", ".ttf", ".otf", ".eot", ".mp3", ".mp4", ".mov", ".avi", ".wav", ".flac",
-    ".ogg", ".webm", ".sqlite", ".db", ".lock", ".map", ".pem", ".key", ".p12", ".pfx", ".crt",
-    ".der", ".keystore", ".env", ".min.js", ".min.css", ".ipynb", ".csv", ".tsv", ".log",
-    ".parquet",
-}  # fmt: skip
-SKIP_FILES = {"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "poetry.lock", "Cargo.lock"}
+CONTEXT_SOURCES = 32
+"""Snippets kept indexed as extra sources (the oldest go first)."""
+CONTEXT_PREFIX = "context:"
 
 CHAT_HELP = (
     "The offline engine completes code but cannot chat. Configure a chat provider and list it "
@@ -109,6 +78,8 @@ class LocalProvider:
         self._last_line: dict[str, int] = {}
         """Where the cursor was last found, by source id (a start for the next search)."""
         self._scan: asyncio.Task[None] | None = None
+        self._context: dict[str, str] = {}
+        """Snippets indexed as extra sources: source id → text, oldest first."""
 
     def unusable_reason(self) -> str | None:
         return None
@@ -119,6 +90,17 @@ class LocalProvider:
     # -- completion -------------------------------------------------------------------------
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
+        for text in self._candidates(request, 1):
+            yield text
+
+    async def stream_alternatives(
+        self, request: CompletionRequest
+    ) -> AsyncIterator[tuple[int, str]]:
+        """The engine's best `request.n` candidates, one whole text each."""
+        for index, text in enumerate(self._candidates(request, request.n)):
+            yield index, text
+
+    def _candidates(self, request: CompletionRequest, limit: int) -> list[str]:
         context = request.context
         doc = self._documents.get(context.uri) if context.uri else None
         if doc is not None and 0 <= context.line < len(doc.lines):
@@ -130,15 +112,33 @@ class LocalProvider:
         if current is not None and line is not None:
             self._last_line[current] = line
         self._refresh(doc, line)
+        self._index_snippets(request.snippets)
         found = self.index.suggest(
             context,
+            limit=limit,
             current_source=current,
             current_line=line,
             multiline=request.multiline,
         )
-        text = _cut_at_stops(found[0], request.stop) if found else ""
-        if text.strip():
-            yield text
+        texts = [_cut_at_stops(text, request.stop) for text in found]
+        return [text for text in dict.fromkeys(texts) if text.strip()]
+
+    def _index_snippets(self, snippets: Sequence[ContextSnippet]) -> None:
+        """Index the snippets of files not indexed already (an imported file the workspace scan
+        did not reach, or a workspace the editor opened without a root)."""
+        for snippet in snippets:
+            if any(str(root / snippet.filename) in self.index for root in self._roots):
+                continue
+            sid = CONTEXT_PREFIX + snippet.filename
+            if self._context.get(sid) == snippet.text and sid in self.index:
+                continue
+            self._context.pop(sid, None)
+            self._context[sid] = snippet.text
+            self.index.update(sid, snippet.text)
+            while len(self._context) > CONTEXT_SOURCES:
+                oldest = next(iter(self._context))
+                self.index.remove(oldest)
+                del self._context[oldest]
 
     def _document_for(self, context: CompletionContext) -> Document | None:
         """The open document a context without a URI was cut from, found by its path."""
@@ -283,154 +283,3 @@ def _locate(doc: Document, context: CompletionContext, hint: int | None) -> int 
 def _cut_at_stops(text: str, stops: Sequence[str]) -> str:
     cut = min((i for i in (text.find(stop) for stop in stops if stop) if i > 0), default=-1)
     return text[:cut] if cut > 0 else text
-
-
-# -- reading the workspace ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    """One .gitignore pattern: matched against the name, or (when it has a slash) against the
-    path relative to the folder of its .gitignore."""
-
-    base: str
-    """That folder, with a trailing separator."""
-    match: Callable[[str], object]
-    anchored: bool
-    directory_only: bool
-
-    def ignores(self, path: str, name: str, is_dir: bool) -> bool:
-        if self.directory_only and not is_dir:
-            return False
-        if not self.anchored:
-            return bool(self.match(name))
-        if not path.startswith(self.base):
-            return False
-        return bool(self.match(path[len(self.base) :].replace(os.sep, "/")))
-
-
-def _gitignore(folder: Path) -> list[_Rule]:
-    """The rules of `folder/.gitignore`, roughly: negations are ignored, `**/` is dropped."""
-    text = read_text_file(folder / ".gitignore", MAX_UNKNOWN_BYTES)
-    if text is None:
-        return []
-    rules = []
-    for raw in text.splitlines()[:1000]:
-        line = raw.strip()
-        if not line or line.startswith(("#", "!")):
-            continue
-        directory_only = line.endswith("/")
-        line = line.rstrip("/")
-        while line.startswith("**/"):
-            line = line[3:]
-        if line:
-            match = re.compile(fnmatch.translate(line.lstrip("/"))).match
-            base = os.path.join(folder, "")
-            rules.append(_Rule(base, match, "/" in line, directory_only))
-    return rules
-
-
-def _wanted_file(name: str, size: int) -> bool:
-    lower = name.lower()
-    if name in SKIP_FILES or lower.startswith(".env"):
-        return False
-    suffix = os.path.splitext(lower)[1]
-    if suffix in SKIP_SUFFIXES or lower.endswith((".min.js", ".min.css")):
-        return False
-    limit = MAX_FILE_BYTES if suffix in SOURCE_SUFFIXES else MAX_UNKNOWN_BYTES
-    return 0 < size <= limit
-
-
-@dataclass
-class Scanner:
-    """Walks `roots` breadth first (shallow files first), skipping hidden, vendored, built and
-    .gitignored paths, and prepares the files' index sources within the budgets. `batch` runs
-    in a worker thread; the index itself is only touched by the caller."""
-
-    roots: Sequence[Path]
-    max_lines: int = 150_000
-    files: int = 0
-    lines: int = 0
-    bytes: int = 0
-    entries: int = 0
-    done: bool = False
-    _queue: deque[tuple[Path, list[_Rule]]] = field(default_factory=deque)
-    _seen: set[Path] = field(default_factory=set)
-    _deadline: float = field(default_factory=lambda: time.monotonic() + MAX_SCAN_SECONDS)
-
-    def __post_init__(self) -> None:
-        for root in self.roots:
-            if root not in self._seen:
-                self._seen.add(root)
-                self._queue.append((root, []))
-
-    def batch(self, max_files: int) -> list[Source]:
-        """The next up to `max_files` prepared files; sets `done` when there is nothing left."""
-        out: list[Source] = []
-        while self._queue and len(out) < max_files and not self._exhausted():
-            folder, inherited = self._queue.popleft()
-            rules = inherited + _gitignore(folder)
-            for path, is_dir, size in self._entries(folder):
-                text, name = str(path), path.name
-                if any(rule.ignores(text, name, is_dir) for rule in rules):
-                    continue
-                if is_dir:
-                    if path not in self._seen:
-                        self._seen.add(path)
-                        self._queue.append((path, rules))
-                    continue
-                prepared = self._read(path, size)
-                if prepared is not None:
-                    out.append(prepared)
-                if self._exhausted():
-                    break
-        self.done = not self._queue or self._exhausted()
-        return out
-
-    def _exhausted(self) -> bool:
-        return (
-            time.monotonic() > self._deadline
-            or self.files >= MAX_FILES
-            or self.bytes >= MAX_SCAN_BYTES
-            or self.lines >= self.max_lines
-            or self.entries >= MAX_ENTRIES
-        )
-
-    def _entries(self, folder: Path) -> list[tuple[Path, bool, int]]:
-        """(path, is a folder, size) of the folder's entries worth a look, sorted by name."""
-        found: list[tuple[Path, bool, int]] = []
-        try:
-            with os.scandir(folder) as listing:
-                for entry in listing:
-                    self.entries += 1
-                    if self.entries > MAX_ENTRIES:
-                        break
-                    if entry.name.startswith("."):
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name not in SKIP_DIRS and not entry.name.endswith(".egg-info"):
-                            found.append((Path(entry.path), True, 0))
-                    elif entry.is_file(follow_symlinks=False):
-                        size = entry.stat(follow_symlinks=False).st_size
-                        if _wanted_file(entry.name, size):
-                            found.append((Path(entry.path), False, size))
-        except OSError as exc:
-            log.debug("workspace scan: skipping %s: %s", folder, exc)
-        found.sort(key=lambda item: (item[1], item[0].name))
-        return found
-
-    def _read(self, path: Path, size: int) -> Source | None:
-        if self.bytes + size > MAX_SCAN_BYTES:
-            return None
-        data = read_regular_file(path, MAX_FILE_BYTES)
-        if data is None:
-            return None
-        if b"\x00" in data[:8192]:
-            return None
-        prepared = prepare(str(path), data.decode("utf-8", errors="replace"))
-        if prepared is None or not len(prepared):
-            return None
-        self.files += 1
-        self.bytes += len(data)
-        self.lines += len(prepared)
-        return prepared

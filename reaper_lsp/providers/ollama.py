@@ -5,8 +5,11 @@ Ollama's rules that decide whether a completion is FIM at all: the model's templ
 it FIM) is used only when `suffix` is non-empty; an empty suffix wraps the prompt as a chat
 message, which the model answers like a question. So an empty suffix is sent as `raw: true`
 with the model family's FIM template written here (core/prompts.py), or as a lone newline for
-a family we do not know. The model is kept loaded (`keep_alive`), its context sized to the
-prompt (`num_ctx`), and thinking models are told not to think for completions.
+a family we do not know. Snippets of other files go
+into the prompt as a repository: with the family's repository-level tokens where it has them
+(Qwen2.5-Coder, StarCoder2; sent raw), else as comments ahead of the file. The model is kept
+loaded (`keep_alive`), its context sized to the prompt (`num_ctx`), and thinking models are
+told not to think for completions.
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from reaper_lsp.core.budget import PromptBudgets, prompt_size
-from reaper_lsp.core.prompts import fim_parts, path_header, raw_fim_prompt
-from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.core.budget import Prompt, PromptBudgets
+from reaper_lsp.core.prompts import fim_parts, path_header, raw_fim_prompt, repo_fim_prompt
 from reaper_lsp.net.client import Clients, StreamContext
 from reaper_lsp.net.metrics import ProviderMetrics
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Origin, Parts
@@ -52,11 +54,12 @@ def num_ctx(prompt_chars: int, max_tokens: int) -> int:
 
 
 def generate_body(
-    settings: OllamaSettings, ctx: CompletionContext, request: CompletionRequest, context: int
+    settings: OllamaSettings, parts: Prompt, request: CompletionRequest, context: int
 ) -> dict[str, object]:
     """The `/api/generate` body for one completion: FIM whatever the suffix, in a context of
     `context` tokens."""
-    prompt, suffix = fim_parts(ctx)
+    ctx = parts.context
+    prompt, suffix = fim_parts(ctx, parts.snippets)
     options: dict[str, object] = {
         "num_predict": request.max_tokens,
         "temperature": 0,
@@ -65,7 +68,11 @@ def generate_body(
     if request.stop:
         options["stop"] = list(request.stop)
     body: dict[str, object] = {"model": settings.model, "stream": True}
-    raw = None if suffix else raw_fim_prompt(settings.model, prompt, suffix)
+    raw = None
+    if parts.snippets:  # the template knows one file: other files need the raw format
+        raw = repo_fim_prompt(settings.model, ctx.path, parts.snippets, ctx.prefix, ctx.suffix)
+    if raw is None and not suffix:
+        raw = raw_fim_prompt(settings.model, prompt, suffix)
     if raw is not None:
         body.update(prompt=raw, raw=True)
     else:
@@ -104,17 +111,18 @@ class OllamaProvider(HTTPProvider):
         return self._settings.chat_model if kind == "chat" else self._settings.model
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
-        async def send(ctx: CompletionContext) -> AsyncGenerator[str, None]:
-            body = generate_body(self._settings, ctx, request, context)
+        async def send(parts: Prompt) -> AsyncGenerator[str, None]:
+            body = generate_body(self._settings, parts, request, context)
             async for piece in self._stream("/api/generate", body, "response", request.origin):
                 yield piece
 
         model = self.model_for("completion")
         # Sized for the whole context even when the prompt is cut to fit: cutting it is what
         # makes a prompt whose tokens were underestimated fit.
-        whole = prompt_size(request.context) + len(path_header(request.context))
+        prompt = Prompt(request.context, request.snippets)
+        whole = prompt.size + len(path_header(request.context))
         context = self._context(model, num_ctx(whole, request.max_tokens))
-        async for piece in self.budgets.stream(model, request.context, send, ContextTooLong):
+        async for piece in self.budgets.stream(model, prompt, send, ContextTooLong):
             yield piece
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
@@ -222,7 +230,9 @@ def build(parts: Parts) -> OllamaProvider:
         parts.settings.providers.ollama,
         clients=parts.clients,
         metrics=parts.metrics.provider("ollama"),
-        prompt_chars=completion.max_prefix_chars + completion.max_suffix_chars,
+        prompt_chars=(
+            completion.max_prefix_chars + completion.max_suffix_chars + completion.max_context_chars
+        ),
         max_tokens=completion.max_tokens,
     )
     provider.budgets.notify = parts.tell

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import replace
 from typing import Any
 
-from reaper_lsp.core.budget import PromptBudgets
+from reaper_lsp.core.budget import Prompt, PromptBudgets
 from reaper_lsp.core.prompts import chat_fim_messages, fim_parts
-from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.providers.base import ChatRequest, CompletionRequest, Kind, Parts
 from reaper_lsp.providers.errors import (
     BadRequest,
@@ -18,7 +18,13 @@ from reaper_lsp.providers.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from reaper_lsp.providers.http import KeyedProvider, chat_body, stream_choices
+from reaper_lsp.providers.http import (
+    KeyedProvider,
+    chat_body,
+    read_indexed_choices,
+    stream_choices,
+    temperature_for,
+)
 from reaper_lsp.settings import OpenAISettings
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,11 @@ LLAMACPP_FIM = (
     "/completions, so `fim = true` is not fill-in-the-middle there. Use its own /infill: "
     'add "llamacpp" to completion.providers and set providers.llamacpp.base_url = "{root}"'
 )
+
+
+def _refuses_choices(error: ProviderError) -> bool:
+    """Whether a request for several choices failed for asking for several."""
+    return isinstance(error, BadRequest) or "choice" in error.message.lower()
 
 
 def is_llamacpp(models: object) -> bool:
@@ -54,6 +65,8 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         self._usage: dict[str, object] = {"stream_options": {"include_usage": True}}
         """Asks for the usage (what a request cost, for budgets and the audit); dropped for a
         server that refuses the option (Azure OpenAI's older API versions)."""
+        self._one_choice = False
+        """The server refused `n` > 1: alternatives are asked for one at a time."""
 
     def unusable_reason(self) -> str | None:
         return self.missing_key()
@@ -72,45 +85,73 @@ class OpenAIProvider(KeyedProvider[OpenAISettings]):
         return self._settings.base_url.rstrip("/") + path
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[str]:
+        async for index, piece in self.stream_alternatives(request):
+            if index == 0:
+                yield piece
+
+    async def stream_alternatives(
+        self, request: CompletionRequest
+    ) -> AsyncIterator[tuple[int, str]]:
+        """(choice index, text piece) of `request.n` choices, interleaved as they arrive. A
+        server that refuses several choices a request (llama-server: "Only one completion
+        choice is allowed") is asked again at once for one, and from then on only for one."""
         if self._settings.fim and self._llamacpp is None:
             await self._probe()
         if self._settings.fim and self._llamacpp and not self._told_llamacpp:
             self._told_llamacpp = True
-            raise self._llamacpp_fim()
+            raise self._llamacpp_fim()  # told once, not taken for a refusal of `n`
+        n = 1 if self._one_choice else request.n
+        started = False
+        try:
+            async for found in self._choices(replace(request, n=n)):
+                started = True
+                yield found
+        except ProviderError as exc:
+            if started or n == 1 or not _refuses_choices(exc):
+                raise
+            async for found in self._choices(replace(request, n=1)):
+                if not self._one_choice:  # one choice works where several did not
+                    self._one_choice = True
+                    log.info("openai: %s takes one choice a request", self._settings.base_url)
+                yield found
 
-        async def send(ctx: CompletionContext) -> AsyncGenerator[str, None]:
-            async for piece in self._complete(request, ctx):
-                yield piece
+    async def _choices(self, request: CompletionRequest) -> AsyncIterator[tuple[int, str]]:
+        async def send(prompt: Prompt) -> AsyncGenerator[tuple[int, str], None]:
+            url, body = self._completion_body(request, prompt)
+            opened = self.open(url, body, origin=request.origin, headers=self._headers())
+            async with opened as stream:
+                async for found in read_indexed_choices(self, stream):
+                    yield found
 
         model = self.model_for("completion")
-        async for piece in self.budgets.stream(model, request.context, send, ContextTooLong):
-            yield piece
+        prompt = Prompt(request.context, request.snippets)
+        async for found in self.budgets.stream(model, prompt, send, ContextTooLong):
+            yield found
 
-    async def _complete(
-        self, request: CompletionRequest, ctx: CompletionContext
-    ) -> AsyncIterator[str]:
+    def _completion_body(
+        self, request: CompletionRequest, prompt: Prompt
+    ) -> tuple[str, dict[str, object]]:
+        ctx = prompt.context
         body: dict[str, object] = {
             "model": self.model_for("completion"),
             "max_tokens": request.max_tokens,
-            "temperature": 0,
+            "temperature": temperature_for(request.n),
             "stream": True,
             **self._usage,
         }
+        if request.n > 1:
+            body["n"] = request.n
         if request.stop:
             body["stop"] = list(request.stop[:MAX_STOPS])
         if self._fim():
-            body["prompt"], body["suffix"] = fim_parts(ctx)
-            path = "/completions"
-        else:
-            system, user = chat_fim_messages(ctx, multiline=request.multiline)
-            body["messages"] = [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user},
-            ]
-            path = "/chat/completions"
-        url, headers = self._url(path), self._headers()
-        async for piece in stream_choices(self, url, body, headers, request.origin):
-            yield piece
+            body["prompt"], body["suffix"] = fim_parts(ctx, prompt.snippets)
+            return self._url("/completions"), body
+        system, user = chat_fim_messages(ctx, multiline=request.multiline, snippets=prompt.snippets)
+        body["messages"] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]
+        return self._url("/chat/completions"), body
 
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
         body = chat_body(self.model_for("chat"), request, **self._usage)

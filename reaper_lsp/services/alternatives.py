@@ -28,7 +28,12 @@ async def alternatives(
     doc = await service.workspace.document(uri)
     if doc is None:
         return found
+    if remote:  # several from one call where the first provider can give them
+        for several in await service.alternatives(uri, position, count=limit):
+            if all(s.text != several.text for s in found):
+                found.append(several)
     ctx = service.context_at(doc, position)
+    related = await service.related_at(doc, ctx, position)
     chain = service.chain
     for name in chain.usable(service.settings.providers):
         if len(found) >= limit:
@@ -36,7 +41,7 @@ async def alternatives(
         allowed = local if name == LOCAL else remote
         if not allowed or any(s.provider == name for s in found):
             continue
-        request, shaper = service.request_for(ctx)
+        request, shaper = service.request_for(ctx, related)
         result = await chain.complete(
             request,
             [] if name == LOCAL else [name],

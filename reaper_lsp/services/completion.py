@@ -17,6 +17,8 @@ An editor sends a completion request on every keystroke. Requests and upstream c
   call, started after a short debounce. Two requests for the same context share one call.
 - Once a suggestion is served, the one after it is fetched ahead (`prefetch`), so accepting or
   typing it through finds the next one ready.
+- Every prompt shows snippets of related code (other open documents, imported files, distant
+  parts of this one: services/related.py); exact cache hits need the same snippets.
 - Debounce: remote providers wait `debounce_ms`; a local model (Ollama, llama.cpp), which
   shares the user's CPU/GPU, waits out the typing rhythm (core/debounce.py); the offline engine
   does not wait at all.
@@ -28,28 +30,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 from reaper_lsp.core.cache import CachedSuggestion, CompletionCache
-from reaper_lsp.core.context import build_context, cut_prefix
+from reaper_lsp.core.context import build_context
 from reaper_lsp.core.debounce import TypingRhythm
 from reaper_lsp.core.document import Document, Position
 from reaper_lsp.core.postprocess import wants_multiline
 from reaper_lsp.core.prompts import stop_sequences
-from reaper_lsp.core.related import SnippetIndex
-from reaper_lsp.core.types import CompletionContext, ContextSnippet, Suggestion
+from reaper_lsp.core.types import CompletionContext, Suggestion
 from reaper_lsp.providers.base import LOCAL, CompletionRequest, Provider
-from reaper_lsp.providers.chain import Chain
-from reaper_lsp.services.fetch import Fetch, Shaper, rest_of
+from reaper_lsp.providers.chain import Chain, ChainResult
+from reaper_lsp.services.fetch import Fetch, InFlight, Shaper, distinct_suggestions, rest_of
+from reaper_lsp.services.prefetch import Prefetches, after
 from reaper_lsp.services.privacy import Policy, default_policy
+from reaper_lsp.services.related import NOTHING, Related, RelatedCode
 from reaper_lsp.settings import CompletionSettings
 from reaper_lsp.workspace import Workspace
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-SNIPPET_TAKERS = frozenset({"llamacpp"})
-"""Providers whose prompts show snippets of the other open documents."""
 LOCAL_MODELS = frozenset({"ollama", "llamacpp"})
 """Providers that run on the user's machine: their debounce follows the typing rhythm."""
 LINGER = 1.0
@@ -57,8 +59,8 @@ LINGER = 1.0
 PREFETCH_WAIT, PREFETCH_WAIT_MAX = 0.15, 0.6
 """How long a shown suggestion must stay the latest (1.5 typing gaps, within these bounds)
 before the one after it is fetched."""
-PREFETCH_TTL = 30.0
-"""Seconds before the same cursor is prefetched again."""
+ALTERNATIVES = 3
+"""Suggestions an invoked inline request asks for (where the provider can give several)."""
 MAX_FETCHES = 2
 """Upstream calls in flight per document, at most (the oldest is cancelled)."""
 STALL = 0.3
@@ -87,10 +89,11 @@ class CompletionService:
         settings: CompletionSettings,
         *,
         editor: str = "",
-        clock: Callable[[], float] = time.monotonic,
         policy: Policy | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`policy`: what may leave the machine, whether suggestions are on (the session's)."""
+        """`policy`: the session's rules — what may leave the machine (an excluded document
+        is never shown as a snippet either), whether suggestions are on."""
         self.shared = shared
         self.policy = policy or default_policy(workspace, editor)
         self.workspace = workspace
@@ -98,15 +101,17 @@ class CompletionService:
         self.settings = settings
         self.editor = editor
         self._clock = clock
-        self._snippets = SnippetIndex()
+        self.related = RelatedCode(workspace, self.policy.excluded)
         self.rhythm = TypingRhythm(settings.debounce_ms / 1000)
-        self._requests: dict[tuple[str, str], asyncio.Task[Suggestion | None]] = {}
-        self._fetches: dict[str, list[Fetch]] = {}
-        self._prefetched: dict[tuple[str, str, str], float] = {}
-        self._pending_prefetch: dict[str, asyncio.TimerHandle] = {}
-        """When a prefetch for (uri, prefix, suffix) last went out: one per cursor per TTL."""
-        self.upstream_calls = 0
-        """Fetches started (prefetches included): the cost side of the latency figures."""
+        self._requests: dict[tuple[str, str], asyncio.Task[Any]] = {}
+        self.in_flight = InFlight(MAX_FETCHES)
+        self.prefetches = Prefetches(clock)
+        self._asked_alternatives = 0
+
+    @property
+    def upstream_calls(self) -> int:
+        """Calls started (prefetches included): the cost side of the latency figures."""
+        return self.in_flight.started + self._asked_alternatives
 
     @property
     def chain(self) -> Chain:
@@ -120,6 +125,7 @@ class CompletionService:
         self.settings = settings
         self.rhythm.floor = settings.debounce_ms / 1000
         self.rhythm.cap = max(self.rhythm.cap, self.rhythm.floor)
+        self.related.reconfigure()
 
     # -- what the editor tells us -------------------------------------------------------------
 
@@ -128,17 +134,15 @@ class CompletionService:
 
     def closed(self, uri: str) -> None:
         self.rhythm.forget(uri)
-        pending = self._pending_prefetch.pop(uri, None)
-        if pending is not None:
-            pending.cancel()
-        for fetch in self._fetches.pop(uri, []):
-            fetch.task.cancel()
+        self.related.closed(uri)
+        self.prefetches.forget(uri)
+        self.in_flight.cancel(uri)
 
     def close(self) -> None:
         """The session ended: every request and call of its own stops."""
         for task in self._requests.values():
             task.cancel()
-        for uri in [*self._fetches, *self._pending_prefetch]:
+        for uri in [*self.in_flight.uris(), *self.prefetches.pending()]:
             self.closed(uri)
 
     # -- requests -----------------------------------------------------------------------------
@@ -149,14 +153,47 @@ class CompletionService:
         """The suggestion at `position`. A newer request of the same kind for the same document
         answers this one with None (the upstream call it was waiting for goes on while it may
         still serve the newer one). `invoked`: the user asked, so no debounce."""
-        key = (uri, kind)
-        pending = self._pending_prefetch.pop(uri, None)
-        if pending is not None:
-            pending.cancel()  # a keystroke: the suggestion shown was not simply taken
+        return await self._latest((uri, kind), self._request(uri, position, invoked))
+
+    async def alternatives(
+        self, uri: str, position: Position, *, count: int = ALTERNATIVES
+    ) -> list[Suggestion]:
+        """Up to `count` distinct suggestions at `position`, best first, for a request the user
+        made (no debounce): one upstream call asks for them all, from a provider that can give
+        several; others give one. Answered with [] by a newer inline request."""
+        found: list[Suggestion] | None = await self._latest(
+            (uri, "inline"), self._alternatives(uri, position, count)
+        )
+        return found or []
+
+    async def _alternatives(self, uri: str, position: Position, count: int) -> list[Suggestion]:
+        doc = await self.workspace.document(uri)
+        if doc is None:
+            return []
+        ctx = self.context_at(doc, position)
+        related = await self.related_at(doc, ctx, position)
+        hit = self.cached(ctx, related=related, exact=True)
+        if hit is not None and hit.others is not None:
+            found = [Suggestion(t, hit.provider, hit.model) for t in (hit.text, *hit.others)]
+        else:
+            self.cache.miss()
+            self._asked_alternatives += 1
+            found = (await self._call(ctx, related, n=count)).alternatives
+        through = self.cache.typed_through(ctx.prefix, ctx.suffix)  # stays the first
+        if through is not None:
+            found = [Suggestion(through.text, through.provider, through.model), *found]
+        found = distinct_suggestions(found)
+        if found:
+            self._prefetch_soon(ctx, found[0], related)
+        return found[:count]
+
+    async def _latest(self, key: tuple[str, str], work: Coroutine[Any, Any, T]) -> T | None:
+        """`work`'s answer, or None when a newer request under `key` came first."""
+        self.prefetches.cancel(key[0])  # a keystroke: the suggestion shown was not simply taken
         older = self._requests.get(key)
         if older is not None and not older.done():
             older.cancel()
-        task = asyncio.ensure_future(self._request(uri, position, invoked))
+        task: asyncio.Task[T] = asyncio.ensure_future(work)
         self._requests[key] = task
         try:
             return await task
@@ -175,7 +212,16 @@ class CompletionService:
         if doc is None:
             log.warning("completion for %s, which is neither open nor a readable file", uri)
             return None
-        return await self.complete_context(self.context_at(doc, position), invoked=invoked)
+        ctx = self.context_at(doc, position)
+        related = await self.related_at(doc, ctx, position)
+        return await self.complete_context(ctx, invoked=invoked, related=related)
+
+    async def related_at(
+        self, doc: Document, ctx: CompletionContext, position: Position
+    ) -> Related:
+        """The snippets a prompt for `ctx` shows."""
+        column = doc.clamp(position)[1]
+        return await self.related.gather(doc, ctx, column, self.settings.max_context_chars)
 
     def context_at(self, doc: Document, position: Position) -> CompletionContext:
         return build_context(
@@ -187,41 +233,50 @@ class CompletionService:
         )
 
     def cached(
-        self, ctx: CompletionContext, usable: list[str] | None = None
+        self,
+        ctx: CompletionContext,
+        usable: list[str] | None = None,
+        *,
+        related: Related = NOTHING,
+        exact: bool = False,
     ) -> CachedSuggestion | None:
-        """A typed-through or exact hit; `usable`: the chain's usable providers, when the
-        caller has them already (asking checks every sign-in)."""
-        hit = self.cache.typed_through(ctx.prefix, ctx.suffix)
+        """A typed-through or exact hit (`exact`: only that); `usable`: the chain's usable
+        providers, when the caller has them already (asking checks every sign-in)."""
+        hit = None if exact else self.cache.typed_through(ctx.prefix, ctx.suffix)
         if hit is not None:
             return hit
+        digests = self.prefetches.digests(ctx, related.digest)
         for name in self.chain.usable(self.settings.providers) if usable is None else usable:
             if name == LOCAL:
                 continue  # the offline engine's answers are not cached
             model = self.chain.providers[name].model_for("completion")
-            found = self.cache.get((name, model, ctx.prefix, ctx.suffix))
-            if found is not None:
-                return found
+            for digest in digests:
+                found = self.cache.get((name, model, ctx.prefix, ctx.suffix, digest))
+                if found is not None:
+                    return found
         return None
 
     async def complete_context(
-        self, ctx: CompletionContext, *, invoked: bool = True
+        self, ctx: CompletionContext, *, invoked: bool = True, related: Related = NOTHING
     ) -> Suggestion | None:
-        """Cache, then an earlier call that still agrees, then a call of our own."""
+        """Cache, then an earlier call that still agrees, then a call of our own. `related`:
+        the snippets the prompt shows."""
         if not self.policy.enabled(ctx.uri, ctx.language):
             return None  # suggestions are off here: nothing is asked, nothing is shown
+        self.prefetches.seen(ctx)
         through = self.cache.typed_through(ctx.prefix, ctx.suffix)
         usable = self.chain.usable(self.settings.providers)
-        hit = through or self.cached(ctx, usable)
+        hit = through or self.cached(ctx, usable, related=related)
         if hit is not None:
             found = Suggestion(hit.text, hit.provider, hit.model)
             # Typing it through is the user taking it: the next one is wanted now.
-            self._prefetch_soon(ctx, found, now=through is not None)
+            self._prefetch_soon(ctx, found, related, now=through is not None)
             return found
         self.cache.miss()
-        candidates = self._sort_fetches(ctx)
+        candidates = self.in_flight.usable(ctx)
         waiting: dict[asyncio.Future[Suggestion | None], tuple[Fetch, str]] = {}
         for fetch, typed in candidates:
-            waiting[self._wait(fetch)] = (fetch, typed)
+            waiting[fetch.waiter(LINGER)] = (fetch, typed)
         # A call whose stream already agrees with what was typed, and goes beyond it, is worth
         # waiting for alone; otherwise a call of our own starts after the debounce, beside it.
         flowing = any(f.flowing(t) for f, t in candidates)
@@ -243,11 +298,11 @@ class CompletionService:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if timer is not None and timer in done:
                     timer = None
-                    hit = self.cached(ctx)  # an earlier call may have landed meanwhile
+                    hit = self.cached(ctx, related=related)  # an earlier call may have landed
                     if hit is not None:
                         return Suggestion(hit.text, hit.provider, hit.model)
-                    own = self._start(ctx)
-                    waiting[self._wait(own)] = (own, "")
+                    own = self._start(ctx, related)
+                    waiting[own.waiter(LINGER)] = (own, "")
                 for future in [f for f in waiting if f in done]:
                     fetch, typed = waiting.pop(future)
                     answer = future.result()
@@ -256,7 +311,7 @@ class CompletionService:
                     served = answer if fetch is own else rest_of(answer, typed)
                     if served is not None:
                         served_by_other = fetch is not own
-                        self._prefetch_soon(ctx, served)
+                        self._prefetch_soon(ctx, served, related)
                         return served
         finally:
             if timer is not None:
@@ -276,69 +331,10 @@ class CompletionService:
 
     # -- upstream calls -----------------------------------------------------------------------
 
-    def _sort_fetches(self, ctx: CompletionContext) -> list[tuple[Fetch, str]]:
-        """Earlier calls that may serve `ctx` (with what was typed since each started); calls
-        that can no longer serve this document's cursor are cancelled."""
-        keep: list[Fetch] = []
-        usable: list[tuple[Fetch, str]] = []
-        for fetch in self._fetches.get(ctx.uri, []):
-            where, text = fetch.usable_for(ctx)
-            if where == "apart":
-                fetch.task.cancel()
-                continue
-            keep.append(fetch)
-            if where == "behind" and text is not None:
-                usable.append((fetch, text))
-        self._fetches[ctx.uri] = keep
-        return usable
-
-    def _start(self, ctx: CompletionContext, *, speculative: bool = False) -> Fetch:
-        for fetch in self._fetches.get(ctx.uri, []):
-            if fetch.context == ctx and not fetch.task.done():
-                return fetch  # single flight: the same context shares one call
-        fetch = Fetch(ctx, speculative=speculative)
-        fetch.task = asyncio.ensure_future(self._fetch(fetch))
-        fetches = self._fetches.setdefault(ctx.uri, [])
-        fetches.append(fetch)
-        if len(fetches) > MAX_FETCHES:
-            fetches.pop(0).task.cancel()
-        fetch.task.add_done_callback(lambda _: self._forget(fetch))
-        self.upstream_calls += 1
-        return fetch
-
-    def _forget(self, fetch: Fetch) -> None:
-        fetches = self._fetches.get(fetch.context.uri)
-        if fetches and fetch in fetches:
-            fetches.remove(fetch)
-            if not fetches:
-                del self._fetches[fetch.context.uri]
-        if fetch.linger is not None:
-            fetch.linger.cancel()
-
-    def _wait(self, fetch: Fetch) -> asyncio.Future[Suggestion | None]:
-        """A future for `fetch`'s answer that can be cancelled without cancelling the call; a
-        call left without anyone waiting lingers a moment, then is cancelled."""
-        fetch.waiters += 1
-        if fetch.linger is not None:
-            fetch.linger.cancel()
-            fetch.linger = None
-        waiter: asyncio.Future[Suggestion | None] = asyncio.get_running_loop().create_future()
-
-        def settle(task: asyncio.Task[Suggestion | None]) -> None:
-            if not waiter.done():
-                failed = task.cancelled() or task.exception() is not None
-                waiter.set_result(None if failed else task.result())
-
-        def left(_: object) -> None:
-            fetch.task.remove_done_callback(settle)
-            fetch.waiters -= 1
-            if fetch.waiters == 0 and not fetch.task.done() and not fetch.speculative:
-                loop = asyncio.get_running_loop()
-                fetch.linger = loop.call_later(LINGER, fetch.task.cancel)
-
-        fetch.task.add_done_callback(settle)
-        waiter.add_done_callback(left)
-        return waiter
+    def _start(
+        self, ctx: CompletionContext, related: Related, *, speculative: bool = False
+    ) -> Fetch:
+        return self.in_flight.start(ctx, related, self._fetch, speculative=speculative)
 
     async def _fetch(self, fetch: Fetch) -> Suggestion | None:
         try:
@@ -347,106 +343,105 @@ class CompletionService:
             log.exception("completion failed unexpectedly")
             return None
 
-    def request_for(self, ctx: CompletionContext) -> tuple[CompletionRequest, Shaper]:
-        """The request for `ctx` under this session's settings (its origin says whether it may
-        leave the machine), and what shapes its answer."""
-        multiline = wants_multiline(ctx, self.settings.multiline)
-        snippets = self._related(ctx)
-        origin = self.policy.origin("completion", ctx.uri, ctx.language, prefix=ctx.prefix,
-                                    suffix=ctx.suffix, context=snippets)  # fmt: skip
-        request = CompletionRequest(
-            ctx,
-            max_tokens=self.settings.max_tokens,
-            multiline=multiline,
-            stop=stop_sequences(ctx, multiline=multiline),
-            snippets=snippets,
-            editor=self.editor,
-            origin=origin,
-        )
-        return request, Shaper(ctx, multiline)
-
     async def _ask(self, fetch: Fetch) -> Suggestion | None:
-        ctx = fetch.context
-        settings = self.settings
-        request, shaper = self.request_for(ctx)
-        private = request.origin.private
-        if private and not self.policy.local_allowed:
-            return None  # it stays on this machine, and the offline engine may not answer
-
         def progress(provider: str, partial: str) -> None:
             fetch.partials[provider] = partial
 
+        result = await self._call(fetch.context, fetch.related, progress=progress)
+        return result.suggestion
+
+    async def _call(
+        self,
+        ctx: CompletionContext,
+        related: Related,
+        *,
+        n: int = 1,
+        progress: Callable[[str, str], None] | None = None,
+    ) -> ChainResult:
+        """One request down the chain (asking for `n` alternatives); what a remote provider
+        answers is cached under the context and the snippets its prompt showed. A document
+        that must stay on this machine gets the offline engine only, or nothing."""
+        settings = self.settings
+        request, shaper = self.request_for(ctx, related, n=n)
+        private = request.origin.private
+        if private and not self.policy.local_allowed:
+            return ChainResult(None)
         result = await self.chain.complete(
             request,
-            () if private else settings.providers,  # private: the offline engine only
+            () if private else settings.providers,
             shaper,
             local=self.local,
             timeout=settings.timeout_ms / 1000,
             hedge=settings.hedge_ms / 1000,
             progress=progress,
         )
-        suggestion = result.suggestion
-        if suggestion is not None and suggestion.provider != LOCAL:
+        found = result.suggestion
+        if found is not None and found.provider != LOCAL:
+            others = tuple(a.text for a in result.alternatives[1:]) if n > 1 else None
             self.cache.put(
-                (suggestion.provider, suggestion.model, ctx.prefix, ctx.suffix),
-                CachedSuggestion(suggestion.text, suggestion.provider, suggestion.model),
+                (found.provider, found.model, ctx.prefix, ctx.suffix, related.digest),
+                CachedSuggestion(found.text, found.provider, found.model, others),
             )
-        if suggestion is None:
-            log.info(
-                "no suggestion: %s",
-                "; ".join(f"{a.provider}: {a.outcome}" for a in result.attempts),
-            )
-        return suggestion
+        if found is None:
+            why = "; ".join(f"{a.provider}: {a.outcome}" for a in result.attempts)
+            log.info("no suggestion: %s", why)
+        return result
 
-    def _related(self, ctx: CompletionContext) -> tuple[ContextSnippet, ...]:
-        """Snippets of the other open documents, when a provider that shows them may answer;
-        never from a document that must stay on this machine."""
-        if not SNIPPET_TAKERS.intersection(self.chain.usable(self.settings.providers)):
-            return ()
-        shown = [doc for doc in self.workspace.documents if not self.policy.excluded(doc.uri)]
-        found = self._snippets.related(ctx, shown, self.workspace.relative_path)
-        return tuple(ContextSnippet(s.filename, s.text) for s in found)
+    def request_for(
+        self, ctx: CompletionContext, related: Related = NOTHING, *, n: int = 1
+    ) -> tuple[CompletionRequest, Shaper]:
+        """The request for `ctx` under this session's settings (its origin says whether it may
+        leave the machine), and what shapes its answer."""
+        multiline = wants_multiline(ctx, self.settings.multiline)
+        origin = self.policy.origin("completion", ctx.uri, ctx.language, prefix=ctx.prefix,
+                                    suffix=ctx.suffix, context=related.snippets)  # fmt: skip
+        request = CompletionRequest(
+            ctx,
+            max_tokens=self.settings.max_tokens,
+            multiline=multiline,
+            stop=stop_sequences(ctx, multiline=multiline),
+            snippets=related.snippets,
+            editor=self.editor,
+            n=n,
+            origin=origin,
+        )
+        return request, Shaper(ctx, multiline)
 
     def _prefetch_soon(
-        self, ctx: CompletionContext, shown: Suggestion, *, now: bool = False
+        self, ctx: CompletionContext, shown: Suggestion, related: Related, *, now: bool = False
     ) -> None:
-        """Prefetch after `shown` once the user has looked at it for a moment: a keystroke
-        before then (typing on, not taking the suggestion) cancels it, so fast typing past
-        suggestions costs no extra upstream calls."""
-        pending = self._pending_prefetch.pop(ctx.uri, None)
-        if pending is not None:
-            pending.cancel()
+        """Prefetch after `shown`: at once when it was typed through (the user takes it),
+        else once the user has looked at it for a moment — a keystroke before then (typing
+        on, not taking it) cancels that, and so does a run of such hunches nobody used."""
+        self.prefetches.cancel(ctx.uri)
         if now:
-            self._prefetch(ctx, shown)
+            self.prefetches.taken()
+            self._prefetch(ctx, shown, related)
+            return
+        if not self.prefetches.worth_a_hunch():
             return
         gap = self.rhythm.typical_gap(ctx.uri) or 0.0
         delay = min(PREFETCH_WAIT_MAX, max(PREFETCH_WAIT, 1.5 * gap))
         loop = asyncio.get_running_loop()
-        self._pending_prefetch[ctx.uri] = loop.call_later(delay, self._prefetch, ctx, shown)
+        self.prefetches.later(
+            ctx.uri, loop.call_later(delay, self._prefetch, ctx, shown, related, True)
+        )
 
-    def _prefetch(self, ctx: CompletionContext, shown: Suggestion) -> None:
-        """Fetch the suggestion for the cursor after `shown`, typed or accepted."""
+    def _prefetch(
+        self, ctx: CompletionContext, shown: Suggestion, related: Related, hunch: bool = False
+    ) -> None:
+        """Fetch the suggestion for the cursor after `shown`, typed or accepted (its prompt
+        shows the snippets of the one before: the cursor has moved little)."""
         if not self.settings.prefetch or shown.provider == LOCAL or not shown.text:
             return
         if not self.policy.enabled(ctx.uri, ctx.language):
             return  # switched off since it was shown: nothing more goes upstream
-        after = CompletionContext(
-            cut_prefix(ctx.prefix + shown.text, self.settings.max_prefix_chars),
-            ctx.suffix,
-            ctx.language,
-            ctx.path,
-            uri=ctx.uri,
-            line=ctx.line + shown.text.count("\n") if ctx.line >= 0 else -1,
-        )
-        key = (after.uri, after.prefix, after.suffix)
-        now = self._clock()
-        if (
-            self.cache.knows(after.prefix, after.suffix)
-            or now - self._prefetched.get(key, -PREFETCH_TTL) < PREFETCH_TTL
-        ):
-            return  # answered already, or asked recently (perhaps with nothing to suggest)
-        if len(self._prefetched) >= 64:
-            self._prefetched.pop(next(iter(self._prefetched)))
-        self._prefetched[key] = now
+        target = after(ctx, shown, self.settings.max_prefix_chars)
+        if self.cache.knows(target.prefix, target.suffix, related.digest):
+            return  # answered already
+        if not self.prefetches.claim(target, related.digest):
+            return  # asked recently (perhaps with nothing to suggest)
+        if hunch:
+            self.prefetches.hunch(ctx, target)
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to prefetch into
-            self._start(after, speculative=True)
+            self._start(target, related, speculative=True)

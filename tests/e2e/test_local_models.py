@@ -12,9 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from reaper_lsp.core.document import Document
-from reaper_lsp.core.related import related_snippets
-from reaper_lsp.core.types import CompletionContext
 from reaper_lsp.net.client import open_stream
 from reaper_lsp.net.metrics import ProviderMetrics
 from tests.e2e.conftest import Session
@@ -216,30 +213,6 @@ async def test_openai_fim_against_llama_server_tells_the_user_to_switch(
     assert len([m for m in s.client.messages if "llama-server" in m.message]) == 1
 
 
-def test_input_extra_is_the_best_matching_windows_and_bounded() -> None:
-    cursor = CompletionContext(
-        "total = compute_total(order_items, tax_rate)\nresult = ", "\n", "python", "a.py",
-        uri="file:///p/a.py",
-    )  # fmt: skip
-    filler = "".join(f"unrelated_{i} = {i}\n" for i in range(200))
-    docs = [
-        Document("file:///p/a.py", "python", 1, "compute_total order_items tax_rate\n"),
-        Document(
-            "file:///p/b.py", "python", 1, filler + "def compute_total(order_items, tax_rate):\n"
-        ),
-        Document("file:///p/c.py", "python", 1, "tax_rate = 0.2\n"),
-        Document("file:///p/d.py", "python", 1, filler),
-    ] + [Document(f"file:///p/e{i}.py", "python", 1, "order_items = []\n" * 400) for i in range(5)]
-    found = related_snippets(cursor, docs, lambda uri: uri.rpartition("/")[2])
-    assert [s.filename for s in found][:1] == ["b.py"]  # the most names in common first
-    assert found[0].text.endswith(
-        "unrelated_199 = 199\ndef compute_total(order_items, tax_rate):\n"
-    )
-    assert "\n\n" not in found[0].text
-    assert "a.py" not in [s.filename for s in found] and "d.py" not in [s.filename for s in found]
-    assert len(found) <= 3 and sum(len(s.text) for s in found) <= 4000
-
-
 # --- Ollama -------------------------------------------------------------------------------
 
 
@@ -268,8 +241,10 @@ async def test_ollama_suffix_is_native_fim_with_context_sized_to_the_prompt(
     assert await s.inline(uri, 1, 11, invoked=True) == ["name.title()"]
     done = [x for x in ollama.app.seen if x.mode not in ("load",)]
     assert [x.mode for x in done] == ["fim"]
-    # Sized for the default prompt budget (10000 characters), whatever this prompt's length.
-    assert done[0].num_ctx == 4096 and done[0].keep_alive == "2h" and done[0].think is False
+    # Sized for the default prompt budget, whatever this prompt's length: 10000 characters of
+    # code around the cursor and 4000 of snippets (Ollama's default 4096 tokens would cut
+    # the snippets, which come first, out of a long prompt).
+    assert done[0].num_ctx == 8192 and done[0].keep_alive == "2h" and done[0].think is False
     assert done[0].stop and "\n" in done[0].stop[0]
 
 
@@ -317,11 +292,13 @@ async def test_ollama_context_exceeded_is_retried_shorter(
 ) -> None:
     ollama.app.overflow = "error"
     ollama.script.default = Reply(text="0")
-    s: Session = await start_session(ollama_options(ollama))
-    # Punctuation is a token a character: more tokens than num_ctx was sized for.
-    text = "x = [\n" + ("(),.;" * 15 + "\n") * 100 + "]\nlast = \n"
+    # Punctuation is a token a character: more tokens than num_ctx was sized for (at three
+    # characters a token, the prefix, the suffix and the 4000 characters of snippets).
+    budget = {"completion": {"max_prefix_chars": 20000}}
+    s: Session = await start_session(ollama_options(ollama), user_config=budget)
+    text = "x = [\n" + ("(),.;" * 15 + "\n") * 300 + "]\nlast = \n"
     uri = s.open("dense.py", text)
-    assert await s.inline(uri, 102, 7, invoked=True) == ["0"]
+    assert await s.inline(uri, 302, 7, invoked=True) == ["0"]
     refused, ok = [x for x in ollama.app.seen if x.mode != "load"]
     assert refused.mode == "refused" or refused.truncated
     assert ok.prompt_tokens < refused.prompt_tokens

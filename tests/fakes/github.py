@@ -206,8 +206,12 @@ class FakeGitHub:
             merged = {"x-github-request-id": "fake", **reply.headers}
             await send_json(send, reply.status, body, recorded, merged)
             return
-        events = openai_events(reply.text, reply.chunk_size, "copilot", chat, usage=False)
-        await stream(receive, send, reply, recorded, "text/event-stream", events, ending=2)
+        n = recorded.body.get("n", 1) if isinstance(recorded.body, dict) else 1
+        texts = reply.choices(n if isinstance(n, int) else 1)
+        events = openai_events(reply.text, reply.chunk_size, "copilot", chat, False, texts)
+        await stream(
+            receive, send, reply, recorded, "text/event-stream", events, ending=len(texts) + 1
+        )
 
 
 def create_app() -> FakeGitHub:

@@ -238,6 +238,10 @@ class FakeLlamaServer:
         recorded: Recorded,
     ) -> None:
         n_prompt = len(prompt_tokens)
+        if body.get("n", 1) != 1:  # tools/server: oaicompat params parsing
+            message = "Only one completion choice is allowed"
+            await self._json(send, 400, error(message, "invalid_request_error", 400), recorded)
+            return
         if n_prompt >= self.n_ctx:
             await self._exceeded(send, n_prompt, recorded)
             return

@@ -77,7 +77,9 @@ class FakeOpenAI:
             await send_json(send, 200, _whole(reply.text, model, chat), recorded, reply.headers)
             return
         usage = bool((request.get("stream_options") or {}).get("include_usage"))
-        events = _events(reply.text, reply.chunk_size, model, chat, usage)
+        n = request.get("n", 1)
+        texts = reply.choices(n if isinstance(n, int) else 1)
+        events = _events(reply.text, reply.chunk_size, model, chat, usage, texts)
         error = sse(
             {
                 "error": {
@@ -96,7 +98,7 @@ class FakeOpenAI:
             "text/event-stream; charset=utf-8",
             events,
             error_event=error,
-            ending=3 if usage else 2,
+            ending=len(texts) + (2 if usage else 1),
         )
 
 
@@ -112,34 +114,49 @@ def _chunk(model: str, chat: bool, choices: list[dict[str, Any]], **extra: Any) 
     }
 
 
-def _events(text: str, size: int, model: str, chat: bool, usage: bool) -> list[bytes]:
+def _events(
+    text: str, size: int, model: str, chat: bool, usage: bool, texts: list[str] | None = None
+) -> list[bytes]:
+    """The stream of one choice (`text`), or of several (`texts`) interleaved by index as the
+    real API sends them for `n` > 1."""
+    texts = texts or [text]
     out: list[bytes] = []
     if chat:
-        first = {
-            "index": 0,
-            "delta": {"role": "assistant", "content": ""},
-            "logprobs": None,
-            "finish_reason": None,
-        }
-        out.append(sse(_chunk(model, chat, [first], usage=None)))
-    for piece in pieces(text, size):
-        choice: dict[str, Any] = (
-            {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}
+        first = [
+            {
+                "index": i,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+            for i in range(len(texts))
+        ]
+        out.append(sse(_chunk(model, chat, first, usage=None)))
+    split = [pieces(t, size) for t in texts]
+    for round_ in range(max(len(p) for p in split)):
+        for index, parts in enumerate(split):
+            if round_ >= len(parts):
+                continue
+            piece = parts[round_]
+            choice: dict[str, Any] = (
+                {"index": index, "delta": {"content": piece}, "logprobs": None,
+                 "finish_reason": None}
+                if chat
+                else {"index": index, "text": piece, "logprobs": None, "finish_reason": None}
+            )  # fmt: skip
+            out.append(sse(_chunk(model, chat, [choice], usage=None)))
+    for index in range(len(texts)):
+        last: dict[str, Any] = (
+            {"index": index, "delta": {}, "logprobs": None, "finish_reason": "stop"}
             if chat
-            else {"index": 0, "text": piece, "logprobs": None, "finish_reason": None}
+            else {"index": index, "text": "", "logprobs": None, "finish_reason": "stop"}
         )
-        out.append(sse(_chunk(model, chat, [choice], usage=None)))
-    last: dict[str, Any] = (
-        {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
-        if chat
-        else {"index": 0, "text": "", "logprobs": None, "finish_reason": "stop"}
-    )
-    out.append(sse(_chunk(model, chat, [last], usage=None)))
+        out.append(sse(_chunk(model, chat, [last], usage=None)))
     if usage:
         figures = {
             "prompt_tokens": 9,
-            "completion_tokens": len(text) // 4 + 1,
-            "total_tokens": 10 + len(text) // 4,
+            "completion_tokens": sum(len(t) for t in texts) // 4 + 1,
+            "total_tokens": 10 + sum(len(t) for t in texts) // 4,
         }
         out.append(sse(_chunk(model, chat, [], usage=figures)))
     out.append(b"data: [DONE]\n\n")

@@ -29,6 +29,13 @@ class Reply:
     hostile_chunks: bool = False
     """Send the body in 1-3 byte pieces: CRLF and UTF-8 sequences split across chunks."""
     error_type: str | None = None
+    alternatives: tuple[str, ...] = ()
+    """Texts of choices 1, 2, … for a request asking for several (`n`); choices beyond them
+    repeat `text`, as a model sampling the same answer again would."""
+
+    def choices(self, n: int) -> list[str]:
+        texts = [self.text, *self.alternatives]
+        return [texts[i] if i < len(texts) else self.text for i in range(max(1, n))]
 
 
 @dataclass

@@ -11,12 +11,13 @@ from reaper_lsp.core.budget import (
     FORGET_AFTER,
     GROW_EVERY,
     MIN_CHARS,
+    Prompt,
     PromptBudget,
     PromptBudgets,
     prompt_size,
     trim,
 )
-from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.core.types import CompletionContext, ContextSnippet
 
 
 class TooLong(Exception):
@@ -85,16 +86,16 @@ async def test_stream_retries_once_shorter_and_tells_once() -> None:
     budgets = PromptBudgets("llamacpp", notify=lambda cause, text: told.append((cause, text)))
     sizes: list[int] = []
 
-    def send(c: CompletionContext) -> AsyncIterator[str]:
+    def send(p: Prompt) -> AsyncIterator[str]:
         async def gen() -> AsyncIterator[str]:
-            sizes.append(prompt_size(c))
-            if prompt_size(c) > len(LINES) * 3 // 4:
+            sizes.append(p.size)
+            if p.size > len(LINES) * 3 // 4:
                 raise TooLong
             yield "ok"
 
         return gen()
 
-    big = ctx(LINES)
+    big = Prompt(ctx(LINES))
     assert [p async for p in budgets.stream("m", big, send, TooLong)] == ["ok"]
     assert sizes[0] == len(LINES) and sizes[1] <= len(LINES) // 2
     assert len(told) == 1 and "llamacpp" in told[0][1] and "'m'" in told[0][1]
@@ -108,7 +109,7 @@ async def test_stream_raises_the_second_refusal() -> None:
     budgets = PromptBudgets("ollama")
     calls = 0
 
-    def send(c: CompletionContext) -> AsyncIterator[str]:
+    def send(p: Prompt) -> AsyncIterator[str]:
         async def gen() -> AsyncIterator[str]:
             nonlocal calls
             calls += 1
@@ -118,7 +119,7 @@ async def test_stream_raises_the_second_refusal() -> None:
         return gen()
 
     with pytest.raises(TooLong):
-        _ = [p async for p in budgets.stream("m", ctx(LINES), send, TooLong)]
+        _ = [p async for p in budgets.stream("m", Prompt(ctx(LINES)), send, TooLong)]
     assert calls == 2
 
 
@@ -126,7 +127,7 @@ async def test_a_refusal_after_text_is_not_retried() -> None:
     budgets = PromptBudgets("ollama")
     calls = 0
 
-    def send(c: CompletionContext) -> AsyncIterator[str]:
+    def send(p: Prompt) -> AsyncIterator[str]:
         async def gen() -> AsyncIterator[str]:
             nonlocal calls
             calls += 1
@@ -136,5 +137,40 @@ async def test_a_refusal_after_text_is_not_retried() -> None:
         return gen()
 
     with pytest.raises(TooLong):
-        _ = [p async for p in budgets.stream("m", ctx(LINES), send, TooLong)]
+        _ = [p async for p in budgets.stream("m", Prompt(ctx(LINES)), send, TooLong)]
     assert calls == 1 and budgets.of("m").limit is None
+
+
+def test_snippets_are_dropped_worst_first_before_the_code_is_cut() -> None:
+    code = ctx("x = 1\n" * 100 + "y = ", "\n" * 10)
+    best, worst = ContextSnippet("a.py", "a" * 300), ContextSnippet("b.py", "b" * 300)
+    prompt = Prompt(code, (best, worst))
+    budget = PromptBudget()
+    assert budget.fit(prompt) == prompt  # no refusal yet: everything goes
+    budget.limit = prompt_size(code) + 400
+    assert budget.fit(prompt) == Prompt(code, (best,))
+    budget.limit = prompt_size(code) + 10
+    assert budget.fit(prompt) == Prompt(code)
+    budget.limit = 300
+    fitted = budget.fit(prompt)
+    assert fitted.snippets == () and fitted.size <= 300 and fitted.context.prefix.endswith("y = ")
+
+
+async def test_a_refusal_counts_the_snippets_in_the_size_that_failed() -> None:
+    budgets = PromptBudgets("llamacpp")
+    sent: list[Prompt] = []
+    code = ctx("x = 1\n" * 100 + "y = ")
+    prompt = Prompt(code, (ContextSnippet("a.py", "a" * 2000),))
+
+    def send(p: Prompt) -> AsyncIterator[str]:
+        async def gen() -> AsyncIterator[str]:
+            sent.append(p)
+            if p.size > 1500:
+                raise TooLong
+            yield "ok"
+
+        return gen()
+
+    assert [p async for p in budgets.stream("m", prompt, send, TooLong)] == ["ok"]
+    assert [p.snippets for p in sent] == [prompt.snippets, ()]
+    assert sent[1].context == code  # the code around the cursor stayed whole

@@ -271,3 +271,44 @@ async def test_no_hedge_when_the_first_provider_streams_in_time() -> None:
     result = await c.complete(REQUEST, ("a", "b"), Identity(), timeout=10, hedge=0.05)
     assert result.suggestion is not None and result.suggestion.provider == "a"
     assert b.calls == 0
+
+
+class Several(Scripted):
+    """Scripted, and able to answer with several alternatives (pieces interleaved)."""
+
+    def __init__(self, name: str, *texts: str) -> None:
+        super().__init__(name, texts[0])
+        self.texts = texts
+        self.asked: list[int] = []
+
+    async def stream_alternatives(
+        self, request: CompletionRequest
+    ) -> AsyncIterator[tuple[int, str]]:
+        self.asked.append(request.n)
+        for half in (0, 1):
+            for index, text in enumerate(self.texts[: request.n]):
+                piece = text[: len(text) // 2] if half == 0 else text[len(text) // 2 :]
+                if piece:
+                    yield index, piece
+
+
+async def test_several_alternatives_come_from_one_call_distinct_and_best_first() -> None:
+    a = Several("a", "alpha()", "alpha", "beta()", "gamma()")
+    c = chain(a, Scripted("local"))
+    asked = CompletionRequest(REQUEST.context, n=3)
+    result = await c.complete(asked, ("a",), Identity(), timeout=1)
+    assert [s.text for s in result.alternatives] == ["alpha()", "beta()"]
+    assert result.suggestion == result.alternatives[0] and a.asked == [3]
+    # An automatic request asks for one, through the plain stream.
+    one = await c.complete(REQUEST, ("a",), Identity(), timeout=1)
+    assert [s.text for s in one.alternatives] == ["alpha()"] and a.asked == [3]
+
+
+async def test_a_provider_without_alternatives_gives_its_one_answer_when_asked_for_several() -> (
+    None
+):
+    c = chain(Scripted("a", "only()"), Scripted("local"))
+    result = await c.complete(
+        CompletionRequest(REQUEST.context, n=3), ("a",), Identity(), timeout=1
+    )
+    assert [s.text for s in result.alternatives] == ["only()"]

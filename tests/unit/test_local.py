@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from reaper_lsp.core.document import Change, Document, DocumentStore, Position
-from reaper_lsp.core.types import CompletionContext
+from reaper_lsp.core.types import CompletionContext, ContextSnippet
 from reaper_lsp.providers import local as local_module
+from reaper_lsp.providers import local_scan
 from reaper_lsp.providers.base import (
     ChatMessage,
     ChatRequest,
@@ -197,7 +198,7 @@ async def test_workspace_files_are_indexed_and_ignored_folders_skipped(tmp_path:
             ".gitignore": "logs/\ngenerated_*.py\n",
             "image.png": b"\x89PNG\r\n\x1a\n\x00\x00zzz_png_only",
             "data.bin.py": b"zzz_binary_only = 1\x00\x00\x00",
-            "huge.py": "zzz_huge_only = 1\n" * (local_module.MAX_FILE_BYTES // 10),
+            "huge.py": "zzz_huge_only = 1\n" * (local_scan.MAX_FILE_BYTES // 10),
         },
     )
     docs = DocumentStore()
@@ -236,7 +237,7 @@ async def test_an_open_document_is_fresher_than_the_disk(tmp_path: Path) -> None
 
 
 async def test_scan_limits_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local_module, "MAX_FILES", 3)
+    monkeypatch.setattr(local_scan, "MAX_FILES", 3)
     root = workspace(tmp_path, {f"f{i}.py": f"name_{i}_here = {i}\n" for i in range(10)})
     local = LocalProvider(DocumentStore(), workspace_roots=[root, tmp_path / "missing"])
     await local.start_workspace_scan()
@@ -254,3 +255,34 @@ async def test_wait_scanned_without_a_scan_and_aclose_during_one(tmp_path: Path)
     await local.start_workspace_scan()
     await local.aclose()  # cancels the scan quietly
     await local.wait_scanned()
+
+
+async def test_the_requests_snippets_are_extra_sources(tmp_path: Path) -> None:
+    """An imported file the workspace scan never read still feeds the offline engine."""
+    docs = DocumentStore()
+    local = LocalProvider(docs, workspace_roots=[tmp_path])
+    text = "from billing import taxes\nrate = taxes.compute_"
+    docs.open((tmp_path / "main.py").as_uri(), "python", 1, text)
+    context = context_at(text, 1, len("rate = taxes.compute_"), "main.py")
+    context = CompletionContext(context.prefix, context.suffix, "python", "main.py",
+                                uri=(tmp_path / "main.py").as_uri(), line=1)  # fmt: skip
+    assert await complete(local, context) == []
+    taxes = ContextSnippet("billing/taxes.py", "def compute_tax_rate(region, year):\n    pass")
+    assert await complete(local, context, snippets=(taxes,)) == ["tax_rate"]
+    assert "context:billing/taxes.py" in local.index
+    # A snippet of a file indexed already (open, or read by the scan) is not indexed twice.
+    opened = ContextSnippet("main.py", "from billing import taxes")
+    await complete(local, context, snippets=(opened,))
+    assert "context:main.py" not in local.index
+
+
+async def test_several_candidates_when_several_are_asked_for() -> None:
+    docs = DocumentStore()
+    docs.open("file:///w/a.py", "python", 1, PY)
+    local = LocalProvider(docs)
+    context = context_at(PY, 6, len("    total = calc"), "a.py")
+    request = CompletionRequest(context, n=3)
+    found = [pair async for pair in local.stream_alternatives(request)]
+    assert [index for index, _ in found] == list(range(len(found)))
+    assert found[0][1] == "ulate_total(items, tax_rate)"
+    assert len({text for _, text in found}) == len(found) >= 2

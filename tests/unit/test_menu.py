@@ -17,6 +17,7 @@ from reaper_lsp.lsp.menu import (
     LABEL_WIDTH,
     TRIGGER_CHARACTERS,
     completion_item,
+    cuts_at_parenthesis,
     escape_snippet,
     relative_lines,
     snippet_support,
@@ -237,3 +238,99 @@ def _strings(value: object) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
+
+
+def applied(line: str, character: int, found: lsp.CompletionItem, *, snippets: bool) -> str:
+    """The cursor's line once the client applied the item: the edit's text (a snippet's lines
+    re-indented by the cursor line's indentation) in place of its range."""
+    new = edit(found).new_text
+    if snippets:
+        indent = line[: len(line) - len(line.lstrip())]
+        first, *rest = parse_snippet_text(new).split("\n")
+        new = "\n".join([first, *((indent + r) if r else indent for r in rest)])
+    start = edit(found).range.start.character
+    return line[:start] + new + line[character:]
+
+
+@pytest.mark.parametrize("snippets", [True, False])
+def test_the_closers_after_the_cursor_stay_single_and_on_their_own_line(snippets: bool) -> None:
+    line = "    total = sum()"
+    text = "\n        price * count\n        for price, count in items\n    "
+    found = item(line, 16, text, snippets=snippets)
+    assert applied(line, 16, found, snippets=snippets) == (
+        "    total = sum(\n        price * count\n        for price, count in items\n    )"
+    )
+
+
+ALE_CAPABILITIES = {  # what ALE 3.3's ale#lsp#message#Initialize sends (autoload/ale/lsp.vim)
+    "workspace": {
+        "applyEdit": False,
+        "didChangeConfiguration": {"dynamicRegistration": False},
+        "symbol": {"dynamicRegistration": False},
+        "workspaceFolders": False,
+        "configuration": False,
+    },
+    "textDocument": {
+        "synchronization": {"dynamicRegistration": False, "willSave": False,
+                            "willSaveWaitUntil": False, "didSave": True},
+        "completion": {
+            "dynamicRegistration": False,
+            "completionItem": {"snippetSupport": False, "commitCharactersSupport": False,
+                               "documentationFormat": ["plaintext"], "deprecatedSupport": False,
+                               "preselectSupport": False},
+            "contextSupport": False,
+        },
+        "hover": {"dynamicRegistration": False, "contentFormat": ["plaintext"]},
+    },
+}  # fmt: skip
+
+
+def test_ale_is_recognised_by_its_capabilities_and_no_other_client_is() -> None:
+    ale = CONVERTER.structure(ALE_CAPABILITIES, lsp.ClientCapabilities)
+    assert cuts_at_parenthesis(ale, "")
+    assert not cuts_at_parenthesis(ale, "vim-lsp/1.0")  # a client that names itself is not ALE
+    for client in ("neovim", "visual_studio_code", "emacs"):
+        assert not cuts_at_parenthesis(client_capabilities(client), "")
+    assert not cuts_at_parenthesis(None, "")
+
+
+def test_for_ale_the_text_after_the_first_parenthesis_comes_as_an_additional_edit() -> None:
+    line = "    x = pri"
+    found = completion_item(
+        line, lsp.Position(5, 11), "nt(a, b)", "local", snippets=False, rest_after_parenthesis=True
+    )
+    assert found is not None
+    assert edit(found).new_text == "print" and edit(found).range.start.character == 8
+    [rest] = found.additional_text_edits or []
+    # Right after what ALE inserted, in the buffer as it is then (byte columns).
+    assert rest.range == lsp.Range(lsp.Position(5, 13), lsp.Position(5, 13))
+    assert rest.new_text == "(a, b)"
+    # What the text is without a parenthesis needs nothing more.
+    plain = completion_item(
+        line, lsp.Position(5, 11), "nt_all", "local", snippets=False, rest_after_parenthesis=True
+    )
+    assert plain is not None and plain.additional_text_edits is None
+    assert edit(plain).new_text == "print_all"
+
+
+def test_for_ale_the_lines_after_the_first_come_as_the_additional_edit() -> None:
+    """Vim would keep them inside the cursor's line, as NULs; ALE's edit makes real lines."""
+    found = completion_item(
+        "    é", lsp.Position(2, 5), ":\n    print(x)", "local", snippets=False,
+        rest_after_parenthesis=True,
+    )  # fmt: skip
+    assert found is not None and edit(found).new_text == "é:"
+    [rest] = found.additional_text_edits or []
+    assert rest.range.start == lsp.Position(2, len("    é:".encode()))  # UTF-8 bytes
+    assert rest.new_text == "\n    print(x)"
+
+
+def test_for_ale_a_text_starting_on_the_next_line_is_cut_at_its_parenthesis() -> None:
+    """Nothing before its line break could be inserted: the column counts through it."""
+    found = completion_item(
+        "def f():", lsp.Position(0, 8), "\n    print(x)", "local", snippets=False,
+        rest_after_parenthesis=True,
+    )  # fmt: skip
+    assert found is not None and edit(found).new_text == "\n    print"
+    [rest] = found.additional_text_edits or []
+    assert rest.range.start == lsp.Position(0, len("def f():\n    print"))

@@ -99,9 +99,50 @@ def test_is_complete_multiline_after_the_block_ends() -> None:
 def test_result_is_none_or_visible_text(
     raw: str, prefix: str, suffix: str, multiline: bool
 ) -> None:
-    out = postprocess(raw, ctx(prefix, suffix), multiline=multiline)
+    c = ctx(prefix, suffix)
+    out = postprocess(raw, c, multiline=multiline)
     if out is not None:
         assert out.strip()
-        assert out == out.rstrip()
+        if out != out.rstrip():  # only a line of its own for the rest of the cursor's line
+            assert c.line_suffix.strip() and not out.rsplit("\n", 1)[1].strip(" \t")
         if not multiline:
             assert "\n" not in out
+
+
+# Whole insertions: what follows the cursor stays single, whatever the suggestion's shape.
+
+
+def inserted(raw: str, before: str, after: str, *, multiline: bool) -> str:
+    """The document around the cursor once the suggestion is inserted."""
+    out = postprocess(raw, ctx(before, after), multiline=multiline)
+    return before + (out or "") + after
+
+
+def test_a_closer_the_editor_inserted_is_not_doubled() -> None:
+    assert inserted("x)", "print(len(", "))\n", multiline=False) == "print(len(x))\n"
+    assert inserted("a, b):", "def f(", "):\n", multiline=False) == "def f(a, b):\n"
+    assert inserted('hello"', 'x = "', '"\n', multiline=False) == 'x = "hello"\n'
+    assert inserted("0]", "items[", "]\n", multiline=False) == "items[0]\n"
+
+
+def test_a_closer_the_suggestion_opened_itself_is_kept() -> None:
+    assert inserted("foo(x)", "print(", ")\n", multiline=False) == "print(foo(x))\n"
+    assert inserted("d['k']", "f(", ")\n", multiline=False) == "f(d['k'])\n"
+    # Brackets inside a string are text, not code.
+    assert inserted("'(')", "f(", ")\n", multiline=False) == "f('(')\n"
+
+
+def test_a_multi_line_suggestion_ending_with_the_closers_leaves_them_on_their_own_line() -> None:
+    before, after = "    total = sum(", ")\n    return total\n"
+    raw = "\n        price * count\n        for price, count in items\n    )\n"
+    assert inserted(raw, before, after, multiline=True) == (
+        "    total = sum(\n        price * count\n        for price, count in items\n    )\n"
+        "    return total\n"
+    )
+    js = inserted("\n  a: 1,\n  b: 2,\n});", "const o = f({", "});\n", multiline=True)
+    assert js == "const o = f({\n  a: 1,\n  b: 2,\n});\n"
+
+
+def test_a_multi_line_suggestion_that_rewrote_the_rest_of_the_line_keeps_its_first_line() -> None:
+    # Its later lines would land before the `)` still after the cursor.
+    assert inserted("a, b)\nprint(x)", "foo(", ")\n", multiline=True) == "foo(a, b)\n"

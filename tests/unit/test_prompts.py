@@ -149,3 +149,18 @@ def test_chat_context_puts_each_snippet_under_its_path_in_a_code_block() -> None
     )
     assert block.endswith("</code>\n\n")
     assert chat_context([]) == ""
+
+
+def test_fim_parts_put_the_snippets_as_comments_ahead_of_the_files_own_path_line() -> None:
+    prompt, suffix = fim_parts(ctx(), [TAX])
+    assert prompt == (
+        "# Path: taxes.py\n# def compute_tax_rate(region, year):\n#\n#     return 0.2\n"
+        "# Path: src/demo.py\ndef add(a, b):\n    "
+    )
+    assert suffix == "\n"
+
+
+def test_chat_messages_show_the_snippets_in_the_user_message_the_system_one_stays() -> None:
+    system, user = chat_fim_messages(ctx(), multiline=False, snippets=[TAX])
+    assert system == chat_fim_messages(ctx(), multiline=False)[0]  # cacheable upstream
+    assert user.startswith(chat_context([TAX]) + "File: src/demo.py (python)\n<code>\n")

@@ -208,7 +208,7 @@ async def test_the_next_suggestion_is_fetched_when_one_is_served(tmp_path: Path)
     assert first is not None and first.text == "name.upper()"
     for _ in range(100):  # the prefetch for the cursor after the suggestion
         await asyncio.sleep(0.01)
-        if len(ai.requests) == 2 and not svc._fetches:
+        if len(ai.requests) == 2 and not svc.in_flight:
             break
     request = ai.requests[1]
     assert isinstance(request, CompletionRequest)
@@ -301,3 +301,50 @@ async def test_no_credential_file_is_read_on_the_completion_path(
     finally:
         await session.close()
         await app.aclose()
+
+
+async def test_the_prefetch_serves_the_cursor_after_a_taken_suggestion_whose_snippets_moved(
+    tmp_path: Path,
+) -> None:
+    """Taking `compute_tax_rate(zone)` puts that name on the cursor's line: the prompt for the
+    next cursor would show taxes.py, the prefetch's did not. It was made for exactly that
+    cursor a moment before, so it serves it (a cache key alone would miss it)."""
+    ai = Fake("ai", "compute_tax_rate(zone)", "  # per zone")
+    svc, ws = service(tmp_path, ai)
+    ws.documents.open(
+        (tmp_path / "taxes.py").as_uri(), "python", 1,
+        "def compute_tax_rate(zone):\n    return 0.2\n",
+    )  # fmt: skip
+    uri = (tmp_path / "main.py").as_uri()
+    ws.documents.open(uri, "python", 1, "x = 1\nrate = \n")
+    first = await svc.complete(uri, Position(1, 7))
+    assert first is not None and first.text == "compute_tax_rate(zone)"
+    for _ in range(100):  # the prefetch for the cursor after the suggestion lands
+        await asyncio.sleep(0.01)
+        if len(ai.requests) == 2 and not svc.in_flight:
+            break
+    prefetch = ai.requests[1]
+    assert isinstance(prefetch, CompletionRequest) and not prefetch.snippets
+    typed(ws, uri, 1, 7, "compute_tax_rate(zone)")  # the user takes it
+    doc = ws.documents.get(uri)
+    assert doc is not None
+    after = svc.context_at(doc, Position(1, 29))
+    assert (await svc.related_at(doc, after, Position(1, 29))).snippets  # taxes.py now
+    found = await svc.complete(uri, Position(1, 29))
+    assert found is not None and found.text == "  # per zone"
+    assert len(ai.requests) == 2  # served by the prefetch
+
+
+async def test_alternatives_keep_the_suggestion_being_typed_through_first(tmp_path: Path) -> None:
+    ai = Fake("ai", "name.upper()", "me.lower()")
+    svc, ws = service(tmp_path, ai, prefetch=False)
+    uri = (tmp_path / "a.py").as_uri()
+    ws.documents.open(uri, "python", 1, "def f(name):\n    return \n")
+    first = await svc.complete(uri, Position(1, 11))
+    assert first is not None and first.text == "name.upper()"
+    typed(ws, uri, 1, 11, "na")
+    found = await svc.alternatives(uri, Position(1, 13))
+    # The rest of the one being typed, then what the new call gave.
+    assert [s.text for s in found] == ["me.upper()", "me.lower()"]
+    request = ai.requests[-1]
+    assert isinstance(request, CompletionRequest) and request.n == 3

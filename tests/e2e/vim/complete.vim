@@ -30,6 +30,7 @@ function! s:Run() abort
   call feedkeys("A\<C-x>\<C-o>", 'xt')
   let s:result.items = get(b:, 'ale_completion_result', v:null)
   let s:result.text = join(getline(1, '$'), "\n") . "\n"
+  let s:result.line_count = line('$')
   ReaperStatus
   call s:Wait('the status', "exists('g:reaper_lsp_last_status')")
   let s:result.status_line = ReaperStatusLine(g:reaper_lsp_last_status)
