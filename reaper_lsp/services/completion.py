@@ -171,6 +171,8 @@ class CompletionService:
         if doc is None:
             return []
         ctx = self.context_at(doc, position)
+        if not self.policy.enabled(ctx.uri, ctx.language):
+            return []  # suggestions are off here: nothing is asked, nothing is shown
         related = await self.related_at(doc, ctx, position)
         hit = self.cached(ctx, related=related, exact=True)
         if hit is not None and hit.others is not None:

@@ -80,7 +80,7 @@ async def test_each_request_leaves_one_audit_line_without_content(
     openai_fake.script.default = Reply(text="name.title()")
     s: Session = await start_session(openai_options(openai_fake), KEY)
     uri = s.open("hello/greet.py", SOURCE)
-    assert await s.inline(uri, 1, 11, invoked=True) == ["name.title()"]
+    assert await s.inline(uri, 1, 11) == ["name.title()"]  # automatic: one choice asked for
     result = await s.command("reaper.audit")
     [record] = result["records"]
     assert record["provider"] == "openai" and record["model"] == "gpt-4o-mini"
@@ -117,7 +117,7 @@ async def test_a_spent_daily_budget_stops_requests_until_midnight_for_every_proc
     options = openai_options(openai_fake, daily_token_budget=10)
     s: Session = await start_session(options, KEY)
     uri = s.open("app.py", "total = compute_total(items)\nprint(total)\ntotal = \n")
-    assert await s.inline(uri, 2, 8, invoked=True) == ["abc"]
+    assert await s.inline(uri, 2, 8) == ["abc"]  # automatic: one choice asked for
     for column in (8, 8):  # spent: the offline engine answers, nothing goes upstream
         s.type_text(uri, 2, column, "c")
         found = await s.inline(uri, 2, column + 1, invoked=True)

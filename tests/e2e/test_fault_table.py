@@ -315,7 +315,8 @@ async def test_unopened_files_outside_the_workspace_are_never_read_or_sent(
 ) -> None:
     outside = tmp_path / "elsewhere" / "secret.py"
     outside.parent.mkdir()
-    outside.write_text(f"TOKEN = '{MARKER}'\nprint(TOKEN)\n")
+    # (a name that is no credential's: scrubbing would hide a TOKEN's value from the control)
+    outside.write_text(f"GREETING = '{MARKER}'\nprint(GREETING)\n")
     options = openai_options(openai_fake)
     options["chat"] = {"providers": ["openai"]}
     s: Session = await start_session(options, {"OPENAI_API_KEY": "sk-test", "REAPER_MARK": MARKER})

@@ -103,7 +103,8 @@ async def test_excluded_tabs_are_never_context_for_llamacpp_input_extra(
     uri = s.open("app.py", APP)
     assert await s.inline(uri, 6, 11, invoked=True) == ["host, port"]
     [infill] = [r for r in llama.script.requests if r.path == "/infill"]
-    assert [extra["filename"] for extra in infill.body["input_extra"]] == ["lib/settings.py"]
+    # (one file may give several windows)
+    assert {extra["filename"] for extra in infill.body["input_extra"]} == {"lib/settings.py"}
     assert CANARY.encode() not in everything_sent(llama)
 
 
