@@ -48,7 +48,9 @@ class H3Transport(httpx.AsyncBaseTransport):
 
     def __init__(self, options: QuicOptions | None = None, *, tickets: TicketStore | None = None):
         self.options = options or QuicOptions()
-        self.tickets = tickets if tickets is not None else TicketStore(self.options.state_dir)
+        if tickets is None:
+            tickets = TicketStore(self.options.state_dir, background=True)
+        self.tickets = tickets
         self.total = EndpointStats()
         self.endpoints: dict[str, EndpointStats] = {}
         self._connections: dict[str, Connection] = {}
@@ -178,8 +180,7 @@ class H3Transport(httpx.AsyncBaseTransport):
     ) -> Connection:
         loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(*endpoint, type=socket.SOCK_DGRAM)
-            family, _, _, _, addr = infos[0]
+            family, addr = _literal(*endpoint) or await _resolve(loop, *endpoint)
             sock = socket.socket(family, socket.SOCK_DGRAM)
         except OSError as exc:
             raise httpx.ConnectError(f"cannot resolve {endpoint[0]}: {exc}") from None
@@ -289,4 +290,25 @@ class H3Transport(httpx.AsyncBaseTransport):
             conn.abort("client closed")
         for task in list(self._keepalives):
             task.cancel()
+        await self.tickets.flushed()
         await asyncio.sleep(0)
+
+
+def _literal(host: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...]] | None:
+    """An address written as one (Alt-Svc may name one): resolving it would still cost a trip
+    through the executor's thread before the first flight leaves."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family, (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+    return None
+
+
+async def _resolve(
+    loop: asyncio.AbstractEventLoop, host: str, port: int
+) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    family, _, _, _, addr = infos[0]
+    return family, addr
