@@ -2,7 +2,10 @@
 and QUIC works, otherwise the TCP transport (HTTP/2, falling back to HTTP/1.1).
 
 "auto" learns h3 endpoints from the `Alt-Svc` of TCP responses, then races QUIC against TCP
-happy-eyeballs style: QUIC first, TCP after a short head start. QUIC that fails — at the
+happy-eyeballs style: QUIC first, TCP after a short head start — unless a warm TCP connection
+answers slower than the head start, which then carries the request at once while QUIC connects
+for the next ones (like Chrome, which does not hold a request back from an available HTTP/2
+session to wait for QUIC). QUIC that fails — at the
 handshake, or afterwards: an error, a timeout, an endpoint that has not answered a replay-safe
 request within `stall_after` while TCP did — is remembered (on disk too) so later requests go
 straight to TCP, and a replay-safe request it failed is carried by TCP within the same call.
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from reaper_lsp.net import httpcore_internals as internals
 from reaper_lsp.net.altsvc import AltSvcCache, Endpoint
 from reaper_lsp.net.h3_state import EARLY_DATA, QuicOptions
 from reaper_lsp.settings import HttpSettings
@@ -115,6 +119,9 @@ class AutoTransport(httpx.AsyncBaseTransport):
         self._answered: set[str] = set()
         """Origins whose QUIC endpoint answered in this process: a slow answer from them is
         waited for (a copy over TCP would cost a second upstream request)."""
+        self._tcp_answer: dict[str, float] = {}
+        """Per origin, the quickest TCP answer (request to response head) in seconds: at
+        least one round trip, so no QUIC handshake finishes much sooner."""
 
     @property
     def h3(self) -> H3Transport:
@@ -148,10 +155,29 @@ class AutoTransport(httpx.AsyncBaseTransport):
             return await self._via_tcp(request, origin)
         if safe and self.h3.can_send_early(url.host, endpoint):
             return await self._race_requests(request, origin, endpoint)
+        if self._tcp_outpaces_handshake(origin, url):
+            self._watch(request, origin, endpoint)
+            return await self._via_tcp(request, origin)
         return await self._race_connections(request, origin, endpoint)
 
+    def _tcp_outpaces_handshake(self, origin: str, url: httpx.URL) -> bool:
+        """A TCP connection could carry the request now, and its answers take longer than
+        the head start: a QUIC handshake cannot finish within it (it takes a round trip too),
+        so waiting for one would only delay this request. (Where TCP answers faster, QUIC
+        keeps its head start and may take this request already.)"""
+        answer = self._tcp_answer.get(origin)
+        return (
+            answer is not None
+            and answer >= self.head_start
+            and internals.can_take_request(self.tcp, url)
+        )
+
     async def _via_tcp(self, request: httpx.Request, origin: str) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         response = await self.tcp.handle_async_request(request)
+        took = loop.time() - started
+        self._tcp_answer[origin] = min(took, self._tcp_answer.get(origin, took))
         version = response.extensions.get("http_version", b"HTTP/1.1")
         self._protocols[origin] = version.decode("ascii", "replace")
         if self.mode == "auto" and origin.startswith("https:"):

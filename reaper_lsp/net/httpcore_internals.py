@@ -65,10 +65,26 @@ def supported(version: str = httpcore.__version__) -> bool:
 def connections(client: httpx.AsyncClient) -> list[httpcore.AsyncConnectionInterface]:
     """The connections in `client`'s TCP pool (empty when the pool cannot be found)."""
     transport = getattr(client, "_transport", None)
-    transport = getattr(transport, "tcp", transport)  # our AutoTransport: its TCP side
+    return pooled(getattr(transport, "tcp", transport))  # our AutoTransport: its TCP side
+
+
+def pooled(transport: object) -> list[httpcore.AsyncConnectionInterface]:
+    """The connections in an `httpx.AsyncHTTPTransport`'s pool (empty when not found)."""
     pool = getattr(transport, "_pool", None)
     found = getattr(pool, "connections", None)
     return list(found) if isinstance(found, list) else []
+
+
+def can_take_request(transport: object, url: httpx.URL) -> bool:
+    """An `httpx.AsyncHTTPTransport` holds a connection to `url`'s origin that can carry a
+    request now, with no handshake (False when that cannot be known)."""
+    for conn in pooled(transport):
+        try:
+            if serves(conn, url) and conn.is_available():
+                return True
+        except Exception:  # an httpcore we do not know: nothing is known to be ready
+            return False
+    return False
 
 
 def _origin(url: httpx.URL) -> httpcore.Origin:

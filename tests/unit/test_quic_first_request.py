@@ -1,12 +1,14 @@
 """What a new QUIC connection's first request waits for, and what it must not: a slow disk
-(the ticket file), a resolver for an address literal, key shares nobody uses. Real UDP on
-127.0.0.1 against the aioquic fake, as in test_h3.py."""
+(the ticket file), a resolver for an address literal, key shares nobody uses, or — when a warm
+TCP connection answers slower than the head start — a QUIC handshake that cannot finish in
+time. Real UDP on 127.0.0.1 against the aioquic fake, as in test_h3.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,11 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.tls import Group
 
 from reaper_lsp.net import h3_state
+from reaper_lsp.net.auto import origin_of
 from reaper_lsp.net.h3_conn import KEY_SHARE_GROUPS, FlowControlledQuic
 from reaper_lsp.net.h3_state import EARLY_DATA, TICKETS_FILE
 from tests.fakes.script import Reply
-from tests.unit.test_h3 import SAFE, Fakes, _chat, _text, _transport
+from tests.unit.test_h3 import SAFE, Fakes, Pair, _black_hole, _chat, _text, _transport
 
 pytestmark = pytest.mark.filterwarnings("ignore:Parsed a serial number")
 
@@ -81,3 +84,39 @@ def test_the_client_hello_offers_key_shares_for_x25519_and_p256_only() -> None:
     offered = quic.tls._supported_groups  # aioquic keeps the groups it sent shares for here
     assert sorted(offered) == sorted(KEY_SHARE_GROUPS)
     assert Group.X448 not in offered and Group.SECP384R1 not in offered
+
+
+async def test_a_warm_tcp_connection_slower_than_the_head_start_carries_the_request_at_once(
+    tmp_path: Path,
+) -> None:
+    hole = _black_hole(0)  # QUIC never answers: only the head start could cost anything
+    pair = Pair(tmp_path, h3_port=hole.getsockname()[1])
+    pair.fakes.openai.script.default = Reply(text="slow", first_byte_delay=0.4)
+    try:
+        auto = pair.auto(tmp_path, head_start=0.3)
+        async with httpx.AsyncClient(transport=auto) as client:
+            await _chat(client, pair.tcp.base_url)  # learns the h3 endpoint, and TCP's pace
+            started = time.perf_counter()
+            r = await _chat(client, pair.tcp.base_url)
+            elapsed = time.perf_counter() - started
+    finally:
+        pair.stop()
+        hole.close()
+    assert r.http_version == "HTTP/2" and _text(r.content) == "slow"
+    assert elapsed < 0.4 + 0.25  # the answer's own 0.4 s, not the head start on top of it
+
+
+async def test_quic_connects_behind_such_a_request_and_takes_the_next_ones(
+    tmp_path: Path,
+) -> None:
+    pair = Pair(tmp_path)
+    pair.fakes.openai.script.default = Reply(text="slow", first_byte_delay=0.4)
+    try:
+        auto = pair.auto(tmp_path, head_start=0.3)
+        async with httpx.AsyncClient(transport=auto) as client:
+            versions = [(await _chat(client, pair.tcp.base_url)).http_version for _ in range(3)]
+    finally:
+        pair.stop()
+    assert versions == ["HTTP/2", "HTTP/2", "HTTP/3"]
+    status = auto.snapshot()["origins"][origin_of(httpx.URL(pair.tcp.base_url))]
+    assert status["protocol"] == "HTTP/3" and status["handshakes"] == 1
