@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -90,6 +91,11 @@ async def _serve_connection(
 
 def main() -> int:
     """`reaper-lsp daemon`: serve every editor of this user (and environment) until idle."""
+    if hasattr(signal, "SIGPIPE"):
+        # The command line gives SIGPIPE its default for commands that print (`status |
+        # head`); the daemon writes to editors and control clients that may hang up at any
+        # moment, and such a write must fail, not kill every session with it.
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     install_log_guard()
     daemon = DaemonHost(os.environ)
     settings = config.load(env=daemon.env).user_settings
