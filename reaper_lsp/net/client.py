@@ -115,6 +115,20 @@ class Clients:
             self._clients[provider], self._transports[provider] = client, transport
         return client
 
+    async def prepare(self) -> None:
+        """Load the TLS roots in a thread ahead of the first request: OpenSSL parsing certifi's
+        bundle takes 20-70 ms, which would otherwise hold up the event loop (and the editors
+        it serves) at the first request or warm-up. Problems are left for `get` to raise."""
+        if self._verify is not None:
+            return
+        http = self._http
+        try:
+            verify = await asyncio.to_thread(ssl_context, http)
+        except BadTLSSettings:
+            return
+        if isinstance(verify, ssl.SSLContext) and self._verify is None and http == self._http:
+            self._verify = verify
+
     def update(self, http: HttpSettings) -> None:
         """Use `http` from now on; clients built for the old settings close in the background."""
         if http == self._http:

@@ -14,7 +14,7 @@ import importlib
 import logging
 import os
 import time
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -194,10 +194,12 @@ class App:
         if not self._started:
             self._started = True
             self.events.check_sign_ins()
+            # Off the event loop the editors' requests are served from, before a warm-up or
+            # a first request needs them: the TLS roots, and aioquic (~200 ms to import).
+            ready: list[Awaitable[object]] = [self.clients.prepare()]
             if self._quic_likely():
-                # aioquic takes ~200 ms to import: do it in a thread, not on the event loop the
-                # editor's requests are served from, before a warm-up needs QUIC.
-                await asyncio.to_thread(importlib.import_module, "reaper_lsp.net.h3")
+                ready.append(asyncio.to_thread(importlib.import_module, "reaper_lsp.net.h3"))
+            await asyncio.gather(*ready)
             self._spawn(self._keep_warm())
         await self.prewarm(orders)
 
