@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from reaper_lsp.net import h2reset
+from reaper_lsp.net import httpcore_internals as internals
 from reaper_lsp.net.auto import AutoTransport, transport_for
 from reaper_lsp.net.errors import (
     BadTLSSettings,
@@ -116,9 +117,11 @@ class Clients:
         return client
 
     async def prepare(self) -> None:
-        """Load the TLS roots in a thread ahead of the first request: OpenSSL parsing certifi's
-        bundle takes 20-70 ms, which would otherwise hold up the event loop (and the editors
-        it serves) at the first request or warm-up. Problems are left for `get` to raise."""
+        """Do in a thread, ahead of the first request, what it would do on the event loop
+        (holding up the editors it serves, and a QUIC answer racing its TCP connection):
+        load the TLS roots (OpenSSL parsing certifi's bundle, 20-70 ms) and import what
+        httpcore's first connection imports (~25 ms). Problems are left for `get` to raise."""
+        await asyncio.to_thread(internals.preload_first_connection)
         if self._verify is not None:
             return
         http = self._http

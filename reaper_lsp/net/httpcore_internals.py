@@ -19,6 +19,7 @@ them on a real HTTP/2 connection and fails when httpcore leaves this range.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import re
@@ -45,6 +46,25 @@ RELIES_ON: dict[str, tuple[str, ...]] = {
     "HTTP2ConnectionByteStream": ("_connection", "_request", "_stream_id", "_closed", "aclose"),
 }  # fmt: skip
 """The private (and semi-private) names used here, per object kind."""
+
+
+FIRST_CONNECTION_MODULES = (
+    "sniffio",
+    "anyio._backends._asyncio",
+    "anyio._core._sockets",
+    "anyio.streams.tls",
+    "anyio.to_thread",
+)
+"""What httpcore's first connection imports, on the event loop, through anyio's lazy imports
+(~25 ms, all of them private names of anyio's: a missing one is skipped)."""
+
+
+def preload_first_connection() -> None:
+    """Import FIRST_CONNECTION_MODULES now (meant for a thread, ahead of need): paid on the
+    event loop at a process's first TCP connection, they held up a QUIC answer racing it."""
+    for name in FIRST_CONNECTION_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def version_tuple(version: str) -> tuple[int, int, int]:
