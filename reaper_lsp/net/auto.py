@@ -16,9 +16,13 @@ imported when QUIC is first needed.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
+import importlib
 import logging
 import ssl
+import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +42,39 @@ MODES = ("auto", "http3", "http2", "http1")
 _QUIC_UNAVAILABLE = (httpx.ConnectError, httpx.ConnectTimeout)
 """Failures that prove nothing reached the server over QUIC, so TCP may carry the request."""
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+_H3_MODULE = "reaper_lsp.net.h3"
+_h3_import: concurrent.futures.Future[None] | None = None
+_h3_lock = threading.Lock()
+
+
+def _import_h3_in_a_thread() -> concurrent.futures.Future[None]:
+    global _h3_import
+    with _h3_lock:
+        if _h3_import is None:
+            future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+            def run() -> None:
+                try:
+                    importlib.import_module(_H3_MODULE)
+                except BaseException as exc:  # the request that awaits it reports it
+                    future.set_exception(exc)
+                else:
+                    future.set_result(None)
+
+            threading.Thread(target=run, name="reaper-import-quic", daemon=True).start()
+            _h3_import = future
+        return _h3_import
+
+
+async def quic_ready() -> None:
+    """aioquic imported (80-200 ms), in a thread started once per process: a request that
+    needs QUIC meanwhile awaits it instead of taking the import lock on the event loop, which
+    every editor of a daemon shares."""
+    if _h3_import is None and _H3_MODULE in sys.modules:
+        return  # imported directly (tests, `http3` mode already in use)
+    await asyncio.wrap_future(_import_h3_in_a_thread())
 
 
 def replay_safe(request: httpx.Request) -> bool:
@@ -138,10 +175,14 @@ class AutoTransport(httpx.AsyncBaseTransport):
             return await self._via_tcp(request, origin)
         if self.mode == "http3":
             forced = self.altsvc.lookup(origin) or (url.host, url.port or 443)
+            if self._h3 is None:
+                await quic_ready()
             return await self._via_quic(request, origin, forced)
         endpoint = self.altsvc.lookup(origin)
         if endpoint is None or self.altsvc.broken(origin):
             return await self._via_tcp(request, origin)
+        if self._h3 is None:
+            await quic_ready()
         if self.h3.connected(url.host, endpoint):
             return await self._over_quic(request, origin, endpoint)
         safe = bool(request.extensions.get(EARLY_DATA)) and self.quic.enable_0rtt

@@ -12,7 +12,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ import httpx
 
 from reaper_lsp.net import h2reset
 from reaper_lsp.net import httpcore_internals as internals
-from reaper_lsp.net.auto import AutoTransport, transport_for
+from reaper_lsp.net.auto import AutoTransport, quic_ready, transport_for
 from reaper_lsp.net.errors import (
     BadTLSSettings,
     ConnectFailed,
@@ -116,21 +116,28 @@ class Clients:
             self._clients[provider], self._transports[provider] = client, transport
         return client
 
-    async def prepare(self) -> None:
-        """Do in a thread, ahead of the first request, what it would do on the event loop
+    async def prepare(self, *, quic: bool = False) -> None:
+        """Do in threads, ahead of the first request, what it would do on the event loop
         (holding up the editors it serves, and a QUIC answer racing its TCP connection):
-        load the TLS roots (OpenSSL parsing certifi's bundle, 20-70 ms) and import what
-        httpcore's first connection imports (~25 ms). Problems are left for `get` to raise."""
-        await asyncio.to_thread(internals.preload_first_connection)
+        load the TLS roots (OpenSSL parsing certifi's bundle, 20-70 ms), import what
+        httpcore's first connection imports (~25 ms) and, with `quic`, aioquic (80-200 ms).
+        Problems are left for the requests to raise."""
+        ready: list[Awaitable[object]] = [asyncio.to_thread(self._prepare_tcp)]
+        if quic:
+            ready.append(quic_ready())
+        await asyncio.gather(*ready, return_exceptions=True)
+
+    def _prepare_tcp(self) -> None:
+        internals.preload_first_connection()
         if self._verify is not None:
             return
         http = self._http
         try:
-            verify = await asyncio.to_thread(ssl_context, http)
+            verify = ssl_context(http)
         except BadTLSSettings:
             return
         if isinstance(verify, ssl.SSLContext) and self._verify is None and http == self._http:
-            self._verify = verify
+            self._verify = verify  # (a plain assignment: safe from a thread)
 
     def update(self, http: HttpSettings) -> None:
         """Use `http` from now on; clients built for the old settings close in the background."""

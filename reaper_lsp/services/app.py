@@ -10,11 +10,10 @@ One App serves one in-process server, one CLI run, or every session of the daemo
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,11 +194,8 @@ class App:
             self._started = True
             self.events.check_sign_ins()
             # Off the event loop the editors' requests are served from, before a warm-up or
-            # a first request needs them: the TLS roots, and aioquic (~200 ms to import).
-            ready: list[Awaitable[object]] = [self.clients.prepare()]
-            if self._quic_likely():
-                ready.append(asyncio.to_thread(importlib.import_module, "reaper_lsp.net.h3"))
-            await asyncio.gather(*ready)
+            # a first request needs them: the TLS roots, and aioquic when QUIC is likely.
+            await self.clients.prepare(quic=self._quic_likely())
             self._spawn(self._keep_warm())
         await self.prewarm(orders)
 

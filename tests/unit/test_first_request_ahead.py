@@ -1,7 +1,8 @@
 """What a process's first request would do on the event loop is done in a thread ahead of it:
-load the TLS roots (OpenSSL parsing certifi's bundle, 20-70 ms) and import what httpcore's first
-connection imports (~25 ms). Both held up a fresh daemon's first completion, every editor it
-served meanwhile, and a 0-RTT answer racing that first TCP connection."""
+load the TLS roots (OpenSSL parsing certifi's bundle, 20-70 ms), import what httpcore's first
+connection imports (~25 ms) and aioquic (80-200 ms). They held up a fresh daemon's first
+completion, every editor it served meanwhile, and a 0-RTT answer racing that first TCP
+connection."""
 
 from __future__ import annotations
 
@@ -84,3 +85,42 @@ def test_after_the_preload_a_first_connection_imports_nothing_on_the_event_loop(
 
     assert [m for m in imported_by_a_first_connection("plain") if m.startswith("anyio")]
     assert imported_by_a_first_connection("preload") == []
+
+
+_QUIC_IMPORT = """
+import asyncio, json, socket, sys, threading
+import httpx
+
+importers = []
+
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "reaper_lsp.net.h3":
+            importers.append(threading.current_thread().name)
+        return None
+
+sys.meta_path.insert(0, Spy())
+from reaper_lsp.net.auto import AutoTransport
+from reaper_lsp.net.h3_state import QuicOptions
+
+async def main():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # closed again: QUIC is refused at once
+    auto = AutoTransport(httpx.AsyncHTTPTransport(), mode="http3", quic=QuicOptions())
+    async with httpx.AsyncClient(transport=auto) as client:
+        try:
+            await client.get(f"https://127.0.0.1:{port}/")
+        except httpx.HTTPError:
+            pass
+    print(json.dumps(importers))
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_request_needing_quic_imports_aioquic_off_the_event_loop() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _QUIC_IMPORT], capture_output=True, text=True, check=True, cwd="/"
+    )
+    assert json.loads(done.stdout) == ["reaper-import-quic"]
