@@ -235,8 +235,10 @@ async def shared(link: DelayLink, tmp: Path, repeat: int) -> dict[str, Any]:
 
 
 async def fresh_0rtt(link: DelayLink, tmp: Path, repeat: int) -> dict[str, Any]:
-    """A new daemon's first completion, its key given after start-up (so no warm-up opens the
-    connection first), in a data folder where an earlier daemon learnt h3 and a ticket."""
+    """A new daemon's first completion in a data folder where an earlier daemon learnt h3 and
+    a session ticket: asked right after `initialize`, the key in the user file from the start
+    (the warm-up after `initialized` races it, as in an editor opened to type at once); and
+    with the key given after start-up, so the completion is the daemon's first request."""
     env = Env(tmp, "zero")
     http = {"protocol": "auto", "tls": {"ca_file": link.ca}}
     env.configure(link.url("tcp"), **http)
@@ -245,9 +247,13 @@ async def fresh_0rtt(link: DelayLink, tmp: Path, repeat: int) -> dict[str, Any]:
         await complete(seed, f"seed{i}.py")
     await seed.close()
     env.stop()  # leaves the ticket on disk
-    first, warm, used = [], [], []
+    at_once, late, warm, used = [], [], [], []
     try:
         for i in range(repeat):
+            s, _ = await env.editor(link.netns(*DAEMON))
+            at_once.append(await complete(s, f"a{i}.py"))
+            await s.close()
+            env.stop()
             env.configure(link.url("tcp"), key=False, **http)
             s, _ = await env.editor(link.netns(*DAEMON))
             await asyncio.sleep(1.0)  # the daemon's start-up work is over
@@ -255,7 +261,7 @@ async def fresh_0rtt(link: DelayLink, tmp: Path, repeat: int) -> dict[str, Any]:
             s.client.workspace_did_change_configuration(
                 lsp.DidChangeConfigurationParams(settings={})
             )
-            first.append(await complete(s, f"z{i}.py"))
+            late.append(await complete(s, f"z{i}.py"))
             transports = (await command(s, "reaper.status"))["transports"]
             [origin] = transports["openai"]["origins"].values()
             used.append(bool(origin.get("lastUsed0rtt")))
@@ -266,7 +272,7 @@ async def fresh_0rtt(link: DelayLink, tmp: Path, repeat: int) -> dict[str, Any]:
         env.close()
     if not all(used):
         raise RuntimeError(f"0-RTT was not used every time: {used}")
-    return {"first": stats(first), "warm": stats(warm)}
+    return {"key_at_start": stats(at_once), "first": stats(late), "warm": stats(warm)}
 
 
 # -- the run and its table -----------------------------------------------------------------------
@@ -322,14 +328,17 @@ def rows(r: dict[str, Any]) -> list[Row]:
         bound = 1.3 * rtt + server
         new, cached = sh["second_editor_new_context"], sh["second_editor_cached_context"]
         zero = r["fresh_daemon_0rtt"]["first"]
+        at_once = r["fresh_daemon_0rtt"]["key_at_start"]
         out += [
             (f"(c) 2nd editor's 1st completion, {rtt:.0f} ms RTT", _ms(new),
              _ms(sh["in_process_first"]), f"≈ 1 RTT: ≤ 1.3 RTT + server = {bound:.0f}",
              new["median"] <= bound),
             ("(c) 2nd editor, a context another editor asked for", _ms(cached), "—",
              "≈ 0 RTT: ≤ 0.2 RTT", cached["median"] <= 0.2 * rtt),
-            ("(e) fresh daemon's 1st completion, 0-RTT", _ms(zero), "—", "≤ 65",
-             zero["median"] <= 65),
+            ("(e) fresh daemon's 1st completion, 0-RTT (key given late)", _ms(zero), "—",
+             "≤ 65", zero["median"] <= 65),
+            ("(e) fresh daemon's 1st completion, right after initialize", _ms(at_once), "—",
+             "≤ 65", at_once["median"] <= 65),
         ]  # fmt: skip
     return out
 
