@@ -140,6 +140,37 @@ def shared_converter() -> cattrs.Converter:
     return converter
 
 
+_FIRST_MESSAGES: tuple[tuple[type, dict[str, Any]], ...] = (
+    (lsp.InitializeParams, {"capabilities": {}, "processId": None}),
+    (lsp.DidOpenTextDocumentParams,
+     {"textDocument": {"uri": "file:///a", "languageId": "python", "version": 1, "text": ""}}),
+    (lsp.DidChangeTextDocumentParams,
+     {"textDocument": {"uri": "file:///a", "version": 2}, "contentChanges": [{"text": ""}]}),
+    (lsp.InlineCompletionParams,
+     {"textDocument": {"uri": "file:///a"}, "position": {"line": 0, "character": 0},
+      "context": {"triggerKind": 1}}),
+    (lsp.CompletionParams,
+     {"textDocument": {"uri": "file:///a"}, "position": {"line": 0, "character": 0}}),
+)  # fmt: skip
+_FIRST_ANSWERS = (
+    lsp.InitializeResult(lsp.ServerCapabilities(), lsp.ServerInfo("reaper-lsp")),
+    lsp.InlineCompletionList([lsp.InlineCompletionItem("x")]),
+    lsp.CompletionList(True, [lsp.CompletionItem("x")]),
+)
+
+
+def warm_converter() -> None:
+    """Have the shared converter generate now, off any editor's path (a daemon calls this
+    in a thread at start), the code for the messages every editor sends and receives first:
+    generated on first use, it took ~10 ms of a daemon's first `initialize` and as much of
+    its first completion."""
+    converter = shared_converter()
+    for kind, sample in _FIRST_MESSAGES:
+        converter.structure(sample, kind)
+    for answer in _FIRST_ANSWERS:
+        converter.unstructure(answer)
+
+
 class ReaperServer(LanguageServer):
     protocol: ReaperProtocol
 
