@@ -157,7 +157,14 @@ async def startup(tmp: Path, repeat: int, fake: FakeServer) -> dict[str, Any]:
             await second.close()
         await first.close()
         env.close()
-    return {"in_process": stats(in_process), "cold": stats(cold), "warm": stats(warm)}
+    # Each cold start against the in-process start just before it: the machine's load drifts.
+    paired = [c - i for c, i in zip(cold, in_process, strict=True)]
+    return {
+        "in_process": stats(in_process),
+        "cold": stats(cold),
+        "cold_minus_in_process": stats(paired),
+        "warm": stats(warm),
+    }
 
 
 async def memory(tmp: Path, fake: FakeServer) -> dict[str, Any]:
@@ -309,11 +316,12 @@ def _ms(s: dict[str, Any]) -> str:
 
 def rows(r: dict[str, Any]) -> list[Row]:
     st = r["startup_ms"]
-    cold, alone, warm = st["cold"]["median"], st["in_process"]["median"], st["warm"]["median"]
+    extra, warm = st["cold_minus_in_process"], st["warm"]["median"]
     m = r["memory"]
     out: list[Row] = [
         ("(a) 1st editor: spawn → initialize, daemon cold", _ms(st["cold"]),
-         _ms(st["in_process"]), f"≤ in-process + 50 ({cold - alone:+.0f})", cold <= alone + 50),
+         _ms(st["in_process"]), f"≤ in-process + 50 (paired: {_ms(extra)})",
+         extra["median"] <= 50),
         ("(b) 2nd editor: spawn → initialize, daemon warm", _ms(st["warm"]),
          _ms(st["in_process"]), "≤ 100", warm <= 100),
         (f"(d) RSS of {EDITORS} editors (MiB)", f"{m['with_daemon_mib']:.0f}",
