@@ -190,14 +190,21 @@ class App:
         self._orders.update(tuple(order) for order in orders)
         if self._copilot_wanted() and self.github.signed_in():
             self.github.start()  # keep the Copilot token fresh from now on (once started, kept)
-        if not self._started:
-            self._started = True
-            self.events.check_sign_ins()
-            # Off the event loop the editors' requests are served from, before a warm-up or
-            # a first request needs them: the TLS roots, and aioquic when QUIC is likely.
-            await self.clients.prepare(quic=self._quic_likely())
-            self._spawn(self._keep_warm())
-        await self.prewarm(orders)
+        if self._started:
+            await self.prewarm(orders)
+            return
+        self._started = True
+        self.events.check_sign_ins()
+        # In threads, before a first request needs them (on the event loop the editors'
+        # requests are served from, they would hold them up): aioquic when QUIC is likely,
+        # what the first TCP connection imports, and the TLS roots unless the warm-up, which
+        # goes first, has loaded them already.
+        ready = asyncio.ensure_future(self.clients.prepare(quic=self._quic_likely()))
+        self._spawn(self._keep_warm())
+        try:
+            await self.prewarm(orders)
+        finally:
+            await ready
 
     def _copilot_wanted(self) -> bool:
         return any("copilot" in order for order in self._orders)
