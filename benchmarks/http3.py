@@ -34,6 +34,8 @@ from tests.tomlw import write_user_config
 REAPER = str(Path(sys.executable).parent / "reaper-lsp")
 RESULTS = ROOT / "benchmarks" / "results" / "http3.json"
 HEAD_START_MS = 50.0
+ZERO_RTT_MS = 65.0
+"""The daemon issue's target for a first request in 0-RTT: about one round trip."""
 """AutoTransport's head start for QUIC before TCP is tried too."""
 
 
@@ -272,6 +274,7 @@ def table(r: dict[str, Any]) -> str:
             bound = 1.3 * rtt + server
             target = (
                 f"≤ 1.3 RTT + server = {bound:.0f} ms: {'met' if warmed <= bound else 'MISSED'}"
+                f"; ≤ {ZERO_RTT_MS:.0f} ms: {'met' if warmed <= ZERO_RTT_MS else 'MISSED'}"
             )
         lines.append(
             f"| {name} | {new:.0f} ms ({new / rtt:.1f} RTT) | "
