@@ -30,7 +30,7 @@ import httpx
 
 from reaper_lsp.net import httpcore_internals as internals
 from reaper_lsp.net.altsvc import AltSvcCache, Endpoint
-from reaper_lsp.net.h3_state import EARLY_DATA, QuicOptions
+from reaper_lsp.net.h3_state import QuicOptions, replay_safe
 from reaper_lsp.settings import HttpSettings
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 MODES = ("auto", "http3", "http2", "http1")
 _QUIC_UNAVAILABLE = (httpx.ConnectError, httpx.ConnectTimeout)
 """Failures that prove nothing reached the server over QUIC, so TCP may carry the request."""
-_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 _H3_MODULE = "reaper_lsp.net.h3"
@@ -75,12 +74,6 @@ async def quic_ready() -> None:
     if _h3_import is None and _H3_MODULE in sys.modules:
         return  # imported directly (tests, `http3` mode already in use)
     await asyncio.wrap_future(_import_h3_in_a_thread())
-
-
-def replay_safe(request: httpx.Request) -> bool:
-    """Sending `request` twice harms nothing: marked so (`EARLY_DATA`: completions and chats;
-    never sign-in or token requests), or a safe method (RFC 9110 §9.2.1: warm-ups)."""
-    return bool(request.extensions.get(EARLY_DATA)) or request.method in _SAFE_METHODS
 
 
 def origin_of(url: httpx.URL) -> str:
@@ -185,7 +178,7 @@ class AutoTransport(httpx.AsyncBaseTransport):
             await quic_ready()
         if self.h3.connected(url.host, endpoint):
             return await self._over_quic(request, origin, endpoint)
-        safe = bool(request.extensions.get(EARLY_DATA)) and self.quic.enable_0rtt
+        safe = replay_safe(request) and self.quic.enable_0rtt
         if origin in self._pending:
             # A handshake under way (a warm-up's) spent the ticket, but its connection still
             # takes early data: a replay-safe request joins it rather than opening TCP, until
@@ -194,7 +187,10 @@ class AutoTransport(httpx.AsyncBaseTransport):
             if joinable and self.h3.early_pending(url.host, endpoint):
                 return await self._race_requests(request, origin, endpoint)
             return await self._via_tcp(request, origin)
-        if safe and self.h3.can_send_early(url.host, endpoint):
+        if safe and (
+            self.h3.can_send_early(url.host, endpoint) or self.h3.early_pending(url.host, endpoint)
+        ):
+            # A ticket of our own, or a connection opening with one that this request joins.
             return await self._race_requests(request, origin, endpoint)
         if self._tcp_outpaces_handshake(origin, url):
             self._watch(request, origin, endpoint)

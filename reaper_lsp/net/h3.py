@@ -29,6 +29,7 @@ from reaper_lsp.net.h3_state import (
     EndpointStats,
     QuicOptions,
     TicketStore,
+    replay_safe,
     system_roots,
 )
 from reaper_lsp.net.h3_stream import Body, ResponseStream
@@ -55,6 +56,8 @@ class H3Transport(httpx.AsyncBaseTransport):
         self.endpoints: dict[str, EndpointStats] = {}
         self._connections: dict[str, Connection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._opening_early: set[str] = set()
+        """Connections being opened (not yet in `_connections`) that will take early data."""
         self._keepalives: set[asyncio.Task[None]] = set()
         self._trust: bytes | None = None
 
@@ -90,10 +93,12 @@ class H3Transport(httpx.AsyncBaseTransport):
     def early_pending(self, server_name: str, endpoint: Endpoint) -> bool:
         """A handshake to `endpoint` is under way on a connection that takes early data (it
         started with a ticket), so a request marked safe can join it at once."""
-        conn = self._connections.get(self.key(server_name, endpoint))
-        return (
-            conn is not None and not conn.terminated and not conn.handshake_done and conn.zero_rtt
-        )
+        key = self.key(server_name, endpoint)
+        conn = self._connections.get(key)
+        if conn is None or conn.terminated:
+            # Its ticket is taken already, so a request must join it rather than start its own.
+            return key in self._opening_early
+        return not conn.handshake_done and conn.zero_rtt
 
     def can_send_early(self, server_name: str, endpoint: Endpoint) -> bool:
         """A request marked safe could leave at once in 0-RTT (we hold a ticket for it)."""
@@ -107,7 +112,7 @@ class H3Transport(httpx.AsyncBaseTransport):
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         connect_timeout = timeouts.get("connect") or self.options.connect_timeout
         read_timeout = timeouts.get("read")
-        early_ok = bool(request.extensions.get(EARLY_DATA)) and self.options.enable_0rtt
+        early_ok = replay_safe(request) and self.options.enable_0rtt
         body = await request.aread()
         conn = await self.connect(request.url.host, endpoint, early=early_ok,
                                   timeout=connect_timeout)  # fmt: skip
@@ -192,19 +197,24 @@ class H3Transport(httpx.AsyncBaseTransport):
                 configuration=self._configuration(server_name, key),
                 session_ticket_handler=lambda ticket: self._ticket(key, ticket),
             )
+            ticket = quic.configuration.session_ticket
+            zero_rtt = (
+                self.options.enable_0rtt
+                and ticket is not None
+                and ticket.max_early_data_size is not None
+            )
+            if zero_rtt:
+                self._opening_early.add(key)
             _, protocol = await loop.create_datagram_endpoint(
                 lambda: Connection(quic, key, self._handshake_completed), sock=sock
             )
         except OSError as exc:
             sock.close()
             raise httpx.ConnectError(f"cannot reach {endpoint[0]}:{endpoint[1]}: {exc}") from None
+        finally:
+            self._opening_early.discard(key)
         assert isinstance(protocol, Connection)
-        ticket = quic.configuration.session_ticket
-        protocol.zero_rtt = (
-            self.options.enable_0rtt
-            and ticket is not None
-            and ticket.max_early_data_size is not None
-        )
+        protocol.zero_rtt = zero_rtt
         # Hold the first flight back one tick: a 0-RTT request sent right now joins it.
         protocol.connect(addr, transmit=False)
         loop.call_soon(protocol.transmit)

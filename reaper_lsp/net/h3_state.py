@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from reaper_lsp.workspace import checked_state_file, private_dir, read_regular_file
 
 if TYPE_CHECKING:
+    import httpx
     from aioquic.tls import SessionTicket
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,14 @@ MAX_STATE_BYTES = 1 << 20
 EARLY_DATA = "reaper_early_data"
 """Request extension: True when the request may be replayed (completion, chat), so it may ride
 in 0-RTT early data. Sign-in and token requests never set it."""
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def replay_safe(request: httpx.Request) -> bool:
+    """Sending `request` twice harms nothing, so it may ride in 0-RTT early data and be
+    raced over TCP: marked so (`EARLY_DATA`: completions and chats; never sign-in or token
+    requests), or a safe method (RFC 9110 §9.2.1, RFC 8470 §2: warm-ups)."""
+    return bool(request.extensions.get(EARLY_DATA)) or request.method in _SAFE_METHODS
 
 
 @dataclass(frozen=True, slots=True)

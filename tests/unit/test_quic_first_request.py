@@ -120,3 +120,27 @@ async def test_quic_connects_behind_such_a_request_and_takes_the_next_ones(
     assert versions == ["HTTP/2", "HTTP/2", "HTTP/3"]
     status = auto.snapshot()["origins"][origin_of(httpx.URL(pair.tcp.base_url))]
     assert status["protocol"] == "HTTP/3" and status["handshakes"] == 1
+
+
+async def test_a_completion_joins_the_warm_up_opening_a_resumed_connection_in_0rtt(
+    tmp_path: Path,
+) -> None:
+    pair = Pair(tmp_path)
+    try:
+        async with httpx.AsyncClient(transport=pair.auto(tmp_path)) as client:
+            await _chat(client, pair.tcp.base_url)  # learns h3
+            await _chat(client, pair.tcp.base_url)  # HTTP/3: a ticket is stored
+        before = len(pair.fakes.openai.script.requests)
+        fresh = pair.auto(tmp_path, head_start=1.0)  # a fresh daemon: the ticket, no connection
+        async with httpx.AsyncClient(transport=fresh) as client:
+            warm_up = asyncio.ensure_future(client.get(pair.tcp.base_url + "/v1/models"))
+            await asyncio.sleep(0)  # the warm-up takes the ticket and opens the connection
+            completion = await _chat(client, pair.tcp.base_url, extensions=SAFE)
+            assert (await warm_up).http_version == "HTTP/3"
+    finally:
+        pair.stop()
+    assert completion.http_version == "HTTP/3" and _text(completion.content) == "either way"
+    early = [(r.method, r.early) for r in pair.fakes.h3.requests[-2:]]
+    assert sorted(early) == [("GET", True), ("POST", True)]  # one resumed connection, 0-RTT
+    assert fresh.h3.handshakes == 1
+    assert len(pair.fakes.openai.script.requests) == before + 1  # (the h3 POST; no TCP copy)
