@@ -8,11 +8,12 @@ Failures are reported as `net.errors` only; what they mean to a provider is deci
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,11 +122,12 @@ class Clients:
         (holding up the editors it serves, and a QUIC answer racing its TCP connection):
         load the TLS roots (OpenSSL parsing certifi's bundle, 20-70 ms), import what
         httpcore's first connection imports (~25 ms) and, with `quic`, aioquic (80-200 ms).
-        Problems are left for the requests to raise."""
-        ready: list[Awaitable[object]] = [asyncio.to_thread(self._prepare_tcp)]
-        if quic:
-            ready.append(quic_ready())
-        await asyncio.gather(*ready, return_exceptions=True)
+        Problems are left for the requests to raise. One after the other: threads importing
+        side by side would take the GIL from the event loop all the more."""
+        with contextlib.suppress(Exception):
+            if quic:
+                await quic_ready()
+            await asyncio.to_thread(self._prepare_tcp)
 
     def _prepare_tcp(self) -> None:
         internals.preload_first_connection()

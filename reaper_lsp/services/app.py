@@ -197,10 +197,15 @@ class App:
         self.events.check_sign_ins()
         # In threads, before a first request needs them (on the event loop the editors'
         # requests are served from, they would hold them up): aioquic when QUIC is likely,
-        # what the first TCP connection imports, and the TLS roots unless the warm-up, which
-        # goes first, has loaded them already.
-        ready = asyncio.ensure_future(self.clients.prepare(quic=self._quic_likely()))
+        # what the first TCP connection imports, and the TLS roots unless the warm-up has
+        # loaded them already. Where QUIC is likely, the warm-up (which would take the
+        # session ticket) waits for aioquic, and the editor's first request may go first.
         self._spawn(self._keep_warm())
+        if self._quic_likely():
+            await self.clients.prepare(quic=True)
+            await self.prewarm(orders)
+            return
+        ready = asyncio.ensure_future(self.clients.prepare())
         try:
             await self.prewarm(orders)
         finally:
