@@ -3,7 +3,6 @@ language server, as editors start it."""
 
 from __future__ import annotations
 
-import logging
 import sys
 
 TERMINAL_NOTICE = """\
@@ -45,6 +44,8 @@ def serve(tcp: str | None, *, daemon: bool = True) -> int:
     from reaper_lsp.lsp.transport import run_stdio, run_tcp
 
     if _fallback and daemon:
+        import logging  # not at the top: the forwarder, every editor's start, never logs
+
         logging.getLogger(__name__).warning("serving in this process: %s", _fallback)
     install_log_guard()
     server = create_server()

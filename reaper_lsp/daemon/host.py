@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,8 +21,12 @@ from reaper_lsp.daemon.listener import Connection, run_daemon
 from reaper_lsp.logs import session_tag
 from reaper_lsp.lsp.features import create_server
 from reaper_lsp.lsp.rpc import install_log_guard
+from reaper_lsp.lsp.server import warm_converter
 from reaper_lsp.lsp.transport import CHUNK, serve
-from reaper_lsp.services.app import App
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from reaper_lsp.services.app import App
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,10 @@ class DaemonHost:
 
     def app(self, loaded: config.LoadedConfig) -> App:
         if self.app_built is None:
+            # Imported only now, as in-process: the first editor's `initialize` answer must
+            # not wait for the services (~75 ms), which its handler imports in a thread.
+            from reaper_lsp.services.app import App
+
             self.app_built = App(loaded, env=self.env)
         return self.app_built
 
@@ -90,7 +100,16 @@ async def _serve_connection(
 
 def main() -> int:
     """`reaper-lsp daemon`: serve every editor of this user (and environment) until idle."""
+    if hasattr(signal, "SIGPIPE"):
+        # The command line gives SIGPIPE its default for commands that print (`status |
+        # head`); the daemon writes to editors and control clients that may hang up at any
+        # moment, and such a write must fail, not kill every session with it.
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     install_log_guard()
+    # While the daemon binds and its first editor's handshake arrives: the first messages'
+    # (un)structuring code, which that editor's initialize and completion would otherwise
+    # wait for.
+    threading.Thread(target=warm_converter, name="warm-converter", daemon=True).start()
     daemon = DaemonHost(os.environ)
     settings = config.load(env=daemon.env).user_settings
 

@@ -2,7 +2,10 @@
 and QUIC works, otherwise the TCP transport (HTTP/2, falling back to HTTP/1.1).
 
 "auto" learns h3 endpoints from the `Alt-Svc` of TCP responses, then races QUIC against TCP
-happy-eyeballs style: QUIC first, TCP after a short head start. QUIC that fails — at the
+happy-eyeballs style: QUIC first, TCP after a short head start — unless a warm TCP connection
+answers slower than the head start, which then carries the request at once while QUIC connects
+for the next ones (like Chrome, which does not hold a request back from an available HTTP/2
+session to wait for QUIC). QUIC that fails — at the
 handshake, or afterwards: an error, a timeout, an endpoint that has not answered a replay-safe
 request within `stall_after` while TCP did — is remembered (on disk too) so later requests go
 straight to TCP, and a replay-safe request it failed is carried by TCP within the same call.
@@ -13,16 +16,21 @@ imported when QUIC is first needed.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
+import importlib
 import logging
 import ssl
+import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from reaper_lsp.net import httpcore_internals as internals
 from reaper_lsp.net.altsvc import AltSvcCache, Endpoint
-from reaper_lsp.net.h3_state import EARLY_DATA, QuicOptions
+from reaper_lsp.net.h3_state import QuicOptions, replay_safe
 from reaper_lsp.settings import HttpSettings
 
 if TYPE_CHECKING:
@@ -33,13 +41,39 @@ log = logging.getLogger(__name__)
 MODES = ("auto", "http3", "http2", "http1")
 _QUIC_UNAVAILABLE = (httpx.ConnectError, httpx.ConnectTimeout)
 """Failures that prove nothing reached the server over QUIC, so TCP may carry the request."""
-_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def replay_safe(request: httpx.Request) -> bool:
-    """Sending `request` twice harms nothing: marked so (`EARLY_DATA`: completions and chats;
-    never sign-in or token requests), or a safe method (RFC 9110 §9.2.1: warm-ups)."""
-    return bool(request.extensions.get(EARLY_DATA)) or request.method in _SAFE_METHODS
+_H3_MODULE = "reaper_lsp.net.h3"
+_h3_import: concurrent.futures.Future[None] | None = None
+_h3_lock = threading.Lock()
+
+
+def _import_h3_in_a_thread() -> concurrent.futures.Future[None]:
+    global _h3_import
+    with _h3_lock:
+        if _h3_import is None:
+            future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+            def run() -> None:
+                try:
+                    importlib.import_module(_H3_MODULE)
+                except BaseException as exc:  # the request that awaits it reports it
+                    future.set_exception(exc)
+                else:
+                    future.set_result(None)
+
+            threading.Thread(target=run, name="reaper-import-quic", daemon=True).start()
+            _h3_import = future
+        return _h3_import
+
+
+async def quic_ready() -> None:
+    """aioquic imported (80-200 ms), in a thread started once per process: a request that
+    needs QUIC meanwhile awaits it instead of taking the import lock on the event loop, which
+    every editor of a daemon shares."""
+    if _h3_import is None and _H3_MODULE in sys.modules:
+        return  # imported directly (tests, `http3` mode already in use)
+    await asyncio.wrap_future(_import_h3_in_a_thread())
 
 
 def origin_of(url: httpx.URL) -> str:
@@ -115,6 +149,9 @@ class AutoTransport(httpx.AsyncBaseTransport):
         self._answered: set[str] = set()
         """Origins whose QUIC endpoint answered in this process: a slow answer from them is
         waited for (a copy over TCP would cost a second upstream request)."""
+        self._tcp_answer: dict[str, float] = {}
+        """Per origin, the quickest TCP answer (request to response head) in seconds: at
+        least one round trip, so no QUIC handshake finishes much sooner."""
 
     @property
     def h3(self) -> H3Transport:
@@ -131,13 +168,17 @@ class AutoTransport(httpx.AsyncBaseTransport):
             return await self._via_tcp(request, origin)
         if self.mode == "http3":
             forced = self.altsvc.lookup(origin) or (url.host, url.port or 443)
+            if self._h3 is None:
+                await quic_ready()
             return await self._via_quic(request, origin, forced)
         endpoint = self.altsvc.lookup(origin)
         if endpoint is None or self.altsvc.broken(origin):
             return await self._via_tcp(request, origin)
+        if self._h3 is None:
+            await quic_ready()
         if self.h3.connected(url.host, endpoint):
             return await self._over_quic(request, origin, endpoint)
-        safe = bool(request.extensions.get(EARLY_DATA)) and self.quic.enable_0rtt
+        safe = replay_safe(request) and self.quic.enable_0rtt
         if origin in self._pending:
             # A handshake under way (a warm-up's) spent the ticket, but its connection still
             # takes early data: a replay-safe request joins it rather than opening TCP, until
@@ -146,12 +187,34 @@ class AutoTransport(httpx.AsyncBaseTransport):
             if joinable and self.h3.early_pending(url.host, endpoint):
                 return await self._race_requests(request, origin, endpoint)
             return await self._via_tcp(request, origin)
-        if safe and self.h3.can_send_early(url.host, endpoint):
+        if safe and (
+            self.h3.can_send_early(url.host, endpoint) or self.h3.early_pending(url.host, endpoint)
+        ):
+            # A ticket of our own, or a connection opening with one that this request joins.
             return await self._race_requests(request, origin, endpoint)
+        if self._tcp_outpaces_handshake(origin, url):
+            self._watch(request, origin, endpoint)
+            return await self._via_tcp(request, origin)
         return await self._race_connections(request, origin, endpoint)
 
+    def _tcp_outpaces_handshake(self, origin: str, url: httpx.URL) -> bool:
+        """A TCP connection could carry the request now, and its answers take longer than
+        the head start: a QUIC handshake cannot finish within it (it takes a round trip too),
+        so waiting for one would only delay this request. (Where TCP answers faster, QUIC
+        keeps its head start and may take this request already.)"""
+        answer = self._tcp_answer.get(origin)
+        return (
+            answer is not None
+            and answer >= self.head_start
+            and internals.can_take_request(self.tcp, url)
+        )
+
     async def _via_tcp(self, request: httpx.Request, origin: str) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         response = await self.tcp.handle_async_request(request)
+        took = loop.time() - started
+        self._tcp_answer[origin] = min(took, self._tcp_answer.get(origin, took))
         version = response.extensions.get("http_version", b"HTTP/1.1")
         self._protocols[origin] = version.decode("ascii", "replace")
         if self.mode == "auto" and origin.startswith("https:"):

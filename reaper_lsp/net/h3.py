@@ -29,6 +29,7 @@ from reaper_lsp.net.h3_state import (
     EndpointStats,
     QuicOptions,
     TicketStore,
+    replay_safe,
     system_roots,
 )
 from reaper_lsp.net.h3_stream import Body, ResponseStream
@@ -48,11 +49,15 @@ class H3Transport(httpx.AsyncBaseTransport):
 
     def __init__(self, options: QuicOptions | None = None, *, tickets: TicketStore | None = None):
         self.options = options or QuicOptions()
-        self.tickets = tickets if tickets is not None else TicketStore(self.options.state_dir)
+        if tickets is None:
+            tickets = TicketStore(self.options.state_dir, background=True)
+        self.tickets = tickets
         self.total = EndpointStats()
         self.endpoints: dict[str, EndpointStats] = {}
         self._connections: dict[str, Connection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._opening_early: set[str] = set()
+        """Connections being opened (not yet in `_connections`) that will take early data."""
         self._keepalives: set[asyncio.Task[None]] = set()
         self._trust: bytes | None = None
 
@@ -88,10 +93,12 @@ class H3Transport(httpx.AsyncBaseTransport):
     def early_pending(self, server_name: str, endpoint: Endpoint) -> bool:
         """A handshake to `endpoint` is under way on a connection that takes early data (it
         started with a ticket), so a request marked safe can join it at once."""
-        conn = self._connections.get(self.key(server_name, endpoint))
-        return (
-            conn is not None and not conn.terminated and not conn.handshake_done and conn.zero_rtt
-        )
+        key = self.key(server_name, endpoint)
+        conn = self._connections.get(key)
+        if conn is None or conn.terminated:
+            # Its ticket is taken already, so a request must join it rather than start its own.
+            return key in self._opening_early
+        return not conn.handshake_done and conn.zero_rtt
 
     def can_send_early(self, server_name: str, endpoint: Endpoint) -> bool:
         """A request marked safe could leave at once in 0-RTT (we hold a ticket for it)."""
@@ -105,7 +112,7 @@ class H3Transport(httpx.AsyncBaseTransport):
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         connect_timeout = timeouts.get("connect") or self.options.connect_timeout
         read_timeout = timeouts.get("read")
-        early_ok = bool(request.extensions.get(EARLY_DATA)) and self.options.enable_0rtt
+        early_ok = replay_safe(request) and self.options.enable_0rtt
         body = await request.aread()
         conn = await self.connect(request.url.host, endpoint, early=early_ok,
                                   timeout=connect_timeout)  # fmt: skip
@@ -178,8 +185,7 @@ class H3Transport(httpx.AsyncBaseTransport):
     ) -> Connection:
         loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(*endpoint, type=socket.SOCK_DGRAM)
-            family, _, _, _, addr = infos[0]
+            family, addr = _literal(*endpoint) or await _resolve(loop, *endpoint)
             sock = socket.socket(family, socket.SOCK_DGRAM)
         except OSError as exc:
             raise httpx.ConnectError(f"cannot resolve {endpoint[0]}: {exc}") from None
@@ -191,19 +197,24 @@ class H3Transport(httpx.AsyncBaseTransport):
                 configuration=self._configuration(server_name, key),
                 session_ticket_handler=lambda ticket: self._ticket(key, ticket),
             )
+            ticket = quic.configuration.session_ticket
+            zero_rtt = (
+                self.options.enable_0rtt
+                and ticket is not None
+                and ticket.max_early_data_size is not None
+            )
+            if zero_rtt:
+                self._opening_early.add(key)
             _, protocol = await loop.create_datagram_endpoint(
                 lambda: Connection(quic, key, self._handshake_completed), sock=sock
             )
         except OSError as exc:
             sock.close()
             raise httpx.ConnectError(f"cannot reach {endpoint[0]}:{endpoint[1]}: {exc}") from None
+        finally:
+            self._opening_early.discard(key)
         assert isinstance(protocol, Connection)
-        ticket = quic.configuration.session_ticket
-        protocol.zero_rtt = (
-            self.options.enable_0rtt
-            and ticket is not None
-            and ticket.max_early_data_size is not None
-        )
+        protocol.zero_rtt = zero_rtt
         # Hold the first flight back one tick: a 0-RTT request sent right now joins it.
         protocol.connect(addr, transmit=False)
         loop.call_soon(protocol.transmit)
@@ -289,4 +300,25 @@ class H3Transport(httpx.AsyncBaseTransport):
             conn.abort("client closed")
         for task in list(self._keepalives):
             task.cancel()
+        await self.tickets.flushed()
         await asyncio.sleep(0)
+
+
+def _literal(host: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...]] | None:
+    """An address written as one (Alt-Svc may name one): resolving it would still cost a trip
+    through the executor's thread before the first flight leaves."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family, (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+    return None
+
+
+async def _resolve(
+    loop: asyncio.AbstractEventLoop, host: str, port: int
+) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    family, _, _, _, addr = infos[0]
+    return family, addr

@@ -21,23 +21,36 @@ from aioquic.quic.packet import QuicFrameType
 from aioquic.quic.packet_builder import QuicPacketBuilder
 from aioquic.quic.recovery import QuicPacketSpace
 from aioquic.quic.stream import QuicStream
+from aioquic.tls import Group
 
 from reaper_lsp.net.h3_stream import ResponseStream
 
 _HOP_BY_HOP = {b"connection", b"host", b"keep-alive", b"proxy-connection", b"te",
                b"transfer-encoding", b"upgrade"}  # fmt: skip
 _Fail = Callable[[str], httpx.TransportError]
+KEY_SHARE_GROUPS = (Group.X25519, Group.SECP256R1)
+"""The groups a ClientHello offers key shares for, as browsers do. aioquic would add P-384
+and X448, whose keys cost the first flight of every connection ~1.5 ms more; TLS 1.3 servers
+must take P-256 (RFC 8446 §9.1) and take X25519 in practice."""
 
 
 class FlowControlledQuic(QuicConnection):
     """QUIC whose receive credit on request streams follows the reader: an unread response
-    stops its sender one window ahead. (aioquic itself grants credit as data arrives.)"""
+    stops its sender one window ahead. (aioquic itself grants credit as data arrives.) Its
+    ClientHello offers only the KEY_SHARE_GROUPS."""
 
     def __init__(self, *, window: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.window = window
         self.consumed: dict[int, int] = {}
         """Request stream → body bytes the reader has taken."""
+
+    def _initialize(self, peer_cid: bytes) -> None:
+        super()._initialize(peer_cid)
+        groups = getattr(self.tls, "_supported_groups", None)
+        if isinstance(groups, list) and set(KEY_SHARE_GROUPS) & set(groups):
+            # Another aioquic may name this differently: then it keeps its own groups.
+            groups[:] = [group for group in groups if group in KEY_SHARE_GROUPS]
 
     def _write_stream_limits(
         self, builder: QuicPacketBuilder, space: QuicPacketSpace, stream: QuicStream

@@ -7,6 +7,7 @@ No aioquic import at module level: AutoTransport reads the options before any QU
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import datetime
@@ -15,6 +16,9 @@ import logging
 import math
 import os
 import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from reaper_lsp.workspace import checked_state_file, private_dir, read_regular_file
 
 if TYPE_CHECKING:
+    import httpx
     from aioquic.tls import SessionTicket
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,14 @@ MAX_STATE_BYTES = 1 << 20
 EARLY_DATA = "reaper_early_data"
 """Request extension: True when the request may be replayed (completion, chat), so it may ride
 in 0-RTT early data. Sign-in and token requests never set it."""
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def replay_safe(request: httpx.Request) -> bool:
+    """Sending `request` twice harms nothing, so it may ride in 0-RTT early data and be
+    raced over TCP: marked so (`EARLY_DATA`: completions and chats; never sign-in or token
+    requests), or a safe method (RFC 9110 §9.2.1, RFC 8470 §2: warm-ups)."""
+    return bool(request.extensions.get(EARLY_DATA)) or request.method in _SAFE_METHODS
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,16 +256,41 @@ def _valid_tickets(stored: dict[str, Any]) -> dict[str, SessionTicket]:
     return tickets
 
 
+class _Writer:
+    """One thread that applies state-file updates in the order they were handed over, so the
+    event loop never waits for a disk (an fsync under load takes milliseconds, and the first
+    flight of a 0-RTT connection would wait for it)."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, update: Callable[[], None]) -> Future[None]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="reaper-quic-state")
+            return self._pool.submit(update)
+
+
+_WRITER = _Writer()
+"""Shared by every store of the process: stores of one directory (one per provider) merge
+their changes into the same file, so their writes must not interleave."""
+
+
 class TicketStore:
     """The newest session ticket per endpoint key, in memory and (with a directory) on disk.
 
     Tickets are single-use (servers forget a ticket once it is presented), so `take` removes
-    it; the connection that used it receives a fresh one through `put`.
+    it; the connection that used it receives a fresh one through `put`. With `background`,
+    the file is written by a thread of its own after `take` and `put` return (`flushed()`
+    waits for it); memory is the truth within the process either way.
     """
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, *, background: bool = False) -> None:
         self._path = directory / TICKETS_FILE if directory is not None else None
         self._tickets: dict[str, SessionTicket] = {}
+        self._background = background
+        self._pending: set[Future[None]] = set()
         if self._path is not None:
             self._load(self._path)
 
@@ -268,13 +306,22 @@ class TicketStore:
             self._write({key: stored[key] for key in self._tickets})
 
     def _save(self, key: str) -> None:
-        """Write this key's change into the file, keeping the valid tickets other transports
-        (one per provider, possibly in other processes) put there."""
         if self._path is None:
             return
+        ticket = self._tickets.get(key)
+        if not self._background:
+            self._store(key, ticket)
+            return
+        future = _WRITER.submit(lambda: self._store(key, ticket))
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    def _store(self, key: str, ticket: SessionTicket | None) -> None:
+        """Write this key's change into the file, keeping the valid tickets other transports
+        (one per provider, possibly in other processes) put there."""
+        assert self._path is not None
         stored = read_json(self._path)
         kept = {k: stored[k] for k in _valid_tickets(stored) if k != key}
-        ticket = self._tickets.get(key)
         if ticket is not None:
             kept[key] = encode_ticket(ticket)
         self._write(kept)
@@ -285,6 +332,11 @@ class TicketStore:
             write_private(self._path, data)
         except OSError as exc:
             log.warning("cannot save QUIC session tickets (%s)", type(exc).__name__)
+
+    async def flushed(self) -> None:
+        """Wait until what `take` and `put` changed is on disk."""
+        pending = [asyncio.wrap_future(f) for f in list(self._pending)]
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def has(self, key: str) -> bool:
         ticket = self._tickets.get(key)

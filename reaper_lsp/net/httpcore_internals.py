@@ -19,6 +19,7 @@ them on a real HTTP/2 connection and fails when httpcore leaves this range.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import re
@@ -47,6 +48,25 @@ RELIES_ON: dict[str, tuple[str, ...]] = {
 """The private (and semi-private) names used here, per object kind."""
 
 
+FIRST_CONNECTION_MODULES = (
+    "sniffio",
+    "anyio._backends._asyncio",
+    "anyio._core._sockets",
+    "anyio.streams.tls",
+    "anyio.to_thread",
+)
+"""What httpcore's first connection imports, on the event loop, through anyio's lazy imports
+(~25 ms, all of them private names of anyio's: a missing one is skipped)."""
+
+
+def preload_first_connection() -> None:
+    """Import FIRST_CONNECTION_MODULES now (meant for a thread, ahead of need): paid on the
+    event loop at a process's first TCP connection, they held up a QUIC answer racing it."""
+    for name in FIRST_CONNECTION_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def version_tuple(version: str) -> tuple[int, int, int]:
     """`1.0.9` → (1, 0, 9); what follows the numbers (`rc1`, `.dev0`) is ignored. (0, 0, 0) when
     the text does not start with a version."""
@@ -65,10 +85,26 @@ def supported(version: str = httpcore.__version__) -> bool:
 def connections(client: httpx.AsyncClient) -> list[httpcore.AsyncConnectionInterface]:
     """The connections in `client`'s TCP pool (empty when the pool cannot be found)."""
     transport = getattr(client, "_transport", None)
-    transport = getattr(transport, "tcp", transport)  # our AutoTransport: its TCP side
+    return pooled(getattr(transport, "tcp", transport))  # our AutoTransport: its TCP side
+
+
+def pooled(transport: object) -> list[httpcore.AsyncConnectionInterface]:
+    """The connections in an `httpx.AsyncHTTPTransport`'s pool (empty when not found)."""
     pool = getattr(transport, "_pool", None)
     found = getattr(pool, "connections", None)
     return list(found) if isinstance(found, list) else []
+
+
+def can_take_request(transport: object, url: httpx.URL) -> bool:
+    """An `httpx.AsyncHTTPTransport` holds a connection to `url`'s origin that can carry a
+    request now, with no handshake (False when that cannot be known)."""
+    for conn in pooled(transport):
+        try:
+            if serves(conn, url) and conn.is_available():
+                return True
+        except Exception:  # an httpcore we do not know: nothing is known to be ready
+            return False
+    return False
 
 
 def _origin(url: httpx.URL) -> httpcore.Origin:

@@ -10,7 +10,6 @@ One App serves one in-process server, one CLI run, or every session of the daemo
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import time
@@ -203,15 +202,26 @@ class App:
         self._orders.update(tuple(order) for order in orders)
         if self._copilot_wanted() and self.github.signed_in():
             self.github.start()  # keep the Copilot token fresh from now on (once started, kept)
-        if not self._started:
-            self._started = True
-            self.events.check_sign_ins()
-            if self._quic_likely():
-                # aioquic takes ~200 ms to import: do it in a thread, not on the event loop the
-                # editor's requests are served from, before a warm-up needs QUIC.
-                await asyncio.to_thread(importlib.import_module, "reaper_lsp.net.h3")
-            self._spawn(self._keep_warm())
-        await self.prewarm(orders)
+        if self._started:
+            await self.prewarm(orders)
+            return
+        self._started = True
+        self.events.check_sign_ins()
+        # In threads, before a first request needs them (on the event loop the editors'
+        # requests are served from, they would hold them up): aioquic when QUIC is likely,
+        # what the first TCP connection imports, and the TLS roots unless the warm-up has
+        # loaded them already. Where QUIC is likely, the warm-up (which would take the
+        # session ticket) waits for aioquic, and the editor's first request may go first.
+        self._spawn(self._keep_warm())
+        if self._quic_likely():
+            await self.clients.prepare(quic=True)
+            await self.prewarm(orders)
+            return
+        ready = asyncio.ensure_future(self.clients.prepare())
+        try:
+            await self.prewarm(orders)
+        finally:
+            await ready
 
     def _copilot_wanted(self) -> bool:
         return any("copilot" in order for order in self._orders)
