@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import statistics
 import sys
@@ -29,6 +28,7 @@ from pygls.lsp.client import LanguageClient
 
 from benchmarks.link import ANSWER, ROOT, RTT_MS, DelayLink, Unavailable
 from benchmarks.run import isolated_env
+from benchmarks.saving import add_save_option, finish
 from tests.tomlw import write_user_config
 
 REAPER = str(Path(sys.executable).parent / "reaper-lsp")
@@ -298,29 +298,25 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def bench(repeat: int, warm: int, save: bool) -> int:
+async def bench(repeat: int, warm: int) -> dict[str, Any] | None:
+    """The figures, or None when the benchmark cannot run here (it says why)."""
     try:
         async with DelayLink() as link:
-            results = await measure(link, repeat, warm)
+            return await measure(link, repeat, warm)
     except Unavailable as exc:
         print(f"benchmarks.http3 skipped: {exc}", flush=True)
-        return 0
-    print(table(results))
-    print("\nsamples (ms): " + json.dumps(results["samples"]))
-    if save:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"\nresults: {RESULTS.relative_to(ROOT)}")
-    return 0
+        return None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.http3")
     parser.add_argument("--repeat", type=int, default=5, help="new processes per cold case")
     parser.add_argument("--warm", type=int, default=10, help="warm completions per process")
-    parser.add_argument("--save", action="store_true", help=f"write {RESULTS.name}")
+    add_save_option(parser, RESULTS.name)
     args = parser.parse_args()
-    sys.exit(asyncio.run(bench(args.repeat, args.warm, args.save)))
+    results = asyncio.run(bench(args.repeat, args.warm))
+    if results is not None:
+        finish(results, RESULTS.name, args.save, table(results))
 
 
 if __name__ == "__main__":
